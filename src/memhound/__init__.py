@@ -1,0 +1,60 @@
+"""memhound: where a Python program's memory goes, and why it does not come back.
+
+>>> import memhound
+>>> print(memhound.memory())
+rss 43.1 MiB  pss 40.2 MiB  uss 38.0 MiB  swap 0 B  peak-rss 43.1 MiB  ...
+>>> memhound.checkpoint("after query")   # a marker on the timeline under `memhound run`
+
+The package imports its parts only when they are used: ``import memhound`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from memhound.errors import AccessDenied, MemhoundError, ProcessNotFound
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessDenied",
+    "MemhoundError",
+    "MemoryReading",
+    "ProcessNotFound",
+    "Run",
+    "__version__",
+    "checkpoint",
+    "load_run",
+    "memory",
+]
+
+if TYPE_CHECKING:
+    from memhound.checkpoint import checkpoint
+    from memhound.measure import memory
+    from memhound.model.readings import MemoryReading
+    from memhound.model.run import Run
+    from memhound.runs import load_run
+
+_LAZY = {
+    "memory": ("memhound.measure", "memory"),
+    "checkpoint": ("memhound.checkpoint", "checkpoint"),
+    "MemoryReading": ("memhound.model.readings", "MemoryReading"),
+    "Run": ("memhound.model.run", "Run"),
+    "load_run": ("memhound.runs", "load_run"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'memhound' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,3 @@
+from memhound.cli import main
+
+raise SystemExit(main())

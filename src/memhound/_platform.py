@@ -1,0 +1,106 @@
+"""Facts about the platform: procfs, page size, cgroup memory limits."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+IS_LINUX = sys.platform.startswith("linux")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+# cgroup v1 reports "no limit" as a huge page-aligned number.
+_V1_UNLIMITED = 1 << 62
+
+
+def has_procfs() -> bool:
+    return IS_LINUX and (PROC / "self" / "status").exists()
+
+
+@dataclass(frozen=True)
+class CgroupMemory:
+    """The memory limit that applies to a process, and how often it was enforced."""
+
+    version: int
+    path: str
+    limit_bytes: int | None
+    usage_bytes: int | None
+    oom_kills: int | None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if text == "max":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _read_key(path: Path, key: str) -> int | None:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def cgroup_memory(pid: int) -> CgroupMemory | None:
+    """The tightest memory limit on ``pid``'s cgroup and its ancestors, or None if unreadable."""
+    try:
+        lines = (PROC / str(pid) / "cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    v1_path = v2_path = None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, rel = parts
+        if controllers == "":
+            v2_path = rel
+        elif "memory" in controllers.split(","):
+            v1_path = rel
+    if v1_path is not None and (CGROUP_ROOT / "memory").is_dir():
+        return _walk(1, CGROUP_ROOT / "memory", v1_path)
+    if v2_path is not None and (CGROUP_ROOT / "cgroup.controllers").exists():
+        return _walk(2, CGROUP_ROOT, v2_path)
+    return None
+
+
+def _walk(version: int, root: Path, rel: str) -> CgroupMemory | None:
+    leaf = root / rel.lstrip("/")
+    if not leaf.is_dir():
+        return None
+    limit: int | None = None
+    node = leaf
+    while True:
+        value = _read_int(node / ("memory.limit_in_bytes" if version == 1 else "memory.max"))
+        if value is not None and value < _V1_UNLIMITED and (limit is None or value < limit):
+            limit = value
+        if node == root or root not in node.parents:
+            break
+        node = node.parent
+    if version == 1:
+        usage = _read_int(leaf / "memory.usage_in_bytes")
+        kills = _read_key(leaf / "memory.oom_control", "oom_kill")
+    else:
+        usage = _read_int(leaf / "memory.current")
+        kills = _read_key(leaf / "memory.events", "oom_kill")
+    return CgroupMemory(version, rel, limit, usage, kills)
+
+
+def cgroup_memory_reread(cg: CgroupMemory) -> CgroupMemory | None:
+    """Read the same cgroup again (after its process has gone)."""
+    root = CGROUP_ROOT / "memory" if cg.version == 1 else CGROUP_ROOT
+    return _walk(cg.version, root, cg.path)

@@ -1,0 +1,219 @@
+"""memhound's in-process agent: runs inside the observed Python program.
+
+Loaded by the ``sitecustomize`` beside it when ``memhound run`` starts a Python child, or by
+``memhound.agent.start()``. Standard library only, so it works in any interpreter the user's
+command runs, with or without memhound installed there.
+
+It reports to memhound over a Unix datagram socket (path in MEMHOUND_AGENT_SOCKET): gc
+collections (batched), checkpoints, and with MEMHOUND_TRACE_PYTHON=1 the traced Python heap.
+Sends never block and never raise: when memhound is gone or slow, messages are dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+ENV_SOCKET = "MEMHOUND_AGENT_SOCKET"
+ENV_TRACE = "MEMHOUND_TRACE_PYTHON"
+ENV_INTERVAL = "MEMHOUND_AGENT_INTERVAL"
+ENV_GC_KEEP = "MEMHOUND_GC_KEEP"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_FLUSH_EVENTS = 64
+_FLUSH_SECONDS = 0.25
+_MAX_DATAGRAM = 60_000
+
+
+class _Agent:
+    def __init__(self, path: str, trace_python: bool, interval_s: float, gc_keep: int) -> None:
+        self.path = path
+        self.trace_python = trace_python
+        self.interval_s = interval_s
+        self.gc_keep = gc_keep
+        self.pid = os.getpid()
+        self.dropped = 0
+        self.sock: socket.socket | None = None
+        self.gc_buffer: list[list[Any]] = []
+        self.gc_started = 0.0
+        self.last_flush = time.monotonic()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    # -- transport -------------------------------------------------------------------------
+    def _socket(self) -> socket.socket:
+        if self.sock is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            self.sock = s
+        return self.sock
+
+    def send(self, message: dict[str, Any]) -> bool:
+        try:
+            message.setdefault("pid", self.pid)
+            data = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
+            if len(data) > _MAX_DATAGRAM:
+                return False
+            self._socket().sendto(data, self.path)
+            return True
+        except Exception:
+            self.dropped += 1
+            return False
+
+    # -- gc ----------------------------------------------------------------------------------
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        try:
+            if phase == "start":
+                self.gc_started = time.perf_counter()
+                return
+            duration = time.perf_counter() - self.gc_started if self.gc_started else 0.0
+            event = [
+                time.time(),
+                info.get("generation", -1),
+                info.get("collected", 0),
+                info.get("uncollectable", 0),
+                duration,
+            ]
+            self.gc_buffer.append(event)
+            if len(self.gc_buffer) >= _FLUSH_EVENTS or (
+                time.monotonic() - self.last_flush >= _FLUSH_SECONDS
+            ):
+                self.flush()
+        except Exception:
+            pass
+
+    def flush(self) -> None:
+        # gc callbacks run in whatever thread triggered the collection; never wait for
+        # the lock there (the holder may be the very allocation that started the gc).
+        if not self.lock.acquire(blocking=False):
+            return
+        try:
+            events, self.gc_buffer = self.gc_buffer, []
+            self.last_flush = time.monotonic()
+            if events:
+                self.send({"kind": "gc", "events": events})
+        finally:
+            self.lock.release()
+
+    # -- traced heap -------------------------------------------------------------------------
+    def send_traced(self) -> None:
+        import tracemalloc
+
+        if tracemalloc.is_tracing():
+            current, peak = tracemalloc.get_traced_memory()
+            self.send({"kind": "traced", "t": time.time(), "current": current, "peak": peak})
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            try:
+                self.send_traced()
+                self.flush()
+            except Exception:
+                pass
+
+    def start_thread(self) -> None:
+        if self.trace_python:
+            t = threading.Thread(target=self._loop, name="memhound-agent", daemon=True)
+            self.thread = t
+            t.start()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def hello(self) -> None:
+        self.send(
+            {
+                "kind": "hello",
+                "t": time.time(),
+                "ppid": os.getppid(),
+                "python": sys.version.split()[0],
+                "executable": sys.executable,
+                "argv": list(sys.argv) if hasattr(sys, "argv") else [],
+                "trace_python": self.trace_python,
+            }
+        )
+
+    def after_fork_in_child(self) -> None:
+        try:
+            self.pid = os.getpid()
+            self.gc_buffer = []
+            self.lock = threading.Lock()
+            self.stopping = threading.Event()
+            self.sock = None
+            self.hello()
+            self.start_thread()
+        except Exception:
+            pass
+
+    def at_exit(self) -> None:
+        try:
+            self.stopping.set()
+            if self.trace_python:
+                self.send_traced()
+            self.flush()
+            self.send({"kind": "bye", "t": time.time(), "dropped": self.dropped})
+        except Exception:
+            pass
+
+
+_agent: _Agent | None = None
+
+
+def current() -> _Agent | None:
+    """The running agent of this process, or None."""
+    return _agent
+
+
+def start(
+    path: str | None = None,
+    trace_python: bool | None = None,
+    interval_s: float | None = None,
+) -> _Agent | None:
+    """Start the agent once per process. Returns it, or None when there is nowhere to report."""
+    global _agent
+    if _agent is not None:
+        return _agent
+    path = path or os.environ.get(ENV_SOCKET)
+    if not path:
+        return None
+    if trace_python is None:
+        trace_python = os.environ.get(ENV_TRACE) == "1"
+    if interval_s is None:
+        try:
+            interval_s = float(os.environ.get(ENV_INTERVAL, "0.05"))
+        except ValueError:
+            interval_s = 0.05
+    try:
+        gc_keep = int(os.environ.get(ENV_GC_KEEP, "20"))
+    except ValueError:
+        gc_keep = 20
+    agent = _Agent(path, trace_python, max(interval_s, 0.01), gc_keep)
+    if trace_python:
+        import tracemalloc
+
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(1)
+    gc.callbacks.append(agent.on_gc)
+    atexit.register(agent.at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=agent.after_fork_in_child)
+    _agent = agent
+    agent.hello()
+    agent.start_thread()
+    return agent
+
+
+def send_checkpoint(label: str, reading: dict[str, Any]) -> bool:
+    """Send a labelled reading to memhound; False when no agent runs or it was dropped."""
+    agent = _agent
+    if agent is None:
+        return False
+    return agent.send({"kind": "checkpoint", "t": time.time(), "label": label, "reading": reading})

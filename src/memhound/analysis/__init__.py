@@ -1,0 +1,1 @@
+"""Pure functions of saved data: no live process, no I/O."""

@@ -1,0 +1,188 @@
+"""Summaries of a run's timeline, and the verdict on how its target ended."""
+
+from __future__ import annotations
+
+import signal as _signal
+from dataclasses import dataclass, replace
+
+from memhound.model.run import (
+    ExitStatus,
+    GcSummary,
+    OomVerdict,
+    ProcessSummary,
+    Run,
+    RunMeta,
+    RunSummary,
+)
+from memhound.model.timeline import ProcSample, Sample, Timeline
+from memhound.units import format_bytes
+
+#: Memory within this fraction of a limit counts as "near the limit".
+NEAR_LIMIT_FRACTION = 0.9
+
+
+def summarize(run: Run, *, gc_keep: int = 20) -> RunSummary:
+    """Peak, final and per-process figures, gc statistics: ``(run) -> RunSummary``."""
+    tl = run.timeline
+    samples = tl.samples
+    peak: Sample | None = max(samples, key=lambda s: s.total_pss_bytes) if samples else None
+    duration = run.meta.duration_s
+    if duration is None:
+        duration = max(
+            [s.t for s in samples] + [c.t for c in tl.checkpoints] + [0.0],
+        )
+    return RunSummary(
+        duration_s=float(duration),
+        samples=len(samples),
+        start_total_pss_bytes=samples[0].total_pss_bytes if samples else None,
+        peak_total_pss_bytes=peak.total_pss_bytes if peak else None,
+        peak_t=peak.t if peak else None,
+        peak_total_rss_bytes=max(s.total_rss_bytes for s in samples) if samples else None,
+        final_total_pss_bytes=samples[-1].total_pss_bytes if samples else None,
+        final_total_rss_bytes=samples[-1].total_rss_bytes if samples else None,
+        max_processes=max((len(s.procs) for s in samples), default=0),
+        processes=_processes(tl, run.meta),
+        gc=_gc(tl, gc_keep),
+        checkpoints=len(tl.checkpoints),
+        traced_peak_bytes=max((t.peak_bytes for t in tl.traced), default=None),
+        damaged_lines=tl.damaged_lines,
+    )
+
+
+@dataclass
+class _ProcAcc:
+    first_t: float
+    last_t: float
+    final: ProcSample
+    peak_rss: int = 0
+    peak_pss: int | None = None
+
+
+def _processes(tl: Timeline, meta: RunMeta) -> tuple[ProcessSummary, ...]:
+    info = {p.pid: p for p in tl.processes}
+    exited = {e.pid for e in tl.exits}
+    acc: dict[int, _ProcAcc] = {}
+    for s in tl.samples:
+        for p in s.procs:
+            row = acc.get(p.pid)
+            if row is None:
+                row = acc[p.pid] = _ProcAcc(first_t=s.t, last_t=s.t, final=p)
+            row.last_t = s.t
+            row.final = p
+            row.peak_rss = max(row.peak_rss, p.rss_bytes, p.peak_rss_bytes)
+            if p.pss_bytes is not None:
+                row.peak_pss = (
+                    p.pss_bytes if row.peak_pss is None else max(row.peak_pss, p.pss_bytes)
+                )
+    out = []
+    for pid, row in acc.items():
+        p_info = info.get(pid)
+        out.append(
+            ProcessSummary(
+                pid=pid,
+                ppid=p_info.ppid if p_info else 0,
+                cmdline=p_info.cmdline if p_info else (),
+                first_t=row.first_t,
+                last_t=row.last_t,
+                peak_rss_bytes=row.peak_rss,
+                peak_pss_bytes=row.peak_pss,
+                final_rss_bytes=row.final.rss_bytes,
+                final_pss_bytes=row.final.pss_bytes,
+                final_uss_bytes=row.final.uss_bytes,
+                exited=pid in exited,
+            )
+        )
+    maxrss = meta.exit.max_rss_bytes if meta.exit else None
+    if maxrss is not None and meta.kind == "run":
+        out = [
+            replace(p, peak_rss_bytes=max(p.peak_rss_bytes, maxrss))
+            if p.pid == meta.target_pid
+            else p
+            for p in out
+        ]
+    out.sort(key=lambda p: p.peak_rss_bytes, reverse=True)
+    return tuple(out)
+
+
+def _gc(tl: Timeline, keep: int) -> GcSummary | None:
+    events = tl.gc_events
+    if not events and not tl.agents:
+        return None
+    counts = [0, 0, 0]
+    for e in events:
+        if 0 <= e.generation <= 2:
+            counts[e.generation] += 1
+    return GcSummary(
+        collections=(counts[0], counts[1], counts[2]),
+        collected=sum(e.collected for e in events),
+        uncollectable=sum(e.uncollectable for e in events),
+        pause_total_s=sum(e.duration_s for e in events),
+        pause_max_s=max((e.duration_s for e in events), default=0.0),
+        last=tuple(sorted(events, key=lambda e: e.t)[-keep:]) if keep > 0 else (),
+    )
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def diagnose_exit(
+    raw_returncode: int,
+    *,
+    samples: list[Sample],
+    limit_bytes: int | None,
+    oom_kills_before: int | None,
+    oom_kills_after: int | None,
+    interrupted: bool = False,
+    max_rss_bytes: int | None = None,
+) -> ExitStatus:
+    """Turn a Popen returncode (negative for signals) into an ExitStatus with an OOM verdict.
+
+    A SIGKILL is called "most likely OOM-killed" when the cgroup's OOM-kill counter rose
+    during the run, or when the last memory we saw was within 90% of the known limit.
+    """
+    if raw_returncode >= 0:
+        return ExitStatus(
+            returncode=raw_returncode, interrupted=interrupted, max_rss_bytes=max_rss_bytes
+        )
+    signum = -raw_returncode
+    oom: OomVerdict | None = None
+    if signum == _signal.SIGKILL:
+        last = samples[-1] if samples else None
+        # RSS is what the OOM killer and cgroup limits count.
+        at_death = max((s.total_rss_bytes for s in samples[-3:]), default=None) if last else None
+        kills = None
+        if oom_kills_before is not None and oom_kills_after is not None:
+            kills = oom_kills_after - oom_kills_before
+        if kills:
+            reason = (
+                f"the kernel's OOM killer acted {kills} time(s) in the target's cgroup"
+                " during the run"
+            )
+            oom = OomVerdict(True, reason, limit_bytes, at_death, kills)
+        elif limit_bytes and at_death is not None and at_death >= NEAR_LIMIT_FRACTION * limit_bytes:
+            reason = (
+                f"it was killed at {format_bytes(at_death)} RSS, "
+                f"{at_death / limit_bytes:.0%} of the {format_bytes(limit_bytes)} limit"
+            )
+            oom = OomVerdict(True, reason, limit_bytes, at_death, kills)
+        else:
+            near = (
+                f"{format_bytes(at_death)} RSS against a limit of {format_bytes(limit_bytes)}"
+                if limit_bytes
+                else "no memory limit known (give one with --limit)"
+            )
+            oom = OomVerdict(
+                False, f"SIGKILL, but not near a memory limit: {near}", limit_bytes, at_death, kills
+            )
+    return ExitStatus(
+        returncode=128 + signum,
+        signal=signum,
+        signal_name=signal_name(signum),
+        interrupted=interrupted,
+        oom=oom,
+        max_rss_bytes=max_rss_bytes,
+    )

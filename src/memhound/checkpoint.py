@@ -1,0 +1,64 @@
+"""``memhound.checkpoint()``: a labelled reading, and a marker on the run's timeline."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from memhound.measure import memory
+from memhound.model.readings import MemoryReading
+
+ENV_OUTPUT = "MEMHOUND_CHECKPOINT_OUTPUT"
+logger = logging.getLogger("memhound")
+
+Output = str | TextIO | Callable[[str, MemoryReading], object] | None
+
+
+def checkpoint(label: str, *, output: Output = "env") -> MemoryReading:
+    """Take a reading of this process, report it, and return it.
+
+    ``output`` says where the one-line report goes: ``"stderr"`` (default), ``"stdout"``,
+    ``"log"`` (logger ``memhound`` at INFO), ``"none"``, a file object, or a callable
+    ``(label, reading)``. The default follows MEMHOUND_CHECKPOINT_OUTPUT, else stderr.
+
+    Inside ``memhound run`` the reading also becomes a labelled marker on the run's
+    timeline and in report.html.
+
+    >>> memhound.checkpoint("after query")
+    memhound checkpoint 'after query': rss 443.2 MiB  pss 431.0 MiB  ...
+    """
+    reading = memory(count_objects=True)
+    _send_to_agent(str(label), reading)
+    if output == "env":
+        output = os.environ.get(ENV_OUTPUT, "stderr")
+    line = f"memhound checkpoint {str(label)!r}: {reading}"
+    if output is None or output == "none":
+        pass
+    elif output == "stderr":
+        print(line, file=sys.stderr, flush=True)
+    elif output == "stdout":
+        print(line, flush=True)
+    elif output == "log":
+        logger.info("%s", line)
+    elif callable(output):
+        output(str(label), reading)
+    elif hasattr(output, "write"):
+        output.write(line + "\n")
+    return reading
+
+
+def _send_to_agent(label: str, reading: MemoryReading) -> None:
+    if "MEMHOUND_AGENT_SOCKET" not in os.environ and "_memhound_agent" not in sys.modules:
+        return
+    try:
+        from memhound import agent
+
+        mod = agent.load()
+        if mod.current() is None:
+            mod.start()
+        mod.send_checkpoint(label, reading.to_dict())
+    except Exception:  # a checkpoint must never break the program
+        logger.debug("memhound: checkpoint not sent to the agent", exc_info=True)

@@ -1,0 +1,73 @@
+"""Pieces the commands share: options into RunOptions, the live status line, end reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from memhound.model.run import REPORT_FILE, Run
+from memhound.runner import RunOptions, Status
+from memhound.units import format_bytes, format_duration, parse_bytes, parse_duration
+
+
+def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:
+    return RunOptions(
+        interval_s=parse_duration(args.interval),
+        limit_bytes=parse_bytes(args.limit) if args.limit else None,
+        output_dir=Path(args.output) if args.output else None,
+        runs_dir=Path(args.runs_dir),
+        write_html=not args.no_html,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+class LiveStatus:
+    """A one-line status on a terminal, redrawn at most 4 times a second; silent otherwise."""
+
+    def __init__(self, stream: TextIO = sys.stderr, *, enabled: bool | None = None) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty() if enabled is None else enabled
+        self._last = 0.0
+
+    def __call__(self, status: Status) -> None:
+        if not self.enabled:
+            return
+        if status.final:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if now - self._last < 0.25:
+            return
+        self._last = now
+        self.stream.write(
+            f"\r\x1b[Kmemhound {format_duration(status.elapsed_s)}  "
+            f"now {format_bytes(status.current_bytes)}  peak {format_bytes(status.peak_bytes)}"
+            f"  ({status.processes} process{'es' if status.processes != 1 else ''})"
+        )
+        self.stream.flush()
+
+
+def print_end_report(run: Run, fmt: str, stream: TextIO = sys.stderr) -> None:
+    if fmt == "none":
+        return
+    if fmt == "json":
+        from memhound.reporters.json import JsonReporter
+
+        stream.write(JsonReporter().render(run))
+        return
+    from memhound.reporters.terminal import TerminalReporter
+
+    color = stream.isatty()
+    width = 100
+    if color:
+        import shutil
+
+        width = max(60, min(140, shutil.get_terminal_size().columns))
+    stream.write(TerminalReporter(color=color, width=width).render(run))
+    html = run.path / REPORT_FILE
+    if html.exists():
+        stream.write(f"report: {html}\n")

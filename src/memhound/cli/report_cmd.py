@@ -1,0 +1,31 @@
+"""memhound report RUN_DIR [--format text|json|html] [-o FILE]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from memhound._fsutil import atomic_write
+from memhound.model.run import REPORT_FILE
+from memhound.reporters import get_reporter
+from memhound.runs import load_run
+
+
+def execute(args: argparse.Namespace) -> int:
+    run = load_run(args.run_dir)
+    if args.format == "text":
+        color = args.output is None and sys.stdout.isatty()
+        reporter = get_reporter("text", color=color)
+    else:
+        reporter = get_reporter(args.format)
+    text = reporter.render(run)
+    target = Path(args.output) if args.output else None
+    if target is None and args.format == "html":
+        target = run.path / REPORT_FILE
+    if target is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(target, text)
+        print(f"wrote {target}", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""Values: frozen dataclasses and their versioned (de)serialisation."""

@@ -1,0 +1,301 @@
+"""The saved Run: a directory with run.json, timeline.jsonl and report.html.
+
+``run.json`` is written when the run starts (status "running") and rewritten atomically when
+it ends; ``timeline.jsonl`` is appended as samples arrive. A run whose memhound was killed
+keeps status "running" and a timeline readable up to its last whole line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memhound._fsutil import atomic_write, make_private_dir, open_private_append
+from memhound.errors import RunFormatError
+from memhound.model.timeline import GcEvent, Record, Timeline, encode, header_line, parse_lines
+
+RUN_FORMAT = "memhound.run"
+RUN_VERSION = 1
+RUN_FILE = "run.json"
+TIMELINE_FILE = "timeline.jsonl"
+REPORT_FILE = "report.html"
+
+
+@dataclass(frozen=True)
+class OomVerdict:
+    """Why we think (or do not think) the kernel's OOM killer ended the process."""
+
+    likely: bool
+    reason: str
+    limit_bytes: int | None
+    memory_at_death_bytes: int | None
+    oom_kills_during_run: int | None
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How the target ended. ``returncode`` is what a shell would report (128+N for signal N)."""
+
+    returncode: int | None
+    signal: int | None = None
+    signal_name: str | None = None
+    interrupted: bool = False
+    oom: OomVerdict | None = None
+    #: The largest RSS of the target (or a descendant it reaped), from wait4's rusage:
+    #: exact even when the peak fell between two samples.
+    max_rss_bytes: int | None = None
+
+    def describe(self) -> str:
+        if self.returncode is None:
+            return "still running or unknown"
+        if self.signal is not None:
+            text = f"killed by {self.signal_name or 'signal ' + str(self.signal)}"
+            if self.oom is not None and self.oom.likely:
+                text += " - most likely OOM-killed"
+            return text
+        return f"exited with code {self.returncode}"
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    kind: str  # "run" or "watch"
+    command: tuple[str, ...]
+    target_pid: int | None
+    cwd: str
+    started_at: str
+    started_epoch_s: float
+    interval_s: float
+    memhound_version: str
+    agent: bool = False
+    trace_python: bool = False
+    limit_bytes: int | None = None
+    status: str = "running"  # running | complete | interrupted
+    ended_at: str | None = None
+    duration_s: float | None = None
+    exit: ExitStatus | None = None
+    platform: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessSummary:
+    pid: int
+    ppid: int
+    cmdline: tuple[str, ...]
+    first_t: float
+    last_t: float
+    peak_rss_bytes: int
+    peak_pss_bytes: int | None
+    final_rss_bytes: int
+    final_pss_bytes: int | None
+    final_uss_bytes: int | None
+    exited: bool
+
+
+@dataclass(frozen=True)
+class GcSummary:
+    collections: tuple[int, int, int]
+    collected: int
+    uncollectable: int
+    pause_total_s: float
+    pause_max_s: float
+    last: tuple[GcEvent, ...]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    duration_s: float
+    samples: int
+    start_total_pss_bytes: int | None
+    peak_total_pss_bytes: int | None
+    peak_t: float | None
+    peak_total_rss_bytes: int | None
+    final_total_pss_bytes: int | None
+    final_total_rss_bytes: int | None
+    max_processes: int
+    processes: tuple[ProcessSummary, ...]
+    gc: GcSummary | None
+    checkpoints: int
+    traced_peak_bytes: int | None
+    damaged_lines: int
+
+
+@dataclass
+class Run:
+    """A run loaded from (or being written to) its directory."""
+
+    path: Path
+    meta: RunMeta
+    timeline: Timeline
+    summary: RunSummary | None = None
+
+
+# -- (de)serialisation ---------------------------------------------------------------------
+
+
+def _gc_from(d: dict[str, Any]) -> GcEvent:
+    return GcEvent(**d)
+
+
+def meta_to_dict(meta: RunMeta) -> dict[str, Any]:
+    d = asdict(meta)
+    d["command"] = list(meta.command)
+    return d
+
+
+def meta_from_dict(d: dict[str, Any]) -> RunMeta:
+    exit_d = d.get("exit")
+    exit_status = None
+    if exit_d:
+        oom_d = exit_d.get("oom")
+        exit_status = ExitStatus(
+            returncode=exit_d.get("returncode"),
+            signal=exit_d.get("signal"),
+            signal_name=exit_d.get("signal_name"),
+            interrupted=bool(exit_d.get("interrupted", False)),
+            oom=OomVerdict(**oom_d) if oom_d else None,
+            max_rss_bytes=exit_d.get("max_rss_bytes"),
+        )
+    return RunMeta(
+        kind=str(d.get("kind", "run")),
+        command=tuple(d.get("command") or ()),
+        target_pid=d.get("target_pid"),
+        cwd=str(d.get("cwd", "")),
+        started_at=str(d.get("started_at", "")),
+        started_epoch_s=float(d.get("started_epoch_s", 0.0)),
+        interval_s=float(d.get("interval_s", 0.05)),
+        memhound_version=str(d.get("memhound_version", "?")),
+        agent=bool(d.get("agent", False)),
+        trace_python=bool(d.get("trace_python", False)),
+        limit_bytes=d.get("limit_bytes"),
+        status=str(d.get("status", "running")),
+        ended_at=d.get("ended_at"),
+        duration_s=d.get("duration_s"),
+        exit=exit_status,
+        platform=dict(d.get("platform") or {}),
+    )
+
+
+def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
+    d = asdict(summary)
+    for p in d["processes"]:
+        p["cmdline"] = list(p["cmdline"])
+    if d["gc"] is not None:
+        d["gc"]["collections"] = list(d["gc"]["collections"])
+        d["gc"]["last"] = list(d["gc"]["last"])
+    return d
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    return {
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "meta": meta_to_dict(run.meta),
+        "summary": summary_to_dict(run.summary) if run.summary else None,
+    }
+
+
+def load_run_files(path: str | os.PathLike[str]) -> Run:
+    """Read a run directory as saved. The summary is left to the analysis layer."""
+    root = Path(path)
+    if not root.is_dir():
+        raise RunFormatError(
+            f"{str(root)!r} is not a run directory",
+            hint="give the directory that `memhound run` printed (it holds run.json)",
+        )
+    run_file = root / RUN_FILE
+    try:
+        raw = json.loads(run_file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RunFormatError(
+            f"{str(root)!r} has no {RUN_FILE}",
+            hint="give the directory that `memhound run` printed",
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise RunFormatError(f"cannot read {str(run_file)!r}: {exc}") from exc
+    if raw.get("format") != RUN_FORMAT:
+        raise RunFormatError(f"{str(run_file)!r} is not a memhound run (format missing)")
+    if int(raw.get("version", 0)) > RUN_VERSION:
+        raise RunFormatError(
+            f"run format version {raw['version']} is newer than this memhound",
+            hint="upgrade memhound to read it",
+        )
+    meta = meta_from_dict(raw.get("meta") or {})
+    try:
+        text = (root / TIMELINE_FILE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        text = ""
+    return Run(path=root, meta=meta, timeline=parse_lines(text.splitlines()))
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def _slug(command: tuple[str, ...]) -> str:
+    words = [os.path.basename(c) for c in command[:3] if c and not c.startswith("-")]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(words))[:40].strip("-.")
+    return slug or "run"
+
+
+def new_run_dir(base: Path, command: tuple[str, ...], started_epoch_s: float) -> Path:
+    """A fresh directory under ``base``: ``20261122-203015-python-job.py``."""
+    make_private_dir(base)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started_epoch_s))
+    name = f"{stamp}-{_slug(command)}"
+    for n in range(1000):
+        candidate = base / (name if n == 0 else f"{name}-{n}")
+        try:
+            candidate.mkdir(mode=0o700)
+            return candidate
+        except FileExistsError:
+            continue
+    return make_private_dir(base / f"{name}-{os.getpid()}")
+
+
+class RunWriter:
+    """Writes a run as it happens: run.json first, timeline lines as they arrive."""
+
+    def __init__(self, path: Path, meta: RunMeta) -> None:
+        self.path = make_private_dir(path)
+        self.meta = meta
+        self._write_meta(meta, None)
+        self._fd: int | None = open_private_append(self.path / TIMELINE_FILE)
+        os.write(self._fd, (header_line() + "\n").encode("utf-8"))
+        self._pending: list[str] = []
+
+    def _write_meta(self, meta: RunMeta, summary: RunSummary | None) -> None:
+        run = Run(path=self.path, meta=meta, timeline=Timeline(), summary=summary)
+        atomic_write(self.path / RUN_FILE, json.dumps(run_to_dict(run), indent=2) + "\n")
+
+    def update_meta(self, meta: RunMeta) -> None:
+        self.meta = meta
+        self._write_meta(meta, None)
+
+    def append(self, record: Record) -> None:
+        self._pending.append(encode(record))
+
+    def flush(self) -> None:
+        """Hand pending lines to the kernel in one write: they survive our own death."""
+        if self._fd is None or not self._pending:
+            return
+        data = ("\n".join(self._pending) + "\n").encode("utf-8")
+        self._pending.clear()
+        os.write(self._fd, data)
+
+    def finish(self, meta: RunMeta, summary: RunSummary | None) -> None:
+        self.flush()
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        self.meta = meta
+        self._write_meta(meta, summary)
+
+    def write_file(self, name: str, data: str | bytes) -> Path:
+        target = self.path / name
+        atomic_write(target, data)
+        return target

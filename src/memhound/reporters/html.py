@@ -1,0 +1,255 @@
+"""The HTML report: one self-contained file with an interactive Plotly chart.
+
+Plotly.js comes from the ``plotly`` Python package (which ships the bundle); it is inlined so
+the report opens offline. Every string from the program is escaped: HTML text through
+``html.escape``, chart labels in the page's script, the embedded JSON so that ``</script>``
+cannot end its block.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from memhound import __version__
+from memhound.errors import MissingDependency
+from memhound.model.run import Run
+from memhound.reporters._series import bucket_max, command_text
+from memhound.units import format_bytes, format_duration
+
+MAX_POINTS = 5000
+TEMPLATE = Path(__file__).parent / "templates" / "run.html"
+
+
+def plotly_js() -> str:
+    """The Plotly.js bundle shipped by the ``plotly`` package, found without importing it."""
+    spec = importlib.util.find_spec("plotly")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for loc in locations:
+        candidate = Path(loc) / "package_data" / "plotly.min.js"
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    raise MissingDependency(
+        "the HTML report needs Plotly.js from the 'plotly' package",
+        hint="pip install 'plotly>=5.18' (memhound depends on it; reinstall memhound)",
+    )
+
+
+def safe_json(data: Any) -> str:
+    """JSON that can sit inside <script> without ending it or opening a comment."""
+    return (
+        json.dumps(data, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: object) -> str:
+    return f'<td class="num">{_e(value)}</td>'
+
+
+class HtmlReporter:
+    def __init__(self, *, max_points: int = MAX_POINTS, top_processes: int = 12) -> None:
+        self.max_points = max_points
+        self.top_processes = top_processes
+
+    # -- data for the chart ------------------------------------------------------------------
+    def chart_data(self, run: Run) -> dict[str, Any]:
+        samples = run.timeline.samples
+        step = max(1, -(-len(samples) // self.max_points))
+        t = [s.t for s in samples]
+        total: list[float] = [s.total_pss_bytes for s in samples]
+        if step > 1:
+            t = t[::step]
+            total = bucket_max(total, len(t))
+        s = run.summary
+        assert s is not None
+        labels = {p.pid: " ".join(p.cmdline)[:60] for p in s.processes}
+        procs = []
+        for p in s.processes[: self.top_processes]:
+            pt = [x.t for x in samples for q in x.procs if q.pid == p.pid]
+            prss: list[float] = [q.rss_bytes for x in samples for q in x.procs if q.pid == p.pid]
+            if step > 1:
+                pt = pt[::step]
+                prss = bucket_max(prss, len(pt))
+            procs.append({"pid": p.pid, "label": labels.get(p.pid, ""), "t": pt, "rss": prss})
+        traced: dict[int, dict[str, list[float]]] = {}
+        for tr in run.timeline.traced:
+            d = traced.setdefault(tr.pid, {"t": [], "current": []})
+            d["t"].append(tr.t)
+            d["current"].append(tr.current_bytes)
+        checkpoints = []
+        for c in run.timeline.checkpoints:
+            y = None
+            for x in samples:  # the total at the checkpoint's moment
+                if x.t <= c.t:
+                    y = x.total_pss_bytes
+                else:
+                    break
+            checkpoints.append({"t": c.t, "label": c.label, "pid": c.pid, "y": y})
+        peak = None
+        if s.peak_t is not None and s.peak_total_pss_bytes is not None:
+            peak = {
+                "t": s.peak_t,
+                "bytes": s.peak_total_pss_bytes,
+                "text": f"peak {format_bytes(s.peak_total_pss_bytes)} at "
+                f"{format_duration(s.peak_t)}",
+            }
+        limit = run.meta.limit_bytes
+        if limit is None and run.meta.exit and run.meta.exit.oom:
+            limit = run.meta.exit.oom.limit_bytes
+        return {
+            "t": t,
+            "total_pss": total,
+            "processes": procs,
+            "traced": [{"pid": pid, **d} for pid, d in traced.items()],
+            "checkpoints": checkpoints,
+            "peak": peak,
+            "limit": limit,
+        }
+
+    # -- HTML pieces -------------------------------------------------------------------------
+    def _summary(self, run: Run) -> str:
+        s = run.summary
+        assert s is not None
+        cards = [
+            (
+                "peak (PSS, tree)",
+                format_bytes(s.peak_total_pss_bytes),
+                f"at {format_duration(s.peak_t)}" if s.peak_t is not None else "",
+            ),
+            (
+                "final (PSS, tree)",
+                format_bytes(s.final_total_pss_bytes),
+                f"after {format_duration(s.duration_s)}",
+            ),
+            ("start (PSS, tree)", format_bytes(s.start_total_pss_bytes), ""),
+            ("peak RSS sum", format_bytes(s.peak_total_rss_bytes), "counts shared pages twice"),
+        ]
+        if run.meta.exit and run.meta.exit.max_rss_bytes is not None:
+            cards.append(
+                (
+                    "peak RSS of target",
+                    format_bytes(run.meta.exit.max_rss_bytes),
+                    "exact, from the kernel",
+                )
+            )
+        if s.traced_peak_bytes is not None:
+            cards.append(("peak Python heap", format_bytes(s.traced_peak_bytes), "tracemalloc"))
+        parts = ['<section><h2>Summary</h2><div class="cards">']
+        for k, v, sub in cards:
+            parts.append(
+                f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div>'
+                f'<div class="k">{_e(sub)}</div></div>'
+            )
+        parts.append("</div>")
+        ex = run.meta.exit
+        if ex is not None and ex.oom is not None:
+            cls = "oom-likely" if ex.oom.likely else "oom-unlikely"
+            head = "Most likely OOM-killed" if ex.oom.likely else "Killed, OOM not likely"
+            parts.append(f'<p class="{cls}">{_e(head)}: {_e(ex.oom.reason)}</p>')
+        parts.append("</section>")
+        return "".join(parts)
+
+    def _tables(self, run: Run) -> str:
+        s = run.summary
+        assert s is not None
+        out = []
+        if s.processes:
+            rows = "".join(
+                "<tr>"
+                + _num(p.pid)
+                + _num(format_bytes(p.peak_rss_bytes))
+                + _num(format_bytes(p.peak_pss_bytes))
+                + _num(format_bytes(p.final_rss_bytes))
+                + f'<td class="mono">{_e(" ".join(p.cmdline))}</td></tr>'
+                for p in s.processes[:100]
+            )
+            out.append(
+                '<section id="processes"><h2>Processes (by peak RSS)</h2><table><thead><tr>'
+                '<th class="num">pid</th><th class="num">peak RSS</th><th class="num">peak PSS'
+                '</th><th class="num">final RSS</th><th>command</th></tr></thead>'
+                f"<tbody>{rows}</tbody></table></section>"
+            )
+        if run.timeline.checkpoints:
+            rows = "".join(
+                f'<tr><td class="num">{_e(format_duration(c.t))}</td><td class="num">{c.pid}</td>'
+                f'<td class="label">{_e(c.label)}</td>'
+                f'<td class="num">{_e(format_bytes(c.reading.rss_bytes if c.reading else None))}'
+                f'</td><td class="num">'
+                f"{_e(format_bytes(c.reading.pss_bytes if c.reading else None))}</td>"
+                f'<td class="num">'
+                f"{_e(format_bytes(c.reading.traced_current_bytes if c.reading else None))}"
+                "</td></tr>"
+                for c in run.timeline.checkpoints
+            )
+            out.append(
+                '<section id="checkpoints"><h2>Checkpoints</h2><table><thead><tr>'
+                '<th class="num">t</th><th class="num">pid</th><th>label</th>'
+                '<th class="num">RSS</th><th class="num">PSS</th><th class="num">Python heap</th>'
+                f"</tr></thead><tbody>{rows}</tbody></table></section>"
+            )
+        if s.gc is not None:
+            g = s.gc
+            rows = "".join(
+                f'<tr><td class="num">{_e(format_duration(e.t))}</td><td class="num">{e.pid}</td>'
+                f'<td class="num">{e.generation}</td><td class="num">{e.collected}</td>'
+                f'<td class="num">{e.uncollectable}</td>'
+                f'<td class="num">{e.duration_s * 1000:.2f} ms</td></tr>'
+                for e in reversed(g.last)
+            )
+            out.append(
+                '<section id="gc"><h2>Garbage collector</h2>'
+                f"<p>Collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
+                f"{g.collections[2]}; objects collected {g.collected:,}; uncollectable "
+                f"{g.uncollectable:,}; pauses total {_e(format_duration(g.pause_total_s))}, "
+                f"longest {_e(format_duration(g.pause_max_s))}.</p>"
+                '<table><thead><tr><th class="num">t</th><th class="num">pid</th>'
+                '<th class="num">generation</th><th class="num">collected</th>'
+                '<th class="num">uncollectable</th><th class="num">pause</th></tr></thead>'
+                f'<tbody>{rows}</tbody></table><p class="note">The last {len(g.last)} '
+                "collections, newest first.</p></section>"
+            )
+        return "".join(out)
+
+    def render(self, run: Run) -> str:
+        s = run.summary
+        assert s is not None, "summarize the run first (memhound.load_run does)"
+        meta = run.meta
+        ending = (
+            meta.exit.describe()
+            if meta.exit
+            else ("memhound stopped before the end" if meta.status == "running" else meta.status)
+        )
+        status = (
+            f"{ending} · {format_duration(s.duration_s)} · {s.samples} samples every "
+            f"{format_duration(meta.interval_s)} · started {meta.started_at}"
+        )
+        values = {
+            "TITLE": _e(f"memhound {meta.kind}: {command_text(run)}"),
+            "KIND": _e(meta.kind),
+            "COMMAND": _e(command_text(run)),
+            "STATUS": _e(status),
+            "SUMMARY": self._summary(run),
+            "TABLES": self._tables(run),
+            "VERSION": _e(__version__),
+            "RUNDIR": _e(run.path),
+            "DATA": safe_json(self.chart_data(run)),
+            "PLOTLY": plotly_js().replace("</script", "<\\/script"),
+        }
+        template = TEMPLATE.read_text(encoding="utf-8")
+        # One pass over the template: text we insert is never searched for placeholders.
+        page = re.sub(r"@@([A-Z]+)@@", lambda m: values[m.group(1)], template)
+        return page + f"<!-- generated {time.ctime()} -->\n"

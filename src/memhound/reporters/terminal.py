@@ -1,0 +1,148 @@
+"""The terminal report: summary table, sparkline, processes, checkpoints, gc."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from memhound.model.run import Run
+from memhound.reporters._series import command_text, sparkline
+from memhound.units import format_bytes, format_duration
+
+
+class TerminalReporter:
+    def __init__(self, *, color: bool = False, width: int = 100, top: int = 10) -> None:
+        self.color = color
+        self.width = width
+        self.top = top
+
+    def render(self, run: Run) -> str:
+        buf = io.StringIO()
+        console = Console(
+            file=buf,
+            width=self.width,
+            color_system="standard" if self.color else None,
+            force_terminal=self.color,
+            highlight=False,
+            soft_wrap=False,
+        )
+        self._render(run, console)
+        return buf.getvalue()
+
+    def _render(self, run: Run, console: Console) -> None:
+        meta, s = run.meta, run.summary
+        assert s is not None, "summarize the run first (memhound.load_run does)"
+        title = Text(f"memhound {meta.kind}: ", style="bold")
+        title.append(command_text(run))
+        console.print(title)
+        ending = (
+            meta.exit.describe()
+            if meta.exit
+            else (
+                "memhound stopped before the end (status: running)"
+                if meta.status == "running"
+                else meta.status
+            )
+        )
+        console.print(
+            f"  {ending} after {format_duration(s.duration_s)}; "
+            f"{s.samples} samples every {format_duration(meta.interval_s)}; saved in {run.path}"
+        )
+        if meta.exit and meta.exit.oom is not None:
+            style = "bold red" if meta.exit.oom.likely else "yellow"
+            console.print(Text(f"  OOM: {meta.exit.oom.reason}", style=style))
+        if s.damaged_lines:
+            console.print(f"  ({s.damaged_lines} damaged timeline line(s) skipped)")
+
+        table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+        table.add_column("memory of the process tree")
+        table.add_column("PSS total", justify="right")
+        table.add_column("when", justify="right")
+        table.add_row(
+            "peak",
+            format_bytes(s.peak_total_pss_bytes),
+            format_duration(s.peak_t) if s.peak_t is not None else "n/a",
+        )
+        table.add_row("start", format_bytes(s.start_total_pss_bytes), "0s")
+        table.add_row("final", format_bytes(s.final_total_pss_bytes), format_duration(s.duration_s))
+        if s.peak_total_rss_bytes is not None:
+            table.add_row(
+                "peak RSS sum (double-counts shared pages)",
+                format_bytes(s.peak_total_rss_bytes),
+                "",
+            )
+        if meta.exit and meta.exit.max_rss_bytes is not None:
+            table.add_row(
+                "peak RSS of the target (kernel, exact)", format_bytes(meta.exit.max_rss_bytes), ""
+            )
+        if s.traced_peak_bytes is not None:
+            table.add_row("peak Python heap (tracemalloc)", format_bytes(s.traced_peak_bytes), "")
+        console.print(table)
+        series = [x.total_pss_bytes for x in run.timeline.samples]
+        if series:
+            console.print(
+                f"  PSS over time  {sparkline(series, min(60, self.width - 30))}  "
+                f"max {format_bytes(max(series))}"
+            )
+
+        if s.processes:
+            pt = Table(title=None, box=None, header_style="bold", padding=(0, 2))
+            for col, just in (
+                ("pid", "right"),
+                ("peak RSS", "right"),
+                ("peak PSS", "right"),
+                ("final RSS", "right"),
+                ("command", "left"),
+            ):
+                pt.add_column(col, justify=just)  # type: ignore[arg-type]
+            for p in s.processes[: self.top]:
+                cmd = " ".join(p.cmdline)
+                pt.add_row(
+                    str(p.pid),
+                    format_bytes(p.peak_rss_bytes),
+                    format_bytes(p.peak_pss_bytes),
+                    format_bytes(p.final_rss_bytes),
+                    Text(cmd[:70] + ("…" if len(cmd) > 70 else "")),
+                )
+            console.print()
+            console.print(Text(f"processes ({len(s.processes)}, by peak RSS)", style="bold"))
+            console.print(pt)
+
+        if run.timeline.checkpoints:
+            ct = Table(box=None, header_style="bold", padding=(0, 2))
+            for col in ("t", "pid", "label", "RSS", "PSS", "Python heap"):
+                ct.add_column(col, justify="left" if col == "label" else "right")
+            for c in run.timeline.checkpoints[: self.top * 5]:
+                r = c.reading
+                ct.add_row(
+                    format_duration(c.t),
+                    str(c.pid),
+                    Text(c.label),
+                    format_bytes(r.rss_bytes if r else None),
+                    format_bytes(r.pss_bytes if r else None),
+                    format_bytes(r.traced_current_bytes if r else None),
+                )
+            console.print()
+            console.print(Text("checkpoints", style="bold"))
+            console.print(ct)
+
+        if s.gc is not None:
+            g = s.gc
+            console.print()
+            console.print(Text("garbage collector", style="bold"))
+            console.print(
+                f"  collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
+                f"{g.collections[2]}; objects collected {g.collected:,}, uncollectable "
+                f"{g.uncollectable:,}; pauses total {format_duration(g.pause_total_s)}, "
+                f"longest {format_duration(g.pause_max_s)}"
+            )
+            if g.last:
+                last = ", ".join(
+                    f"gen{e.generation} at {format_duration(e.t)} "
+                    f"({e.collected} collected, {e.duration_s * 1000:.1f}ms)"
+                    for e in g.last[-5:]
+                )
+                console.print(f"  last collections: {last}")
