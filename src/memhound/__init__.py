@@ -10,8 +10,6 @@ The package imports its parts only when they are used: ``import memhound`` stays
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from memhound.errors import AccessDenied, MemhoundError, ProcessNotFound
 
 __version__ = "0.1.0"
@@ -28,7 +26,10 @@ __all__ = [
     "memory",
 ]
 
+TYPE_CHECKING = False  # no `import typing` at run time: it costs more than all of memhound
 if TYPE_CHECKING:
+    from typing import Any
+
     from memhound.checkpoint import checkpoint
     from memhound.measure import memory
     from memhound.model.readings import MemoryReading

@@ -55,6 +55,14 @@ def _read_key(path: Path, key: str) -> int | None:
     return None
 
 
+def cgroup_membership(pid: int) -> str | None:
+    """The raw ``/proc/PID/cgroup`` text: cheap to compare from tick to tick."""
+    try:
+        return (PROC / str(pid) / "cgroup").read_text()
+    except OSError:
+        return None
+
+
 def cgroup_memory(pid: int) -> CgroupMemory | None:
     """The tightest memory limit on ``pid``'s cgroup and its ancestors, or None if unreadable."""
     try:

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -15,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from memhound import __version__
-from memhound._platform import CgroupMemory, cgroup_memory, cgroup_memory_reread
+from memhound._platform import (
+    CgroupMemory,
+    cgroup_membership,
+    cgroup_memory,
+    cgroup_memory_reread,
+)
 from memhound.analysis.summary import diagnose_exit, summarize
 from memhound.errors import CommandNotFound, UsageError
 from memhound.model.readings import MemoryReading
-from memhound.model.run import REPORT_FILE, ExitStatus, Run, RunMeta, RunWriter, new_run_dir
+from memhound.model.run import ExitStatus, Run, RunMeta, RunWriter, new_run_dir
 from memhound.model.timeline import (
     AgentInfo,
     Checkpoint,
@@ -59,7 +63,6 @@ class RunOptions:
     duration_s: float | None = None
     gc_keep: int = 20
     kill_grace_s: float = 5.0
-    write_html: bool = True
 
 
 def validate_interval(interval_s: float) -> float:
@@ -251,17 +254,6 @@ def _finish(
     writer.finish(meta, run.summary)
     if on_status is not None:
         on_status(Status(duration_s, rec.current, rec.peak, 0, final=True))
-    if options.write_html:
-        try:
-            from memhound.reporters.html import HtmlReporter
-
-            writer.write_file(REPORT_FILE, HtmlReporter().render(run))
-        except Exception as exc:  # the run is saved; a report can be made again later
-            print(
-                f"memhound: report.html not written ({exc}); "
-                f"try `memhound report {writer.path} --format html`",
-                file=sys.stderr,
-            )
     return run
 
 
@@ -311,13 +303,13 @@ def run_command(
     sampler = TreeSampler(child.pid)
     sigs = _Signals()
     sigs.target = child.pid
+    last_membership = cgroup_membership(child.pid)
     cg: CgroupMemory | None = cgroup_memory(child.pid)
     kills_before = cg.oom_kills if cg else None
     raw_status: int | None = None
     maxrss: int | None = None
     signalled_at: float | None = None
     escalation = 0
-    tick = 0
     with sigs.installed():
         next_t = t0
         while True:
@@ -333,11 +325,14 @@ def run_command(
                 for msg in channel.drain():
                     rec.agent_message(msg)
             writer.flush()
-            if tick % 10 == 0 and raw_status is None:
+            # A job may move itself into another cgroup (a container entrypoint does).
+            membership = cgroup_membership(child.pid)
+            if membership is not None and membership != last_membership and _alive(child.pid):
+                # (a task the OOM killer took reads as a member of the root cgroup)
+                last_membership = membership
                 fresh = cgroup_memory(child.pid)
                 if fresh is not None and (cg is None or fresh.path != cg.path):
                     cg, kills_before = fresh, fresh.oom_kills
-            tick += 1
             if on_status is not None:
                 on_status(Status(t, rec.current, rec.peak, rec.processes))
             try:

@@ -19,7 +19,6 @@ def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:
         limit_bytes=parse_bytes(args.limit) if args.limit else None,
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
-        write_html=not args.no_html,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -49,6 +48,21 @@ class LiveStatus:
             f"  ({status.processes} process{'es' if status.processes != 1 else ''})"
         )
         self.stream.flush()
+
+
+def write_html_report(run: Run) -> None:
+    """Write report.html into the run directory; a failure here loses no data."""
+    from memhound._fsutil import atomic_write
+    from memhound.reporters.html import HtmlReporter
+
+    try:
+        atomic_write(run.path / REPORT_FILE, HtmlReporter().render(run))
+    except Exception as exc:
+        print(
+            f"memhound: report.html not written ({exc}); "
+            f"try `memhound report {run.path} --format html`",
+            file=sys.stderr,
+        )
 
 
 def print_end_report(run: Run, fmt: str, stream: TextIO = sys.stderr) -> None:

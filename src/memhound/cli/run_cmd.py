@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from memhound.cli._common import LiveStatus, print_end_report, run_options
+from memhound.cli._common import LiveStatus, print_end_report, run_options, write_html_report
 from memhound.errors import UsageError
 from memhound.runner import run_command
 
@@ -21,6 +21,8 @@ def execute(args: argparse.Namespace) -> int:
         args, agent=not args.no_agent, trace_python=args.trace_python, gc_keep=args.gc_keep
     )
     run = run_command(cmd, options, on_status=None if args.quiet else LiveStatus())
+    if not args.no_html:
+        write_html_report(run)
     if not args.quiet:
         print_end_report(run, args.report)
     assert run.meta.exit is not None and run.meta.exit.returncode is not None

@@ -1,0 +1,68 @@
+"""Shared fixtures. Every test must leave nothing running: no tracemalloc, no agent, no
+stray threads or child processes, and the signal handlers as it found them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _leaves_nothing_behind() -> Iterator[None]:
+    tracing = tracemalloc.is_tracing()
+    threads = set(threading.enumerate())
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    agent_before = sys.modules.get("_memhound_agent")
+    yield
+    assert tracemalloc.is_tracing() == tracing, "a test left tracemalloc running"
+    extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+    assert not extra, f"a test left threads running: {extra}"
+    for s, h in handlers.items():
+        assert signal.getsignal(s) == h, f"a test left a handler for {s!r}"
+    mod = sys.modules.get("_memhound_agent")
+    if mod is not None and mod is not agent_before:
+        assert mod.current() is None, "a test left memhound's agent running in pytest"
+
+
+def memhound_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "memhound", *args]
+
+
+def mh(*args: str, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m memhound ARGS`` to completion and return what it did."""
+    return subprocess.run(
+        memhound_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+@pytest.fixture()
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture()
+def reap() -> Iterator[list[int]]:
+    """Pids to SIGKILL after the test, whatever happened."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

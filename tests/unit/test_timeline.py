@@ -1,0 +1,85 @@
+"""The timeline's line format: round trips, damage tolerance, versions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memhound.errors import RunFormatError
+from memhound.model.readings import MemoryReading
+from memhound.model.timeline import (
+    AgentInfo,
+    Checkpoint,
+    GcEvent,
+    ProcessExit,
+    ProcessInfo,
+    ProcSample,
+    Sample,
+    TracedSample,
+    decode,
+    encode,
+    header_line,
+    parse_lines,
+)
+
+READING = MemoryReading(
+    pid=5,
+    time_s=1.5,
+    rss_bytes=100,
+    pss_bytes=90,
+    uss_bytes=80,
+    swap_bytes=0,
+    peak_rss_bytes=120,
+    traced_current_bytes=None,
+    traced_peak_bytes=None,
+    gc_counts=(1, 2, 3),
+    gc_tracked_objects=1000,
+    threads=1,
+    open_fds=4,
+)
+
+RECORDS = [
+    Sample(
+        t=0.05,
+        total_pss_bytes=90,
+        total_rss_bytes=100,
+        total_uss_bytes=80,
+        procs=(ProcSample(5, 100, 90, 80, 0, 120, False),),
+    ),
+    ProcessInfo(pid=5, ppid=1, cmdline=("python", "-c", "x = '<b>'"), t=0.0),
+    ProcessExit(pid=5, t=2.0),
+    Checkpoint(t=1.0, pid=5, label="après <script>", reading=READING),
+    GcEvent(t=1.1, pid=5, generation=2, collected=7, uncollectable=0, duration_s=0.002),
+    TracedSample(t=1.2, pid=5, current_bytes=10, peak_bytes=20),
+    AgentInfo(t=0.01, pid=5, python="3.11.7", executable="/usr/bin/python3", trace_python=True),
+]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
+def test_round_trip(record: object) -> None:
+    line = encode(record)  # type: ignore[arg-type]
+    assert "\n" not in line
+    assert decode(json.loads(line)) == record
+
+
+def test_reading_str_names_units() -> None:
+    text = str(READING)
+    assert text.startswith("rss 100 B  pss 90 B  uss 80 B  swap 0 B")
+    assert "gc-counts 1/2/3" in text and "fds 4" in text
+
+
+def test_damaged_and_unknown_lines_are_skipped() -> None:
+    lines = [header_line()] + [encode(r) for r in RECORDS]  # type: ignore[arg-type]
+    lines.insert(3, '{"kind": "sample", "t": 1')  # cut by a kill mid-write
+    lines.append('{"kind": "from-the-future", "t": 3}')
+    lines.append('{"kind": "gc", "t"')
+    tl = parse_lines(lines)
+    assert tl.damaged_lines == 2
+    assert len(tl.samples) == 1 and len(tl.checkpoints) == 1 and len(tl.gc_events) == 1
+
+
+def test_newer_version_is_refused_clearly() -> None:
+    header = json.dumps({"kind": "header", "format": "memhound.timeline", "version": 99})
+    with pytest.raises(RunFormatError, match="newer"):
+        parse_lines([header])
