@@ -220,7 +220,7 @@ def test_ctrl_c_stops_the_child_and_saves_the_run(in_tmp: Path) -> None:
     try:
         time.sleep(1.5)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
+        _out, err = p.communicate(timeout=30)
     finally:
         p.kill()
     # Python ends on KeyboardInterrupt by re-raising SIGINT: the shell's 130.
