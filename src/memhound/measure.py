@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from memhound.model.readings import MemoryReading
@@ -53,6 +52,6 @@ def memory(pid: int | None = None, *, count_objects: bool = True) -> MemoryReadi
         traced_peak_bytes=traced[1] if traced else None,
         gc_counts=py.gc_counts() if own else None,
         gc_tracked_objects=py.gc_tracked_objects() if own and count_objects else None,
-        threads=threading.active_count() if own and status.threads == 0 else status.threads,
+        threads=status.threads,
         open_fds=proc.count_fds(target),
     )

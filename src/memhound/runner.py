@@ -7,11 +7,12 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memhound import __version__
 from memhound._platform import (
@@ -35,6 +36,9 @@ from memhound.model.timeline import (
 )
 from memhound.probes import process as proc
 from memhound.sampler import TreeSampler
+
+if TYPE_CHECKING:
+    from memhound.agent.channel import AgentChannel
 
 DEFAULT_RUNS_DIR = Path("memhound-runs")
 MIN_INTERVAL_S = 0.001
@@ -257,10 +261,93 @@ def _finish(
     return run
 
 
+class _Ticker:
+    """One sampling tick, shared by run and watch; a failing probe never ends the run."""
+
+    def __init__(
+        self,
+        sampler: TreeSampler,
+        rec: _Recorder,
+        writer: RunWriter,
+        channel: AgentChannel | None,
+        on_status: Callable[[Status], None] | None,
+    ) -> None:
+        self.sampler = sampler
+        self.rec = rec
+        self.writer = writer
+        self.channel = channel
+        self.on_status = on_status
+        self.errors = 0
+
+    def tick(self, t: float) -> None:
+        try:
+            sample, appeared, gone = self.sampler.sample(t)
+        except Exception as exc:  # keep watching the job; say so once
+            self.errors += 1
+            if self.errors == 1:
+                print(f"memhound: a sample failed ({exc!r}); sampling goes on", file=sys.stderr)
+            sample, appeared, gone = None, [], []
+        for info in appeared:
+            self.rec.add(info)
+        if sample is not None:
+            self.rec.add(sample)
+        for ex in gone:
+            self.rec.add(ex)
+        if self.channel is not None:
+            for msg in self.channel.drain():
+                self.rec.agent_message(msg)
+        self.writer.flush()
+        if self.on_status is not None:
+            self.on_status(Status(t, self.rec.current, self.rec.peak, self.rec.processes))
+
+
 def _tick_sleep(next_t: float) -> None:
     delay = next_t - time.monotonic()
     if delay > 0:
         time.sleep(delay)
+
+
+def _child_env(channel: AgentChannel | None, options: RunOptions) -> dict[str, str]:
+    env = dict(os.environ)
+    if channel is not None:
+        from memhound.agent import BOOT_DIR
+
+        env.update(
+            channel.child_env(
+                trace_python=options.trace_python,
+                interval_s=options.interval_s,
+                gc_keep=options.gc_keep,
+            )
+        )
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
+        )
+    return env
+
+
+class _CgroupTracker:
+    """Follows the cgroup of the target (a job may move itself, as container entrypoints
+    do) and counts the OOM kills in it during the run."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.membership = cgroup_membership(pid)
+        self.cg: CgroupMemory | None = cgroup_memory(pid)
+        self.kills_before = self.cg.oom_kills if self.cg else None
+
+    def check(self) -> None:
+        membership = cgroup_membership(self.pid)
+        # A task the OOM killer took reads as a member of the root cgroup: ignore the dead.
+        if membership is None or membership == self.membership or not _alive(self.pid):
+            return
+        self.membership = membership
+        fresh = cgroup_memory(self.pid)
+        if fresh is not None and (self.cg is None or fresh.path != self.cg.path):
+            self.cg, self.kills_before = fresh, fresh.oom_kills
+
+    def kills_after(self) -> int | None:
+        after = cgroup_memory_reread(self.cg) if self.cg else None
+        return after.oom_kills if after else None
 
 
 def run_command(
@@ -274,108 +361,82 @@ def run_command(
     started = time.time()
     writer = _make_writer("run", tuple(argv), None, options, started)
     rec = _Recorder(writer, started)
-    channel = None
-    env = dict(os.environ)
+    channel: AgentChannel | None = None
     if options.agent:
-        from memhound.agent import BOOT_DIR
         from memhound.agent.channel import AgentChannel
 
         channel = AgentChannel()
-        env.update(
-            channel.child_env(
-                trace_python=options.trace_python,
-                interval_s=options.interval_s,
-                gc_keep=options.gc_keep,
-            )
-        )
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
-        )
-    t0 = time.monotonic()
-    try:
-        child = subprocess.Popen([executable, *argv[1:]], env=env)
-    except OSError as exc:
-        if channel:
-            channel.close()
-        writer.finish(replace(writer.meta, status="failed"), None)
-        raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
-    writer.update_meta(replace(writer.meta, target_pid=child.pid))
-    sampler = TreeSampler(child.pid)
     sigs = _Signals()
-    sigs.target = child.pid
-    last_membership = cgroup_membership(child.pid)
-    cg: CgroupMemory | None = cgroup_memory(child.pid)
-    kills_before = cg.oom_kills if cg else None
-    raw_status: int | None = None
-    maxrss: int | None = None
-    signalled_at: float | None = None
-    escalation = 0
-    with sigs.installed():
-        next_t = t0
-        while True:
-            t = time.monotonic() - t0
-            sample, appeared, gone = sampler.sample(t)
-            for info in appeared:
-                rec.add(info)
-            if sample is not None:
-                rec.add(sample)
-            for ex in gone:
-                rec.add(ex)
-            if channel is not None:
-                for msg in channel.drain():
-                    rec.agent_message(msg)
-            writer.flush()
-            # A job may move itself into another cgroup (a container entrypoint does).
-            membership = cgroup_membership(child.pid)
-            if membership is not None and membership != last_membership and _alive(child.pid):
-                # (a task the OOM killer took reads as a member of the root cgroup)
-                last_membership = membership
-                fresh = cgroup_memory(child.pid)
-                if fresh is not None and (cg is None or fresh.path != cg.path):
-                    cg, kills_before = fresh, fresh.oom_kills
-            if on_status is not None:
-                on_status(Status(t, rec.current, rec.peak, rec.processes))
+    try:
+        with sigs.installed():  # before the child starts: no window for an orphan
+            t0 = time.monotonic()
             try:
-                pid, wstatus, rusage = os.wait4(child.pid, os.WNOHANG)
-            except ChildProcessError:
-                pid, wstatus, rusage = child.pid, 0, None
-            if pid == child.pid:
-                raw_status = os.waitstatus_to_exitcode(wstatus)
-                child.returncode = raw_status
-                if rusage is not None:
-                    maxrss = int(rusage.ru_maxrss) * 1024
-                break
+                child = subprocess.Popen([executable, *argv[1:]], env=_child_env(channel, options))
+            except OSError as exc:
+                writer.finish(replace(writer.meta, status="failed"), None)
+                raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+            sigs.target = child.pid
             if sigs.received is not None:
-                now = time.monotonic()
-                if signalled_at is None:
-                    signalled_at = now
-                elif now - signalled_at > options.kill_grace_s * (escalation + 1):
-                    escalation += 1
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(child.pid, signal.SIGTERM if escalation == 1 else signal.SIGKILL)
-            next_t += options.interval_s
-            next_t = max(next_t, time.monotonic())
-            _tick_sleep(next_t)
-    duration = time.monotonic() - t0
-    if channel is not None:
-        time.sleep(0.01)
-        for msg in channel.drain():
-            rec.agent_message(msg)
-        channel.close()
-    after = cgroup_memory_reread(cg) if cg else None
-    limit = options.limit_bytes or (cg.limit_bytes if cg else None)
-    assert raw_status is not None
+                os.kill(child.pid, sigs.received)
+            writer.update_meta(replace(writer.meta, target_pid=child.pid))
+            ticker = _Ticker(TreeSampler(child.pid), rec, writer, channel, on_status)
+            cgroups = _CgroupTracker(child.pid)
+            raw_status, maxrss = _sample_until_exit(child, ticker, cgroups, sigs, options, t0)
+        duration = time.monotonic() - t0
+        if channel is not None:
+            time.sleep(0.01)  # the agent's last words (atexit) may still be in flight
+            for msg in channel.drain():
+                rec.agent_message(msg)
+    finally:
+        if channel is not None:
+            channel.close()
+    limit = options.limit_bytes or (cgroups.cg.limit_bytes if cgroups.cg else None)
     exit_status = diagnose_exit(
         raw_status,
         samples=rec.timeline.samples,
         limit_bytes=limit,
-        oom_kills_before=kills_before,
-        oom_kills_after=after.oom_kills if after else None,
+        oom_kills_before=cgroups.kills_before,
+        oom_kills_after=cgroups.kills_after(),
         interrupted=sigs.received is not None,
         max_rss_bytes=maxrss,
     )
     status = "interrupted" if sigs.received is not None else "complete"
     return _finish(writer, rec, status, exit_status, duration, options, on_status)
+
+
+def _sample_until_exit(
+    child: subprocess.Popen[bytes],
+    ticker: _Ticker,
+    cgroups: _CgroupTracker,
+    sigs: _Signals,
+    options: RunOptions,
+    t0: float,
+) -> tuple[int, int | None]:
+    """Tick until the child exits; returns (Popen-style returncode, max RSS from wait4)."""
+    signalled_at: float | None = None
+    escalation = 0
+    next_t = t0
+    while True:
+        ticker.tick(time.monotonic() - t0)
+        cgroups.check()
+        try:
+            pid, wstatus, rusage = os.wait4(child.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: the status is lost
+            child.returncode = -1
+            return -1, None
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(wstatus)
+            return child.returncode, int(rusage.ru_maxrss) * 1024
+        if sigs.received is not None:
+            now = time.monotonic()
+            if signalled_at is None:
+                signalled_at = now
+            elif now - signalled_at > options.kill_grace_s * (escalation + 1):
+                escalation += 1
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGTERM if escalation == 1 else signal.SIGKILL)
+        next_t = max(next_t + options.interval_s, time.monotonic())
+        _tick_sleep(next_t)
 
 
 def _alive(pid: int) -> bool:
@@ -402,7 +463,7 @@ def watch_pid(
     started = time.time()
     writer = _make_writer("watch", command, pid, replace(options, agent=False), started)
     rec = _Recorder(writer, started)
-    sampler = TreeSampler(pid)
+    ticker = _Ticker(TreeSampler(pid), rec, writer, None, on_status)
     sigs = _Signals()
     t0 = time.monotonic()
     ended = "interrupted"
@@ -410,16 +471,7 @@ def watch_pid(
         next_t = t0
         while True:
             t = time.monotonic() - t0
-            sample, appeared, gone = sampler.sample(t)
-            for info in appeared:
-                rec.add(info)
-            if sample is not None:
-                rec.add(sample)
-            for ex in gone:
-                rec.add(ex)
-            writer.flush()
-            if on_status is not None:
-                on_status(Status(t, rec.current, rec.peak, rec.processes))
+            ticker.tick(t)
             if sigs.received is not None:
                 break
             if not _alive(pid):

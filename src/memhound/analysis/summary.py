@@ -119,6 +119,7 @@ def _gc(tl: Timeline, keep: int) -> GcSummary | None:
         pause_total_s=sum(e.duration_s for e in events),
         pause_max_s=max((e.duration_s for e in events), default=0.0),
         last=tuple(sorted(events, key=lambda e: e.t)[-keep:]) if keep > 0 else (),
+        longest=tuple(sorted(events, key=lambda e: e.duration_s, reverse=True)[:5]),
     )
 
 

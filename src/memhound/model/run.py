@@ -104,6 +104,7 @@ class GcSummary:
     pause_total_s: float
     pause_max_s: float
     last: tuple[GcEvent, ...]
+    longest: tuple[GcEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
     if d["gc"] is not None:
         d["gc"]["collections"] = list(d["gc"]["collections"])
         d["gc"]["last"] = list(d["gc"]["last"])
+        d["gc"]["longest"] = list(d["gc"]["longest"])
     return d
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from memhound import __version__
 from memhound.errors import MissingDependency
 from memhound.model.run import Run
+from memhound.model.timeline import GcEvent
 from memhound.reporters._series import bucket_max, command_text
 from memhound.units import format_bytes, format_duration
 
@@ -203,12 +204,24 @@ class HtmlReporter:
             )
         if s.gc is not None:
             g = s.gc
-            rows = "".join(
-                f'<tr><td class="num">{_e(format_duration(e.t))}</td><td class="num">{e.pid}</td>'
-                f'<td class="num">{e.generation}</td><td class="num">{e.collected}</td>'
-                f'<td class="num">{e.uncollectable}</td>'
-                f'<td class="num">{e.duration_s * 1000:.2f} ms</td></tr>'
-                for e in reversed(g.last)
+
+            def gc_rows(events: tuple[GcEvent, ...]) -> str:
+                return "".join(
+                    "<tr>"
+                    + _num(format_duration(e.t))
+                    + _num(e.pid)
+                    + _num(e.generation)
+                    + _num(f"{e.collected:,}")
+                    + _num(e.uncollectable)
+                    + _num(f"{e.duration_s * 1000:.2f} ms")
+                    + "</tr>"
+                    for e in events
+                )
+
+            head = (
+                '<table><thead><tr><th class="num">t</th><th class="num">pid</th>'
+                '<th class="num">generation</th><th class="num">collected</th>'
+                '<th class="num">uncollectable</th><th class="num">pause</th></tr></thead>'
             )
             out.append(
                 '<section id="gc"><h2>Garbage collector</h2>'
@@ -216,11 +229,9 @@ class HtmlReporter:
                 f"{g.collections[2]}; objects collected {g.collected:,}; uncollectable "
                 f"{g.uncollectable:,}; pauses total {_e(format_duration(g.pause_total_s))}, "
                 f"longest {_e(format_duration(g.pause_max_s))}.</p>"
-                '<table><thead><tr><th class="num">t</th><th class="num">pid</th>'
-                '<th class="num">generation</th><th class="num">collected</th>'
-                '<th class="num">uncollectable</th><th class="num">pause</th></tr></thead>'
-                f'<tbody>{rows}</tbody></table><p class="note">The last {len(g.last)} '
-                "collections, newest first.</p></section>"
+                f"<h3>Longest pauses</h3>{head}<tbody>{gc_rows(g.longest)}</tbody></table>"
+                f"<h3>Last {len(g.last)} collections, newest first</h3>{head}<tbody>"
+                f"{gc_rows(tuple(reversed(g.last)))}</tbody></table></section>"
             )
         return "".join(out)
 

@@ -27,7 +27,7 @@ class TerminalReporter:
             color_system="standard" if self.color else None,
             force_terminal=self.color,
             highlight=False,
-            soft_wrap=False,
+            soft_wrap=True,
         )
         self._render(run, console)
         return buf.getvalue()
@@ -139,10 +139,11 @@ class TerminalReporter:
                 f"{g.uncollectable:,}; pauses total {format_duration(g.pause_total_s)}, "
                 f"longest {format_duration(g.pause_max_s)}"
             )
-            if g.last:
-                last = ", ".join(
-                    f"gen{e.generation} at {format_duration(e.t)} "
-                    f"({e.collected} collected, {e.duration_s * 1000:.1f}ms)"
-                    for e in g.last[-5:]
-                )
-                console.print(f"  last collections: {last}")
+            for heading, events in (("longest pauses", g.longest), ("last collections", g.last)):
+                if events:
+                    line = ", ".join(
+                        f"gen{e.generation} at {format_duration(e.t)} "
+                        f"({e.duration_s * 1000:.1f}ms, {e.collected} collected)"
+                        for e in events[-5:]
+                    )
+                    console.print(f"  {heading}: {line}")

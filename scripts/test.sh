@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Install what the tests need on a fresh Debian machine, then run lint, types and the suite.
+#   bash scripts/test.sh [pytest args...]
+# Environment: PYTHON (default python3), MEMHOUND_TEST_PYTHONS (extra versions to run the
+# suite on, default "3.10 3.13" where pyenv has them; "none" to skip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: Chromium for the HTML report tests (driven by Playwright, never downloaded).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Debian's chromium"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+
+setup_venv() {  # setup_venv PYTHON DIR
+  local py=$1 dir=$2
+  [ -x "$dir/bin/python" ] || "$py" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 \
+    | grep -v "^WARNING: Location" || true
+}
+
+PY=${PYTHON:-python3}
+VENV=.venv-test
+echo "== $($PY --version) in $VENV"
+setup_venv "$PY" "$VENV"
+
+echo "== ruff"
+"$VENV/bin/ruff" check src tests examples bench
+"$VENV/bin/ruff" format --check src tests examples bench
+echo "== mypy --strict"
+"$VENV/bin/mypy"
+
+export MEMHOUND_REQUIRE_BROWSER=1
+echo "== pytest ($($VENV/bin/python --version))"
+"$VENV/bin/python" -m pytest "$@"
+
+extra=${MEMHOUND_TEST_PYTHONS-"3.10 3.13"}
+if [ "$extra" != "none" ]; then
+  root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+  for v in $extra; do
+    py=$(ls -d "$root"/versions/"$v".*/bin/python3 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$py" ]; then
+      echo "== Python $v not found under $root/versions: skipped"
+      continue
+    fi
+    echo "== pytest ($($py --version))"
+    setup_venv "$py" ".venv-test-$v"
+    ".venv-test-$v/bin/python" -m pytest -q -p no:cacheprovider "$@"
+  done
+fi
