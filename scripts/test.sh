@@ -28,8 +28,8 @@ echo "== $($PY --version) in $VENV"
 setup_venv "$PY" "$VENV"
 
 echo "== ruff"
-"$VENV/bin/ruff" check src tests examples bench
-"$VENV/bin/ruff" format --check src tests examples bench
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
 echo "== mypy --strict"
 "$VENV/bin/mypy"
 
