@@ -56,8 +56,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "memhound.checkpoint('after load', output='none')\n"
         "del data\ntime.sleep(0.2)\n"
     )
-    res = mh("run", "-q", "-o", str(tmp / "run"), "--trace-python", "--", sys.executable,
-             str(job), EVIL)
+    res = mh(
+        "run", "-q", "-o", str(tmp / "run"), "--trace-python", "--", sys.executable, str(job), EVIL
+    )
     assert res.returncode == 0, res.stderr
     return tmp / "run" / "report.html"
 

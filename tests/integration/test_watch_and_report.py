@@ -83,9 +83,19 @@ def test_report_text(saved_run: Path) -> None:
     res = mh("report", str(saved_run))
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    for needle in ("memhound run:", "exited with code 0", "peak", "PSS total", "MiB",
-                   "PSS over time", "processes (1, by peak RSS)", "checkpoints",
-                   "loaded <b>data</b>", "garbage collector", "collections gen0/gen1/gen2"):
+    for needle in (
+        "memhound run:",
+        "exited with code 0",
+        "peak",
+        "PSS total",
+        "MiB",
+        "PSS over time",
+        "processes (1, by peak RSS)",
+        "checkpoints",
+        "loaded <b>data</b>",
+        "garbage collector",
+        "collections gen0/gen1/gen2",
+    ):
         assert needle in out, needle
     assert any(ch in out for ch in "▁▂▃▄▅▆▇█")
 
@@ -99,8 +109,15 @@ def test_report_json_schema(saved_run: Path) -> None:
     meta, summary = doc["meta"], doc["summary"]
     assert meta["kind"] == "run" and meta["exit"]["returncode"] == 0
     assert meta["command"][0] == sys.executable
-    for key in ("peak_total_pss_bytes", "peak_t", "final_total_pss_bytes", "processes", "gc",
-                "duration_s", "samples"):
+    for key in (
+        "peak_total_pss_bytes",
+        "peak_t",
+        "final_total_pss_bytes",
+        "processes",
+        "gc",
+        "duration_s",
+        "samples",
+    ):
         assert key in summary, key
     assert isinstance(summary["peak_total_pss_bytes"], int)
     assert doc["checkpoints"][0]["label"] == "loaded <b>data</b>"
