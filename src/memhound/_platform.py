@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,3 +113,62 @@ def cgroup_memory_reread(cg: CgroupMemory) -> CgroupMemory | None:
     """Read the same cgroup again (after its process has gone)."""
     root = CGROUP_ROOT / "memory" if cg.version == 1 else CGROUP_ROOT
     return _walk(cg.version, root, cg.path)
+
+
+@dataclass(frozen=True)
+class KernelOomKill:
+    """What the kernel's log says about an OOM kill of one process."""
+
+    pid: int
+    message: str
+    memcg: str | None
+
+
+_KILLED_RE = re.compile(r"Killed process (\d+) \(")
+_MEMCG_RE = re.compile(r"oom_memcg=([^,\s]+)")
+_TASK_PID_RE = re.compile(r",pid=(\d+),")
+
+
+def kernel_oom_kills(pids: set[int], *, max_records: int = 20_000) -> dict[int, KernelOomKill]:
+    """OOM kills of ``pids`` recorded in the kernel log (``/dev/kmsg``); {} where unreadable.
+
+    The log is the kernel's own word, so it settles what memory figures can only suggest.
+    Reading it needs root or CAP_SYSLOG on most systems, and containers often hide it.
+    """
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    found: dict[int, KernelOomKill] = {}
+    memcg_of: dict[int, str] = {}
+    try:
+        for _ in range(max_records):
+            try:
+                raw = os.read(fd, 8192)
+            except BlockingIOError:
+                break
+            except OSError:  # EPIPE: records overwritten while reading; go on
+                continue
+            text = raw.decode("utf-8", "replace").split(";", 1)[-1].split("\n", 1)[0]
+            if "oom-kill:" in text:
+                pm, mm = _TASK_PID_RE.search(text), _MEMCG_RE.search(text)
+                if pm and mm:
+                    memcg_of[int(pm.group(1))] = mm.group(1)
+                continue
+            m = _KILLED_RE.search(text)
+            if m and int(m.group(1)) in pids:
+                pid = int(m.group(1))
+                found[pid] = KernelOomKill(pid, text.strip(), memcg_of.get(pid))
+    finally:
+        os.close(fd)
+    return found
+
+
+def cgroup_limit_at(memcg: str) -> int | None:
+    """The memory limit of the cgroup at ``memcg`` (as the kernel log names it)."""
+    for version, root in ((1, CGROUP_ROOT / "memory"), (2, CGROUP_ROOT)):
+        if (root / memcg.lstrip("/")).is_dir():
+            cg = _walk(version, root, memcg)
+            if cg is not None:
+                return cg.limit_bytes
+    return None

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from memhound import __version__
 from memhound._platform import (
     CgroupMemory,
+    cgroup_limit_at,
     cgroup_membership,
     cgroup_memory,
     cgroup_memory_reread,
+    kernel_oom_kills,
 )
 from memhound.analysis.summary import diagnose_exit, summarize
 from memhound.errors import CommandNotFound, UsageError
@@ -391,6 +393,13 @@ def run_command(
         if channel is not None:
             channel.close()
     limit = options.limit_bytes or (cgroups.cg.limit_bytes if cgroups.cg else None)
+    kernel_says = None
+    if raw_status == -signal.SIGKILL:
+        record = kernel_oom_kills({child.pid}).get(child.pid)
+        if record is not None:
+            kernel_says = record.message
+            if options.limit_bytes is None and record.memcg:
+                limit = cgroup_limit_at(record.memcg) or limit
     exit_status = diagnose_exit(
         raw_status,
         samples=rec.timeline.samples,
@@ -399,6 +408,7 @@ def run_command(
         oom_kills_after=cgroups.kills_after(),
         interrupted=sigs.received is not None,
         max_rss_bytes=maxrss,
+        kernel_oom_message=kernel_says,
     )
     status = "interrupted" if sigs.received is not None else "complete"
     return _finish(writer, rec, status, exit_status, duration, options, on_status)

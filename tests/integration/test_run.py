@@ -190,6 +190,9 @@ def test_real_oom_kill_in_a_memory_cgroup(in_tmp: Path) -> None:
         assert ex is not None and ex.oom is not None and ex.oom.likely, ex
         assert ex.oom.limit_bytes == 120 * MiB
         assert "most likely OOM-killed" in res.stderr
+        if os.access("/dev/kmsg", os.R_OK):
+            assert ex.oom.reason.startswith("the kernel's log says:")
+            assert f"Killed process {run.meta.target_pid} " in ex.oom.reason
     finally:
         for _ in range(50):
             try:

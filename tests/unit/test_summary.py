@@ -154,3 +154,17 @@ def test_sigkill_far_from_limit_is_not_oom() -> None:
         -9, samples=[], limit_bytes=None, oom_kills_before=None, oom_kills_after=None
     )
     assert st2.oom is not None and not st2.oom.likely and "--limit" in st2.oom.reason
+
+
+def test_kernel_log_settles_it() -> None:
+    msg = "Memory cgroup out of memory: Killed process 10 (python) total-vm:137512kB"
+    st = diagnose_exit(
+        -9,
+        samples=[sample(1.0, (10, 20 * MiB, 20 * MiB))],
+        limit_bytes=None,
+        oom_kills_before=None,
+        oom_kills_after=None,
+        kernel_oom_message=msg,
+    )
+    assert st.oom is not None and st.oom.likely
+    assert st.oom.reason == f"the kernel's log says: {msg}"

@@ -139,11 +139,13 @@ def diagnose_exit(
     oom_kills_after: int | None,
     interrupted: bool = False,
     max_rss_bytes: int | None = None,
+    kernel_oom_message: str | None = None,
 ) -> ExitStatus:
     """Turn a Popen returncode (negative for signals) into an ExitStatus with an OOM verdict.
 
-    A SIGKILL is called "most likely OOM-killed" when the cgroup's OOM-kill counter rose
-    during the run, or when the last memory we saw was within 90% of the known limit.
+    A SIGKILL is called OOM-killed when the kernel's log says so (``kernel_oom_message``),
+    and "most likely OOM-killed" when the cgroup's OOM-kill counter rose during the run, or
+    when the last memory we saw was within 90% of the known limit.
     """
     if raw_returncode >= 0:
         return ExitStatus(
@@ -158,7 +160,10 @@ def diagnose_exit(
         kills = None
         if oom_kills_before is not None and oom_kills_after is not None:
             kills = oom_kills_after - oom_kills_before
-        if kills:
+        if kernel_oom_message:
+            reason = f"the kernel's log says: {kernel_oom_message}"
+            oom = OomVerdict(True, reason, limit_bytes, at_death, kills)
+        elif kills:
             reason = (
                 f"the kernel's OOM killer acted {kills} time(s) in the target's cgroup"
                 " during the run"
