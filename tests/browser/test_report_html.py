@@ -54,7 +54,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "data = [bytearray(1 << 20) for _ in range(80)]\n"
         "time.sleep(0.3)\n"
         "memhound.checkpoint('after load', output='none')\n"
-        "del data\ntime.sleep(0.2)\n"
+        "del data\nimport gc\ngc.collect()\ntime.sleep(0.2)\n"
     )
     res = mh(
         "run", "-q", "-o", str(tmp / "run"), "--trace-python", "--", sys.executable, str(job), EVIL
@@ -92,6 +92,7 @@ def test_plot_renders_with_markers_and_no_errors(browser: Any, report: Path) -> 
     assert "total PSS (tree)" in legend
     assert "checkpoints" in legend and "peak" in legend
     assert "Python heap (tracemalloc)" in legend
+    assert "full gc / long pause" in legend
     annotations = page.eval_on_selector_all(
         "#memory-plot .annotation-text", "els => els.map(e => e.textContent)"
     )

@@ -108,6 +108,17 @@ class HtmlReporter:
                 "text": f"peak {format_bytes(s.peak_total_pss_bytes)} at "
                 f"{format_duration(s.peak_t)}",
             }
+        # Full collections and long pauses: the flat stretches of a growing line.
+        slow = [e for e in run.timeline.gc_events if e.generation == 2 or e.duration_s >= 0.05]
+        slow = sorted(slow, key=lambda e: e.duration_s, reverse=True)[:2000]
+        gcs = [
+            {
+                "t": e.t,
+                "text": f"gen{e.generation} collection in pid {e.pid}: "
+                f"{e.duration_s * 1000:.1f} ms, {e.collected:,} collected",
+            }
+            for e in sorted(slow, key=lambda e: e.t)
+        ]
         limit = run.meta.limit_bytes
         if limit is None and run.meta.exit and run.meta.exit.oom:
             limit = run.meta.exit.oom.limit_bytes
@@ -118,6 +129,7 @@ class HtmlReporter:
             "traced": [{"pid": pid, **d} for pid, d in traced.items()],
             "checkpoints": checkpoints,
             "peak": peak,
+            "gc": gcs,
             "limit": limit,
         }
 
