@@ -24,9 +24,9 @@ from memhound._platform import (
     kernel_oom_kills,
 )
 from memhound.analysis.summary import diagnose_exit, summarize
-from memhound.errors import CommandNotFound, UsageError
+from memhound.errors import CommandNotFound, OutputNotWritable, UsageError
 from memhound.model.readings import MemoryReading
-from memhound.model.run import ExitStatus, Run, RunMeta, RunWriter, new_run_dir
+from memhound.model.run import RUN_FILE, ExitStatus, Run, RunMeta, RunWriter, new_run_dir
 from memhound.model.timeline import (
     AgentInfo,
     Checkpoint,
@@ -220,6 +220,11 @@ def _platform_info() -> dict[str, Any]:
 def _make_writer(
     kind: str, command: tuple[str, ...], target_pid: int | None, options: RunOptions, started: float
 ) -> RunWriter:
+    if options.output_dir is not None and (options.output_dir / RUN_FILE).exists():
+        raise OutputNotWritable(
+            f"{str(options.output_dir)!r} already holds a run",
+            hint="choose another directory with -o, or delete that one first",
+        )
     path = options.output_dir or new_run_dir(options.runs_dir, command, started)
     meta = RunMeta(
         kind=kind,

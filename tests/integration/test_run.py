@@ -320,6 +320,14 @@ def test_output_directory_not_writable(in_tmp: Path) -> None:
     assert "hint:" in res.stderr
 
 
+def test_output_directory_that_already_holds_a_run(in_tmp: Path) -> None:
+    assert mh("run", "-q", "-o", "r", "--", sys.executable, "-c", "pass").returncode == 0
+    before = (in_tmp / "r" / "timeline.jsonl").read_text()
+    res = mh("run", "-q", "-o", "r", "--", sys.executable, "-c", "pass")
+    assert res.returncode == 2 and "already holds a run" in res.stderr
+    assert (in_tmp / "r" / "timeline.jsonl").read_text() == before
+
+
 @pytest.mark.parametrize("interval", ["0", "abc", "-5ms", "2h"])
 def test_invalid_interval(in_tmp: Path, interval: str) -> None:
     res = mh("run", "--interval", interval, "--", sys.executable, "-c", "pass")
