@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -308,10 +309,28 @@ class _Ticker:
             self.on_status(Status(t, self.rec.current, self.rec.peak, self.rec.processes))
 
 
-def _tick_sleep(next_t: float) -> None:
-    delay = next_t - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
+class _ExitWaiter:
+    """Sleeps until the next tick, waking at once when the process exits (a pidfd, on
+    Linux 5.3+), so a run ends when its job does, not up to one interval later."""
+
+    def __init__(self, pid: int) -> None:
+        self.fd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self.fd = os.pidfd_open(pid)
+
+    def sleep_until(self, next_t: float) -> None:
+        delay = next_t - time.monotonic()
+        if delay <= 0:
+            return
+        if self.fd is None:
+            time.sleep(delay)
+        else:
+            select.select([self.fd], [], [], delay)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _child_env(channel: AgentChannel | None, options: RunOptions) -> dict[str, str]:
@@ -428,6 +447,22 @@ def _sample_until_exit(
     t0: float,
 ) -> tuple[int, int | None]:
     """Tick until the child exits; returns (Popen-style returncode, max RSS from wait4)."""
+    waiter = _ExitWaiter(child.pid)
+    try:
+        return _loop_until_exit(child, ticker, cgroups, sigs, options, t0, waiter)
+    finally:
+        waiter.close()
+
+
+def _loop_until_exit(
+    child: subprocess.Popen[bytes],
+    ticker: _Ticker,
+    cgroups: _CgroupTracker,
+    sigs: _Signals,
+    options: RunOptions,
+    t0: float,
+    waiter: _ExitWaiter,
+) -> tuple[int, int | None]:
     signalled_at: float | None = None
     escalation = 0
     next_t = t0
@@ -451,7 +486,7 @@ def _sample_until_exit(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child.pid, signal.SIGTERM if escalation == 1 else signal.SIGKILL)
         next_t = max(next_t + options.interval_s, time.monotonic())
-        _tick_sleep(next_t)
+        waiter.sleep_until(next_t)
 
 
 def _alive(pid: int) -> bool:
@@ -482,6 +517,7 @@ def watch_pid(
     sigs = _Signals()
     t0 = time.monotonic()
     ended = "interrupted"
+    waiter = _ExitWaiter(pid)
     with sigs.installed():
         next_t = t0
         while True:
@@ -495,8 +531,8 @@ def watch_pid(
             if options.duration_s is not None and t >= options.duration_s:
                 ended = "complete"
                 break
-            next_t += options.interval_s
-            next_t = max(next_t, time.monotonic())
-            _tick_sleep(next_t)
+            next_t = max(next_t + options.interval_s, time.monotonic())
+            waiter.sleep_until(next_t)
+    waiter.close()
     duration = time.monotonic() - t0
     return _finish(writer, rec, ended, None, duration, options, on_status)

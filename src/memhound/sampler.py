@@ -2,10 +2,10 @@
 
 Every tick reads ``/proc/PID/status`` of each process in the tree (RSS, the kernel's RSS
 high-water mark, swap: tens of microseconds each). PSS and USS come from ``smaps_rollup``,
-which walks the target's page tables under its mmap lock and costs about 11 ms per GiB of
-RSS; each process's rollup is re-read only once the time since the last read is at least
-``cost / pss_budget`` (2% of wall time by default), never more often than every tick.
-Between reads a process's PSS is estimated as its last PSS plus its RSS growth since then,
+which walks the target's page tables under its mmap lock and costs 11-15 ms per GiB of RSS
+(measured in ``bench/``); each process's rollup is re-read only once the time since the last
+read is at least ``cost / pss_budget`` (1% of wall time by default), never more often than
+every tick. Between reads a process's PSS is estimated as its last PSS plus its RSS growth since then,
 and marked as estimated.
 """
 
@@ -42,7 +42,7 @@ class TreeSampler:
         self,
         root_pid: int,
         *,
-        pss_budget: float = 0.02,
+        pss_budget: float = 0.01,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root_pid = root_pid

@@ -1,7 +1,7 @@
 """Process memory from procfs: cheap per-tick figures and the dearer PSS/USS rollup.
 
 ``status`` costs tens of microseconds. ``smaps_rollup`` walks the target's page tables
-under its mmap lock: about 11 ms per GiB of RSS on this project's machine (measured in
+under its mmap lock: 11-15 ms per GiB of RSS on this project's machine (measured in
 ``bench/``), so samplers read it at a slower, cost-aware cadence.
 """
 
