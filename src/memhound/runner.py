@@ -184,7 +184,7 @@ class _Recorder:
                         pid=pid,
                         label=str(msg.get("label", "")),
                         reading=MemoryReading.from_dict(reading)
-                        if isinstance(reading, dict)
+                        if isinstance(reading, dict) and "rss_bytes" in reading
                         else None,
                     )
                 )

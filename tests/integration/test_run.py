@@ -466,3 +466,38 @@ def test_python_dash_m_and_console_script_agree(in_tmp: Path) -> None:
     b = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
     assert a.returncode == b.returncode == 0
     assert a.stdout == b.stdout and a.stdout.startswith("memhound ")
+
+
+def _other_python() -> str | None:
+    import glob
+
+    mine = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for v in ("3.10", "3.12", "3.13", "3.11", "3.9", "3.8"):
+        if v == mine:
+            continue
+        found = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{v}.*/bin/python3")))
+        if found:
+            return found[-1]
+    return None
+
+
+def test_agent_runs_in_another_python_without_memhound(in_tmp: Path) -> None:
+    """The agent is standard-library only: a job on another interpreter still reports."""
+    other = _other_python()
+    if other is None:
+        pytest.skip("no second CPython under ~/.pyenv/versions")
+    code = (
+        "import gc, sys\n"
+        "try:\n    import memhound\nexcept ImportError:\n    print('no memhound here')\n"
+        "junk = [[i] for i in range(100000)]\ngc.collect()\n"
+        "import _memhound_agent\n_memhound_agent.send_checkpoint('from below', {})\n"
+    )
+    res = mh("run", "-q", "-o", "r", "--", other, "-c", code)
+    assert res.returncode == 0, res.stderr
+    assert "no memhound here" in res.stdout
+    run = load_run(in_tmp / "r")
+    assert run.timeline.agents and run.timeline.agents[0].executable.startswith(
+        os.path.dirname(os.path.dirname(other))
+    )
+    assert any(e.generation == 2 for e in run.timeline.gc_events)
+    assert [c.label for c in run.timeline.checkpoints] == ["from below"]
