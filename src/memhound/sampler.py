@@ -5,8 +5,8 @@ high-water mark, swap: tens of microseconds each). PSS and USS come from ``smaps
 which walks the target's page tables under its mmap lock and costs 11-15 ms per GiB of RSS
 (measured in ``bench/``); each process's rollup is re-read only once the time since the last
 read is at least ``cost / pss_budget`` (1% of wall time by default), never more often than
-every tick. Between reads a process's PSS is estimated as its last PSS plus its RSS growth since then,
-and marked as estimated.
+every tick. Between reads a process's PSS is estimated as its last PSS plus its RSS growth
+since then, and marked as estimated.
 """
 
 from __future__ import annotations
