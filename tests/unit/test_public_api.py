@@ -69,3 +69,13 @@ def test_cli_help_does_not_load_the_commands() -> None:
         "assert 'memhound.runner' not in sys.modules\nassert 'rich' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_command_module_keeps_its_imports_for_execute() -> None:
+    """Building the parser imports each command module: they must import argparse only."""
+    code = (
+        "import sys\nfrom memhound.cli import build_parser\nbuild_parser()\n"
+        "heavy = [m for m in ('memhound.runner', 'memhound.runs', 'rich', 'psutil', 'json',"
+        " 'subprocess', 'numpy') if m in sys.modules]\nassert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

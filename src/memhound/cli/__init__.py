@@ -1,4 +1,10 @@
-"""The ``memhound`` command. Parsing only: each command's module loads when it runs."""
+"""The ``memhound`` command.
+
+Each command is a module of this package with ``HELP`` (one line for the command list),
+``configure(parser)`` (its options: argparse only, no heavy imports at module level) and
+``execute(args) -> int``; the library parts a command needs load only when it runs, so
+``memhound --help`` stays instant. Errors are mapped to exit codes here, in one place.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from collections.abc import Sequence
 from memhound import __version__
 from memhound.errors import MemhoundError
 
+#: command name -> module; the order is the order of ``memhound --help``.
 COMMANDS = {
     "run": "memhound.cli.run_cmd",
     "watch": "memhound.cli.watch_cmd",
@@ -33,95 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"memhound {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def sampling(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--interval",
-            default="50ms",
-            metavar="TIME",
-            help="sampling interval, e.g. 10ms, 0.5s (default: 50ms)",
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or "").strip()
+        command = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=doc.split("\n\n", 1)[1] if "\n\n" in doc else module.HELP,
+            usage=doc.split("\n", 1)[0] if doc else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        p.add_argument(
-            "-o",
-            "--output",
-            metavar="DIR",
-            help="the run directory to write (default: a new one under ./memhound-runs/)",
-        )
-        p.add_argument(
-            "--runs-dir",
-            default="memhound-runs",
-            metavar="DIR",
-            help="where new run directories go (default: ./memhound-runs)",
-        )
-        p.add_argument(
-            "--limit",
-            metavar="SIZE",
-            help="the memory limit the job runs under, e.g. 2GiB; used to judge an "
-            "OOM kill (default: the cgroup's limit, where readable)",
-        )
-        p.add_argument(
-            "--report",
-            choices=("text", "json", "none"),
-            default="text",
-            help="the report printed to stderr at the end (default: text)",
-        )
-        p.add_argument("--no-html", action="store_true", help="do not write report.html")
-        p.add_argument(
-            "-q",
-            "--quiet",
-            action="store_true",
-            help="no live status line and no report at the end",
-        )
-
-    run = sub.add_parser(
-        "run",
-        help="run a command and record its memory over time",
-        description="Start CMD, sample the memory of its whole process tree until it exits, "
-        "and save a run (run.json, timeline.jsonl, report.html). The exit status of CMD "
-        "is passed through.",
-        usage="memhound run [options] -- CMD [ARGS...]",
-    )
-    sampling(run)
-    run.add_argument(
-        "--no-agent",
-        action="store_true",
-        help="do not start memhound's agent in Python children (no gc events, "
-        "no checkpoints on the timeline)",
-    )
-    run.add_argument(
-        "--trace-python",
-        action="store_true",
-        help="start tracemalloc in Python children and record the traced heap "
-        "(slows allocation-heavy code 5-8x)",
-    )
-    run.add_argument(
-        "--gc-keep",
-        type=int,
-        default=20,
-        metavar="N",
-        help="how many of the last gc collections the report lists (default: 20)",
-    )
-    run.add_argument("cmd", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-
-    watch = sub.add_parser(
-        "watch",
-        help="record the memory of a running process tree",
-        description="Sample an existing process and its descendants until it exits, the "
-        "duration passes, or Ctrl-C; save a run like `memhound run` does.",
-    )
-    watch.add_argument("--pid", type=int, required=True, help="the process to watch")
-    watch.add_argument("--duration", metavar="TIME", help="stop after this long, e.g. 60s, 5m")
-    sampling(watch)
-
-    report = sub.add_parser(
-        "report",
-        help="re-render a saved run",
-        description="Render a saved run as text (default), JSON, or HTML. HTML goes to "
-        "RUN_DIR/report.html unless -o is given; text and JSON go to stdout.",
-    )
-    report.add_argument("run_dir", metavar="RUN_DIR")
-    report.add_argument("--format", choices=("text", "json", "html"), default="text")
-    report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+        module.configure(command)
     return parser
 
 

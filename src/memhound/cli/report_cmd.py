@@ -1,18 +1,31 @@
-"""memhound report RUN_DIR [--format text|json|html] [-o FILE]"""
+"""memhound report RUN_DIR [--format text|json|html] [-o FILE]
+
+Render a saved run as text (default), JSON, or HTML. HTML goes to RUN_DIR/report.html unless
+-o is given; text and JSON go to stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-from memhound._fsutil import atomic_write
-from memhound.model.run import REPORT_FILE
-from memhound.reporters import get_reporter
-from memhound.runs import load_run
+HELP = "re-render a saved run"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
 
 
 def execute(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from memhound._fsutil import atomic_write
+    from memhound.model.run import REPORT_FILE
+    from memhound.reporters import get_reporter
+    from memhound.runs import load_run
+
     run = load_run(args.run_dir)
     if args.format == "text":
         color = args.output is None and sys.stdout.isatty()
