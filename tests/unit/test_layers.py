@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "agent": 4,
     "checkpoint": 4,
     "runner": 4,
+    "importcost": 4,
     "runs": 4,
     "reporters": 5,
     "cli": 6,

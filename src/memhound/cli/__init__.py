@@ -21,6 +21,7 @@ COMMANDS = {
     "run": "memhound.cli.run_cmd",
     "watch": "memhound.cli.watch_cmd",
     "report": "memhound.cli.report_cmd",
+    "imports": "memhound.cli.imports_cmd",
 }
 
 EPILOG = """examples:
@@ -28,6 +29,7 @@ EPILOG = """examples:
   memhound run --trace-python -- python -m app  ... plus the Python heap (tracemalloc)
   memhound watch --pid 4242 --duration 60s    an existing process tree
   memhound report memhound-runs/2026...       re-render a saved run (text, json, html)
+  memhound imports -m myapp --cutoff 0.3MiB   what importing each module costs
 """
 
 

@@ -19,23 +19,45 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
-    from memhound._fsutil import atomic_write
     from memhound.model.run import REPORT_FILE
     from memhound.reporters import get_reporter
     from memhound.runs import load_run
 
     run = load_run(args.run_dir)
+    if run.meta.kind == "imports":
+        from memhound.importcost import load_imports
+        from memhound.reporters.imports import (
+            ImportsHtmlReporter,
+            ImportsJsonReporter,
+            ImportsTextReporter,
+        )
+
+        imports = load_imports(run)
+        if args.format == "text":
+            page = ImportsTextReporter().render(imports)
+        elif args.format == "json":
+            page = ImportsJsonReporter().render(imports)
+        else:
+            page = ImportsHtmlReporter().render(imports)
+        return _write(page, args, run.path / REPORT_FILE)
     if args.format == "text":
         color = args.output is None and sys.stdout.isatty()
         reporter = get_reporter("text", color=color)
     else:
         reporter = get_reporter(args.format)
-    text = reporter.render(run)
+    return _write(reporter.render(run), args, run.path / REPORT_FILE)
+
+
+def _write(text: str, args: argparse.Namespace, html_default: object) -> int:
+    import sys
+    from pathlib import Path
+
+    from memhound._fsutil import atomic_write
+
     target = Path(args.output) if args.output else None
     if target is None and args.format == "html":
-        target = run.path / REPORT_FILE
+        target = Path(str(html_default))
     if target is None:
         sys.stdout.write(text)
     else:

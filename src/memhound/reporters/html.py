@@ -53,6 +53,20 @@ def safe_json(data: Any) -> str:
     )
 
 
+def fill_template(name: str, values: dict[str, str]) -> str:
+    """The template ``templates/NAME`` with ``@@KEY@@`` replaced by ``values[KEY]`` in one
+    pass (text we insert is never searched for placeholders); ``@@PLOTLY@@`` is Plotly.js."""
+    template = (TEMPLATE.parent / name).read_text(encoding="utf-8")
+
+    def value(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key == "PLOTLY":
+            return plotly_js().replace("</script", "<\\/script")
+        return values[key]
+
+    return re.sub(r"@@([A-Z]+)@@", value, template)
+
+
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
@@ -270,9 +284,5 @@ class HtmlReporter:
             "VERSION": _e(__version__),
             "RUNDIR": _e(run.path),
             "DATA": safe_json(self.chart_data(run)),
-            "PLOTLY": plotly_js().replace("</script", "<\\/script"),
         }
-        template = TEMPLATE.read_text(encoding="utf-8")
-        # One pass over the template: text we insert is never searched for placeholders.
-        page = re.sub(r"@@([A-Z]+)@@", lambda m: values[m.group(1)], template)
-        return page + f"<!-- generated {time.ctime()} -->\n"
+        return fill_template("run.html", values) + f"<!-- generated {time.ctime()} -->\n"
