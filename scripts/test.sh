@@ -8,11 +8,15 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: Chromium for the HTML report tests (driven by Playwright, never downloaded).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "== installing Debian's chromium"
+# Debian packages: Chromium for the HTML report tests (driven by Playwright, never downloaded),
+# jemalloc for `memhound tune`'s jemalloc configuration.
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/*-linux-gnu/libjemalloc.so.2 >/dev/null 2>&1 || need+=(libjemalloc2)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing Debian's ${need[*]}"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 setup_venv() {  # setup_venv PYTHON DIR

@@ -22,6 +22,7 @@ __all__ = [
     "Run",
     "__version__",
     "checkpoint",
+    "iteration",
     "load_run",
     "memory",
 ]
@@ -30,7 +31,7 @@ TYPE_CHECKING = False  # no `import typing` at run time: it costs more than all 
 if TYPE_CHECKING:
     from typing import Any
 
-    from memhound.checkpoint import checkpoint
+    from memhound.checkpoint import checkpoint, iteration
     from memhound.measure import memory
     from memhound.model.readings import MemoryReading
     from memhound.model.run import Run
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "memory": ("memhound.measure", "memory"),
     "checkpoint": ("memhound.checkpoint", "checkpoint"),
+    "iteration": ("memhound.checkpoint", "iteration"),
     "MemoryReading": ("memhound.model.readings", "MemoryReading"),
     "Run": ("memhound.model.run", "Run"),
     "load_run": ("memhound.runs", "load_run"),

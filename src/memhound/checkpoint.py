@@ -62,3 +62,14 @@ def _send_to_agent(label: str, reading: MemoryReading) -> None:
         mod.send_checkpoint(label, reading.to_dict())
     except Exception:  # a checkpoint must never break the program
         logger.debug("memhound: checkpoint not sent to the agent", exc_info=True)
+
+
+def iteration() -> None:
+    """Mark one turn of the program's main loop (a request, a batch, a task).
+
+    Costs nothing outside memhound. Under ``memhound tune`` it is where per-iteration
+    settings apply (``gc.collect()`` every N iterations, ``gc.freeze()`` after start-up).
+    """
+    mod = sys.modules.get("_memhound_agent")
+    if mod is not None:
+        mod.iteration()

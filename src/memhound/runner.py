@@ -29,6 +29,7 @@ from memhound.errors import CommandNotFound, OutputNotWritable, UsageError
 from memhound.model.readings import MemoryReading
 from memhound.model.run import RUN_FILE, ExitStatus, Run, RunMeta, RunWriter, new_run_dir
 from memhound.model.timeline import (
+    AgentExit,
     AgentInfo,
     Checkpoint,
     GcEvent,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from memhound.agent.channel import AgentChannel
 
 DEFAULT_RUNS_DIR = Path("memhound-runs")
+OUTPUT_FILE = "output.log"
 MIN_INTERVAL_S = 0.001
 MAX_INTERVAL_S = 3600.0
 
@@ -70,6 +72,10 @@ class RunOptions:
     duration_s: float | None = None
     gc_keep: int = 20
     kill_grace_s: float = 5.0
+    #: Environment variables to set for the command (``memhound tune``'s settings).
+    extra_env: tuple[tuple[str, str], ...] = ()
+    #: Send the command's stdout and stderr to ``output.log`` in the run directory.
+    capture_output: bool = False
 
 
 def validate_interval(interval_s: float) -> float:
@@ -191,6 +197,15 @@ class _Recorder:
             elif kind == "traced":
                 self.add(
                     TracedSample(self.rel(msg.get("t")), pid, int(msg["current"]), int(msg["peak"]))
+                )
+            elif kind == "bye":
+                self.add(
+                    AgentExit(
+                        self.rel(msg.get("t")),
+                        pid,
+                        int(msg.get("rss_bytes", -1)),
+                        int(msg.get("iterations", 0)),
+                    )
                 )
             elif kind == "hello":
                 self.add(
@@ -335,6 +350,7 @@ class _ExitWaiter:
 
 def _child_env(channel: AgentChannel | None, options: RunOptions) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(dict(options.extra_env))
     if channel is not None:
         from memhound.agent import BOOT_DIR
 
@@ -396,9 +412,19 @@ def run_command(
     try:
         with sigs.installed():  # before the child starts: no window for an orphan
             t0 = time.monotonic()
+            log = None
+            if options.capture_output:
+                log = open(writer.path / OUTPUT_FILE, "wb")  # noqa: SIM115  (closed below)
             try:
-                child = subprocess.Popen([executable, *argv[1:]], env=_child_env(channel, options))
+                child = subprocess.Popen(
+                    [executable, *argv[1:]],
+                    env=_child_env(channel, options),
+                    stdout=log,
+                    stderr=subprocess.STDOUT if log else None,
+                )
             except OSError as exc:
+                if log is not None:
+                    log.close()
                 writer.finish(replace(writer.meta, status="failed"), None)
                 raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
             sigs.target = child.pid
@@ -407,7 +433,11 @@ def run_command(
             writer.update_meta(replace(writer.meta, target_pid=child.pid))
             ticker = _Ticker(TreeSampler(child.pid), rec, writer, channel, on_status)
             cgroups = _CgroupTracker(child.pid)
-            raw_status, maxrss = _sample_until_exit(child, ticker, cgroups, sigs, options, t0)
+            try:
+                raw_status, maxrss = _sample_until_exit(child, ticker, cgroups, sigs, options, t0)
+            finally:
+                if log is not None:
+                    log.close()
         duration = time.monotonic() - t0
         if channel is not None:
             time.sleep(0.01)  # the agent's last words (atexit) may still be in flight

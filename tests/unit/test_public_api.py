@@ -19,6 +19,7 @@ def test_public_names_are_pinned() -> None:
             "Run",
             "__version__",
             "checkpoint",
+            "iteration",
             "load_run",
             "memory",
         ]

@@ -9,6 +9,7 @@ import pytest
 from memhound.errors import RunFormatError
 from memhound.model.readings import MemoryReading
 from memhound.model.timeline import (
+    AgentExit,
     AgentInfo,
     Checkpoint,
     GcEvent,
@@ -53,6 +54,7 @@ RECORDS = [
     GcEvent(t=1.1, pid=5, generation=2, collected=7, uncollectable=0, duration_s=0.002),
     TracedSample(t=1.2, pid=5, current_bytes=10, peak_bytes=20),
     AgentInfo(t=0.01, pid=5, python="3.11.7", executable="/usr/bin/python3", trace_python=True),
+    AgentExit(t=2.5, pid=5, rss_bytes=123_456, iterations=7),
 ]
 
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "watch": "memhound.cli.watch_cmd",
     "report": "memhound.cli.report_cmd",
     "imports": "memhound.cli.imports_cmd",
+    "tune": "memhound.cli.tune_cmd",
 }
 
 EPILOG = """examples:
@@ -30,6 +31,7 @@ EPILOG = """examples:
   memhound watch --pid 4242 --duration 60s    an existing process tree
   memhound report memhound-runs/2026...       re-render a saved run (text, json, html)
   memhound imports -m myapp --cutoff 0.3MiB   what importing each module costs
+  memhound tune -- python job.py              allocator and gc settings side by side
 """
 
 

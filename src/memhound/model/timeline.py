@@ -93,6 +93,16 @@ class AgentInfo:
     trace_python: bool
 
 
+@dataclass(frozen=True)
+class AgentExit:
+    """A Python process's last word, from its atexit handler (before interpreter teardown)."""
+
+    t: float
+    pid: int
+    rss_bytes: int
+    iterations: int
+
+
 @dataclass
 class Timeline:
     """Everything a run recorded over time, in order of arrival per kind."""
@@ -104,6 +114,7 @@ class Timeline:
     gc_events: list[GcEvent] = field(default_factory=list)
     traced: list[TracedSample] = field(default_factory=list)
     agents: list[AgentInfo] = field(default_factory=list)
+    agent_exits: list[AgentExit] = field(default_factory=list)
     damaged_lines: int = 0
 
     def add(self, record: object) -> None:
@@ -121,9 +132,13 @@ class Timeline:
             self.traced.append(record)
         elif isinstance(record, AgentInfo):
             self.agents.append(record)
+        elif isinstance(record, AgentExit):
+            self.agent_exits.append(record)
 
 
-Record = Sample | ProcessInfo | ProcessExit | Checkpoint | GcEvent | TracedSample | AgentInfo
+Record = (
+    Sample | ProcessInfo | ProcessExit | Checkpoint | GcEvent | TracedSample | AgentInfo | AgentExit
+)
 
 
 def header_line() -> str:
@@ -189,6 +204,14 @@ def encode(record: Record) -> str:
             "current_bytes": record.current_bytes,
             "peak_bytes": record.peak_bytes,
         }
+    elif isinstance(record, AgentExit):
+        d = {
+            "kind": "agent-exit",
+            "t": round(record.t, 4),
+            "pid": record.pid,
+            "rss_bytes": record.rss_bytes,
+            "iterations": record.iterations,
+        }
     else:
         d = {
             "kind": "agent",
@@ -252,6 +275,13 @@ def decode(d: dict[str, Any]) -> Record | None:
             pid=int(d["pid"]),
             current_bytes=int(d["current_bytes"]),
             peak_bytes=int(d["peak_bytes"]),
+        )
+    if kind == "agent-exit":
+        return AgentExit(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            rss_bytes=int(d["rss_bytes"]),
+            iterations=int(d.get("iterations", 0)),
         )
     if kind == "agent":
         return AgentInfo(

@@ -24,6 +24,11 @@ ENV_SOCKET = "MEMHOUND_AGENT_SOCKET"
 ENV_TRACE = "MEMHOUND_TRACE_PYTHON"
 ENV_INTERVAL = "MEMHOUND_AGENT_INTERVAL"
 ENV_GC_KEEP = "MEMHOUND_GC_KEEP"
+# Settings `memhound tune` tries (each applied only when set):
+ENV_GC_THRESHOLD = "MEMHOUND_GC_THRESHOLD"  # "700,10,10": gc.set_threshold at start
+ENV_GC_FREEZE = "MEMHOUND_GC_FREEZE"  # "1": gc.freeze() at the first iteration()
+ENV_GC_COLLECT_EVERY = "MEMHOUND_GC_COLLECT_EVERY"  # "N": gc.collect() every N iterations
+ENV_MALLOC_TRIM = "MEMHOUND_MALLOC_TRIM"  # "1": malloc_trim(0) after each full collection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,6 +54,11 @@ class _Agent:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
+        self.iterations = 0
+        self.freeze = False
+        self.collect_every = 0
+        self.malloc_trim: Any = None
+        self.trims = 0
 
     # -- transport -------------------------------------------------------------------------
     def _socket(self) -> socket.socket:
@@ -85,6 +95,9 @@ class _Agent:
                 duration,
             ]
             self.gc_buffer.append(event)
+            if self.malloc_trim is not None and event[1] == 2:
+                self.malloc_trim(0)
+                self.trims += 1
             if len(self.gc_buffer) >= _FLUSH_EVENTS or (
                 time.monotonic() - self.last_flush >= _FLUSH_SECONDS
             ):
@@ -153,15 +166,56 @@ class _Agent:
         except Exception:
             pass
 
+    def iteration(self) -> None:
+        self.iterations += 1
+        if self.freeze and self.iterations == 1:
+            gc.freeze()
+        if self.collect_every and self.iterations % self.collect_every == 0:
+            gc.collect()
+
+    def apply_settings(self) -> None:
+        """The allocator and gc settings memhound tune asked for (bad values are ignored)."""
+        env = os.environ
+        try:
+            if env.get(ENV_GC_THRESHOLD):
+                gc.set_threshold(*(int(x) for x in env[ENV_GC_THRESHOLD].split(",")))
+            self.freeze = env.get(ENV_GC_FREEZE) == "1" and hasattr(gc, "freeze")
+            self.collect_every = max(0, int(env.get(ENV_GC_COLLECT_EVERY) or 0))
+            if env.get(ENV_MALLOC_TRIM) == "1":
+                import ctypes
+                import ctypes.util
+
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                self.malloc_trim = libc.malloc_trim
+        except Exception as exc:
+            sys.stderr.write(f"memhound: a tuning setting was not applied: {exc!r}\n")
+
     def at_exit(self) -> None:
         try:
             self.stopping.set()
             if self.trace_python:
                 self.send_traced()
             self.flush()
-            self.send({"kind": "bye", "t": time.time(), "dropped": self.dropped})
+            self.send(
+                {
+                    "kind": "bye",
+                    "t": time.time(),
+                    "dropped": self.dropped,
+                    "rss_bytes": _rss(),
+                    "iterations": self.iterations,
+                    "trims": self.trims,
+                }
+            )
         except Exception:
             pass
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 _agent: _Agent | None = None
@@ -201,6 +255,7 @@ def start(
 
         if not tracemalloc.is_tracing():
             tracemalloc.start(1)
+    agent.apply_settings()
     gc.callbacks.append(agent.on_gc)
     atexit.register(agent.at_exit)
     if hasattr(os, "register_at_fork"):
@@ -217,3 +272,11 @@ def send_checkpoint(label: str, reading: dict[str, Any]) -> bool:
     if agent is None:
         return False
     return agent.send({"kind": "checkpoint", "t": time.time(), "label": label, "reading": reading})
+
+
+def iteration() -> None:
+    """One turn of the program's main loop (``memhound.iteration()``): lets memhound tune
+    apply per-iteration settings (gc.collect every N, gc.freeze after start-up)."""
+    agent = _agent
+    if agent is not None:
+        agent.iteration()
