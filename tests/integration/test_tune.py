@@ -115,6 +115,10 @@ def test_a_configuration_that_breaks_the_command_is_reported(in_tmp: Path) -> No
     assert "pymalloc-off" in res.stdout and "1 of 1 runs failed: exited with code 3" in res.stdout
     assert (in_tmp / "t" / "report.html").exists()
     assert (in_tmp / "t" / "runs" / "pymalloc-off-1" / "output.log").exists()
+    again = mh("report", "t")
+    assert again.returncode == 0 and "1 of 1 runs failed: exited with code 3" in again.stdout
+    doc = json.loads(mh("report", "t", "--format", "json").stdout)
+    assert doc["format"] == "memhound.tune"
 
 
 def test_bad_input(in_tmp: Path) -> None:

@@ -41,6 +41,18 @@ def execute(args: argparse.Namespace) -> int:
         else:
             page = ImportsHtmlReporter().render(imports)
         return _write(page, args, run.path / REPORT_FILE)
+    if run.meta.kind == "tune":
+        from memhound.reporters.tune import TuneHtmlReporter, TuneJsonReporter, TuneTextReporter
+        from memhound.tune import load_tune
+
+        result = load_tune(run)
+        if args.format == "text":
+            page = TuneTextReporter().render(result)
+        elif args.format == "json":
+            page = TuneJsonReporter().render(result)
+        else:
+            page = TuneHtmlReporter().render(result)
+        return _write(page, args, run.path / REPORT_FILE)
     if args.format == "text":
         color = args.output is None and sys.stdout.isatty()
         reporter = get_reporter("text", color=color)
