@@ -9,10 +9,13 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: Chromium for the HTML report tests (driven by Playwright, never downloaded),
-# jemalloc for `memhound tune`'s jemalloc configuration.
+# jemalloc for `memhound tune`'s jemalloc configuration, PostgreSQL and Redis servers that the
+# resource tests start on free loopback ports.
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/*-linux-gnu/libjemalloc.so.2 >/dev/null 2>&1 || need+=(libjemalloc2)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian's ${need[*]}"
   as_root apt-get update -qq
@@ -37,7 +40,7 @@ echo "== ruff"
 echo "== mypy --strict"
 "$VENV/bin/mypy"
 
-export MEMHOUND_REQUIRE_BROWSER=1
+export MEMHOUND_REQUIRE_BROWSER=1 MEMHOUND_REQUIRE_SERVERS=1
 echo "== pytest ($($VENV/bin/python --version))"
 "$VENV/bin/python" -m pytest "$@"
 

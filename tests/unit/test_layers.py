@@ -14,9 +14,11 @@ LAYERS: dict[str, int] = {
     "_fsutil": 0,
     "model": 1,
     "probes": 2,
+    "watchers": 2,
     "sampler": 2,
     "measure": 2,
     "analysis": 3,
+    "leaks": 3,
     "agent": 4,
     "checkpoint": 4,
     "runner": 4,
@@ -25,6 +27,8 @@ LAYERS: dict[str, int] = {
     "runs": 4,
     "reporters": 5,
     "cli": 6,
+    "pytest_plugin": 6,
+    "pytest_checks": 6,
     "__init__": 6,
     "__main__": 6,
 }
@@ -34,6 +38,8 @@ def layer_of(module: str) -> int:
     parts = module.split(".")
     assert parts[0] == "memhound", module
     key = parts[1] if len(parts) > 1 else "__init__"
+    if len(parts) > 2 and ".".join(parts[1:3]) in LAYERS:
+        key = ".".join(parts[1:3])  # a package whose modules sit in different layers
     assert key in LAYERS, f"memhound.{key} has no layer: add it to LAYERS and DESIGN.md"
     return LAYERS[key]
 

@@ -1,0 +1,1 @@
+"""Leak verdicts from series: pure numerics (``stats``) and policy."""

@@ -1,0 +1,439 @@
+"""The checks behind the pytest plugin's markers (loaded only when a marked test runs)."""
+
+from __future__ import annotations
+
+import array
+import gc
+import os
+import sys
+import threading
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from memhound.errors import MemhoundError
+from memhound.leaks.stats import trend
+from memhound.units import format_bytes, parse_bytes
+
+FRAMES = 25
+_OWN_FILES = (os.path.dirname(os.path.abspath(__file__)), tracemalloc.__file__)
+
+
+def _marker_error(item: pytest.Function, text: str) -> pytest.UsageError:
+    return pytest.UsageError(f"{item.nodeid}: {text}")
+
+
+class _Tracing:
+    """tracemalloc for the duration of a check, left as it was found."""
+
+    def __enter__(self) -> _Tracing:
+        self.started = not tracemalloc.is_tracing()
+        if self.started:
+            tracemalloc.start(FRAMES)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            tracemalloc.stop()
+
+
+def _where(tb: tracemalloc.Traceback | None, test_file: str) -> str:
+    """``file:line`` of the allocation, and the test's own line when that is elsewhere."""
+    if tb is None or len(tb) == 0:
+        return "an unknown place (allocated before tracing started)"
+    frames = [f for f in tb if not f.filename.startswith(_OWN_FILES)] or list(tb)
+    inner = frames[-1]
+    text = f"{_short(inner.filename)}:{inner.lineno}"
+    mine = [f for f in frames if os.path.abspath(f.filename) == test_file]
+    if mine and mine[-1] is not inner:
+        text += f" (via {_short(mine[-1].filename)}:{mine[-1].lineno})"
+    return text
+
+
+def _traceback_of(obj: object) -> tracemalloc.Traceback | None:
+    """Where ``obj`` was created. Instances with a managed ``__dict__`` (CPython 3.11+) are
+    not found by ``get_object_traceback``; for those, the containers their ``__init__``
+    made (a Thread's Event, a connection's buffers) tell the same story."""
+    tb = tracemalloc.get_object_traceback(obj)
+    if tb is not None:
+        return tb
+    queue, seen = [obj], {id(obj)}
+    for _ in range(60):
+        if not queue:
+            break
+        current = queue.pop(0)
+        try:
+            values = list(vars(current).values())
+        except TypeError:
+            continue
+        for value in values:
+            if id(value) in seen or isinstance(value, str | bytes | int | float | type):
+                continue
+            seen.add(id(value))
+            tb = tracemalloc.get_object_traceback(value)
+            if tb is not None:
+                return tb
+            queue.append(value)
+    return None
+
+
+def _created_at(obj: object, test_file: str) -> str:
+    """The test's own line that created ``obj``, then where inside a library it happened."""
+    tb = _traceback_of(obj)
+    if tb is None:
+        return "an unknown place (created before tracing started)"
+    frames = [f for f in tb if not f.filename.startswith(_OWN_FILES)] or list(tb)
+    mine = [f for f in frames if os.path.abspath(f.filename) == test_file]
+    inner = frames[-1]
+    if not mine:
+        return f"{_short(inner.filename)}:{inner.lineno}"
+    text = f"{_short(mine[-1].filename)}:{mine[-1].lineno}"
+    if mine[-1] is not inner:
+        text += f" (in {_short(inner.filename)}:{inner.lineno})"
+    return text
+
+
+def _short(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("..") else path
+
+
+# -- limit_memory ----------------------------------------------------------------------------
+
+
+@dataclass
+class LimitMemory:
+    limit_bytes: int
+    item: pytest.Function
+
+    @classmethod
+    def from_marker(cls, marker: pytest.Mark, item: pytest.Function) -> LimitMemory:
+        size = marker.args[0] if marker.args else marker.kwargs.get("size")
+        if size is None:
+            raise _marker_error(item, "limit_memory needs a size, e.g. limit_memory('24 MiB')")
+        try:
+            return cls(parse_bytes(size), item)
+        except MemhoundError as exc:
+            raise _marker_error(item, f"limit_memory: {exc.message}") from exc
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _Tracing():
+                base = tracemalloc.get_traced_memory()[0]
+                tracemalloc.reset_peak()
+                result = fn(*args, **kwargs)
+                peak = tracemalloc.get_traced_memory()[1] - base
+                if peak <= self.limit_bytes:
+                    return result
+                detail = self._still_allocated()
+            pytest.fail(
+                f"memory limit exceeded: {self.item.name} allocated {format_bytes(peak)} at its "
+                f"peak, over its limit of {format_bytes(self.limit_bytes)} (Python heap as "
+                "tracemalloc sees it, allocated during the test call)\n" + detail,
+                pytrace=False,
+            )
+
+        return run
+
+    def _still_allocated(self) -> str:
+        test_file = os.path.abspath(str(self.item.path))
+        snap = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        stats = [s for s in snap.statistics("traceback") if s.size >= 64 * 1024][:5]
+        if not stats:
+            return "all of it was freed again before the test returned"
+        lines = ["still allocated when the test returned, largest first:"]
+        for s in stats:
+            lines.append(
+                f"    {format_bytes(s.size):>10} in {s.count} blocks at "
+                f"{_where(s.traceback, test_file)}"
+            )
+        return "\n".join(lines)
+
+
+# -- no_leaks --------------------------------------------------------------------------------
+
+
+def _type_counts() -> Counter[str]:
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
+@dataclass
+class NoLeaks:
+    iterations: int
+    warmup: int
+    max_bytes_per_iteration: float
+    item: pytest.Function
+
+    @classmethod
+    def from_marker(cls, marker: pytest.Mark, item: pytest.Function) -> NoLeaks:
+        kw = dict(marker.kwargs)
+        iterations = int(kw.pop("iterations", 50))
+        warmup = int(kw.pop("warmup", 10))
+        try:
+            limit = parse_bytes(kw.pop("max_bytes_per_iteration", 0))
+        except MemhoundError as exc:
+            raise _marker_error(item, f"no_leaks: {exc.message}") from exc
+        if kw:
+            raise _marker_error(item, f"no_leaks: unknown options {sorted(kw)}")
+        if iterations < 5 or warmup < 0:
+            raise _marker_error(item, "no_leaks: needs iterations >= 5 and warmup >= 0")
+        return cls(iterations, warmup, float(limit), item)
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            # Preallocated and unboxed: the series must not grow while it measures.
+            series = array.array("q", bytes(8 * (self.iterations + 1)))
+            result = None
+            with _Tracing():
+                for i in range(self.warmup + self.iterations):
+                    if i == self.warmup:
+                        gc.collect()
+                        series[0] = tracemalloc.get_traced_memory()[0]
+                    result = fn(*args, **kwargs)
+                    gc.collect()
+                    if i >= self.warmup:
+                        series[i - self.warmup + 1] = tracemalloc.get_traced_memory()[0]
+                t = trend(list(range(len(series))), list(series))
+                if not t.growing(min_slope=self.max_bytes_per_iteration):
+                    return result
+                detail = self._attribute(fn, args, kwargs)
+            pytest.fail(
+                f"memory leak: {self.item.name} retained {format_bytes(t.slope)} more per "
+                f"iteration (95% interval {format_bytes(t.ci_low)} to {format_bytes(t.ci_high)},"
+                f" Mann-Kendall p={t.p_value:.1g}) over {self.iterations} iterations after "
+                f"{self.warmup} warm-up; allowed: {format_bytes(self.max_bytes_per_iteration)}"
+                "\n" + detail,
+                pytrace=False,
+            )
+
+        return run
+
+    def _attribute(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> str:
+        """Run a few more iterations between two snapshots: what they add is the leak.
+
+        Allocations made by memhound's own code between the snapshots are told apart by
+        their traceback; object counts are corrected by a control of as many collections
+        without the test (``gc.collect()`` itself leaves a few objects behind)."""
+        n = min(10, self.iterations)
+        snap0 = tracemalloc.take_snapshot()  # first: it must exist for all three counts
+        gc.collect()
+        types_a = _type_counts()
+        for _ in range(n):
+            gc.collect()
+        types_b = _type_counts()
+        for _ in range(n):
+            fn(*args, **kwargs)
+            gc.collect()
+        types_c = _type_counts()
+        snap1 = tracemalloc.take_snapshot()
+        noise = types_b - types_a
+        grown = [
+            (d, k) for k, c in types_c.items() if (d := c - types_b.get(k, 0) - noise.get(k, 0)) > 0
+        ]
+        return self._growth(n, snap0, snap1, grown)
+
+    def _growth(
+        self,
+        n: int,
+        snap0: tracemalloc.Snapshot,
+        snap1: tracemalloc.Snapshot,
+        grown: list[tuple[int, str]],
+    ) -> str:
+        test_file = os.path.abspath(str(self.item.path))
+
+        def by_site(snap: tracemalloc.Snapshot) -> dict[tracemalloc.Traceback, list[int]]:
+            sites: dict[tracemalloc.Traceback, list[int]] = {}
+            for trace in snap.traces:
+                if _is_ours(trace.traceback, test_file):
+                    continue
+                row = sites.setdefault(trace.traceback, [0, 0])
+                row[0] += trace.size
+                row[1] += 1
+            return sites
+
+        before, after = by_site(snap0), by_site(snap1)
+        diffs = []
+        for tb, (size, count) in after.items():
+            old = before.get(tb, [0, 0])
+            if size - old[0] > 0:
+                diffs.append((size - old[0], count - old[1], tb))
+        diffs.sort(key=lambda d: d[0], reverse=True)
+        lines = ["growing allocation sites (per iteration):"]
+        for size, count, tb in diffs[:5]:
+            lines.append(
+                f"    {format_bytes(size / n, signed=True):>12} ({count / n:+.1f} blocks) at "
+                f"{_where(tb, test_file)}"
+            )
+        grown = sorted(grown, reverse=True)
+        grown = [(d, k) for d, k in grown if d >= n / 2][:5]
+        if grown:
+            lines.append("growing types (objects per iteration):")
+            lines += [f"    {d / n:+8.1f} {k}" for d, k in grown]
+        return "\n".join(lines)
+
+
+def _is_ours(tb: tracemalloc.Traceback, test_file: str) -> bool:
+    """Made by memhound's own code: going outwards from the allocation, a memhound frame
+    comes before any frame of the test's file."""
+    for frame in reversed(tb):  # most recent first
+        path = frame.filename
+        if os.path.abspath(path) == test_file:
+            return False
+        if path.startswith(_OWN_FILES):
+            return True
+    return False
+
+
+# -- no_resource_leaks -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Resources:
+    fds: dict[tuple[int, str], Any]
+    threads: set[threading.Thread]
+    tasks: set[Any]
+    backends: dict[int, Any]
+    clients: dict[int, Any]
+
+
+class NoResourceLeaks:
+    def __init__(self, item: pytest.Function, *, postgres: str | None, redis: str | None):
+        self.item = item
+        self.postgres = postgres
+        self.redis = redis
+
+    def _snapshot(self) -> _Resources:
+        from memhound.watchers import fds as fdw
+
+        backends: dict[int, Any] = {}
+        clients: dict[int, Any] = {}
+        if self.postgres:
+            from memhound.watchers.postgres import backends as pg_backends
+
+            backends = {b.pid: b for b in pg_backends(self.postgres)}
+        if self.redis:
+            from memhound.watchers.redis import clients as redis_clients
+
+            clients = {c.id: c for c in redis_clients(self.redis)}
+        tasks: set[Any] = set()
+        if "asyncio" in sys.modules:
+            import asyncio
+
+            tasks = {o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()}
+        return _Resources(
+            fds={(f.fd, f.target): f for f in fdw.open_fds()},
+            threads={t for t in threading.enumerate() if t.is_alive()},
+            tasks=tasks,
+            backends=backends,
+            clients=clients,
+        )
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _Tracing():
+                before = self._snapshot()
+                result = fn(*args, **kwargs)
+                gc.collect()
+                after = self._snapshot()
+                leaks = self._describe(before, after)
+            if leaks:
+                pytest.fail(
+                    f"resource leak: {self.item.name} left {len(leaks)} resource"
+                    f"{'s' if len(leaks) != 1 else ''} open\n" + "\n".join(leaks),
+                    pytrace=False,
+                )
+            return result
+
+        return run
+
+    def _owners(self) -> dict[int, Any]:
+        """fd -> the Python object holding it (socket, file, psycopg connection)."""
+        import io
+        import socket
+
+        owners: dict[int, Any] = {}
+        for o in gc.get_objects():
+            kind = type(o)
+            module = kind.__dict__.get("__module__", "")
+            if not (
+                isinstance(o, socket.socket | io.IOBase)
+                or (
+                    isinstance(module, str)
+                    and module.startswith("psycopg")
+                    and kind.__name__ == "Connection"
+                )
+            ):
+                continue
+            try:
+                fd = o.fileno()
+            except Exception:
+                continue
+            if isinstance(fd, int) and fd >= 0:
+                # Prefer the object made at the user's call (a wrapper over its raw file).
+                owners.setdefault(fd, o)
+        return owners
+
+    def _describe(self, before: _Resources, after: _Resources) -> list[str]:
+        test_file = os.path.abspath(str(self.item.path))
+        out: list[str] = []
+        new_fds = [f for key, f in after.fds.items() if key not in before.fds]
+        owners = self._owners() if new_fds else {}
+        new_backends = {p: b for p, b in after.backends.items() if p not in before.backends}
+        new_clients = {i: c for i, c in after.clients.items() if i not in before.clients}
+        for f in new_fds:
+            line = f"  fd {f.fd}: {f.describe()}"
+            port = f.socket.local_port if f.socket else None
+            for b in new_backends.values():
+                if port is not None and b.client_port == port:
+                    age = f" for {b.state_age_s:.1f}s" if b.state_age_s is not None else ""
+                    line += (
+                        f"\n      PostgreSQL backend {b.pid}: {b.state or 'unknown'}{age}; "
+                        f"last query: {b.query.strip()[:80]}"
+                    )
+            for c in new_clients.values():
+                if port is not None and c.port == port:
+                    line += f"\n      Redis client id={c.id} name={c.name!r} idle {c.idle_s}s"
+            owner = owners.get(f.fd)
+            if owner is not None:
+                kind = type(owner)
+                line += (
+                    f"\n      held by {kind.__module__}.{kind.__qualname__}, created at "
+                    f"{_created_at(owner, test_file)}"
+                )
+            out.append(line)
+        for t in sorted(after.threads - before.threads, key=lambda t: t.name):
+            target = getattr(t, "_target", None)
+            what = f", target {getattr(target, '__qualname__', target)}" if target else ""
+            out.append(
+                f"  thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'}{what}), "
+                f"created at {_created_at(t, test_file)}"
+            )
+        for task in after.tasks - before.tasks:
+            coro = task.get_coro()
+            out.append(
+                f"  asyncio task {task.get_name()!r} running "
+                f"{getattr(coro, '__qualname__', coro)}, created at "
+                f"{_created_at(task, test_file)}"
+            )
+        # Server-side sessions not matched to one of our sockets (unix-socket connections,
+        # or opened by a child process).
+        matched_ports = {f.socket.local_port for f in new_fds if f.socket}
+        for b in new_backends.values():
+            if b.client_port not in matched_ports:
+                out.append(
+                    f"  PostgreSQL backend {b.pid} ({b.application_name or 'no name'}, "
+                    f"{b.state or 'unknown'}) from {b.client_addr}:{b.client_port}"
+                )
+        for c in new_clients.values():
+            if c.port not in matched_ports:
+                out.append(f"  Redis client id={c.id} name={c.name!r} from {c.addr}")
+        return out

@@ -1,0 +1,1 @@
+"""Resource watchers: file descriptors and sockets, threads, PostgreSQL backends, Redis clients."""

@@ -1,0 +1,88 @@
+"""PostgreSQL backends from ``pg_stat_activity`` (needs psycopg 3: ``memhound[postgres]``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from memhound.errors import MemhoundError, MissingDependency
+
+
+class WatcherError(MemhoundError):
+    """A watched server could not be reached or queried."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    pid: int
+    application_name: str
+    user: str
+    client_addr: str | None
+    client_port: int | None
+    state: str
+    state_age_s: float | None
+    xact_age_s: float | None
+    query: str
+    #: Another user's session seen without pg_read_all_stats: state, address and query
+    #: are hidden from us (grant pg_read_all_stats to the watching user to see them).
+    details_hidden: bool = False
+
+    @property
+    def idle_in_transaction(self) -> bool:
+        return self.state.startswith("idle in transaction")
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with its password replaced by ``***`` (URL and key=value forms)."""
+    dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", dsn, flags=re.I)
+
+
+_QUERY = """
+SELECT pid, coalesce(application_name, ''), coalesce(usename, ''), host(client_addr),
+       client_port, coalesce(state, ''),
+       extract(epoch FROM now() - state_change), extract(epoch FROM now() - xact_start),
+       left(coalesce(query, ''), 200), backend_type IS NULL
+FROM pg_stat_activity
+WHERE (backend_type = 'client backend' OR backend_type IS NULL AND usename IS NOT NULL)
+  AND pid <> pg_backend_pid()
+"""
+
+
+def backends(dsn: str, *, timeout_s: float = 5.0) -> list[Backend]:
+    """Client backends other than our own query's. Rows of other users are visible only
+    to superusers and pg_read_all_stats members: theirs come back with an empty state."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise MissingDependency(
+            "watching PostgreSQL needs psycopg 3", hint="pip install 'memhound[postgres]'"
+        ) from exc
+    try:
+        with psycopg.connect(
+            dsn,
+            connect_timeout=max(1, int(timeout_s)),
+            application_name="memhound-watcher",
+            autocommit=True,
+        ) as conn:
+            rows = conn.execute(_QUERY).fetchall()
+    except psycopg.Error as exc:
+        raise WatcherError(
+            f"PostgreSQL at {mask_dsn(dsn)}: {str(exc).strip().splitlines()[0]}",
+            hint="check the DSN, that the server runs, and the user's rights",
+        ) from exc
+    return [
+        Backend(
+            pid=int(r[0]),
+            application_name=str(r[1]),
+            user=str(r[2]),
+            client_addr=r[3],
+            client_port=int(r[4]) if r[4] is not None else None,
+            state=str(r[5]),
+            state_age_s=float(r[6]) if r[6] is not None else None,
+            xact_age_s=float(r[7]) if r[7] is not None else None,
+            query=str(r[8]),
+            details_hidden=bool(r[9]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,121 @@
+"""Resource watchers against real sockets, a real PostgreSQL and a real Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from memhound.watchers import fds as fdw
+from memhound.watchers.postgres import WatcherError, backends, mask_dsn
+from memhound.watchers.redis import clients, mask_url
+from tests.servers import Postgres, Redis
+
+
+def test_fds_by_kind_with_socket_addresses() -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = socket.create_connection(server.getsockname())
+    r, w = os.pipe()
+    try:
+        fds = {f.fd: f for f in fdw.open_fds()}
+        assert fds[server.fileno()].socket is not None
+        assert fds[server.fileno()].socket.state == "LISTEN"  # type: ignore[union-attr]
+        c = fds[client.fileno()].socket
+        assert c is not None and c.state == "ESTABLISHED"
+        assert c.remote_port == server.getsockname()[1]
+        assert fds[r].kind == "pipe" and fds[w].kind == "pipe"
+        assert fdw.count_by_kind(list(fds.values()))["socket"] >= 2
+        assert "tcp socket 127.0.0.1:" in fds[client.fileno()].describe()
+    finally:
+        client.close()
+        server.close()
+        os.close(r)
+        os.close(w)
+
+
+def test_fds_of_a_missing_process() -> None:
+    from memhound.errors import ProcessNotFound
+
+    with pytest.raises(ProcessNotFound):
+        fdw.open_fds(999_999_999)
+
+
+def test_postgres_backends_from_another_process(postgres: Postgres) -> None:
+    code = (
+        "import psycopg, sys, time\n"
+        "conns = [psycopg.connect(sys.argv[1], application_name='leaky-worker')\n"
+        "         for _ in range(3)]\n"
+        "conns[0].execute('SELECT 1')\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, postgres.dsn],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        rows = [b for b in backends(postgres.dsn) if b.application_name == "leaky-worker"]
+        assert len(rows) == 3
+        assert sum(b.idle_in_transaction for b in rows) == 1
+        assert all(b.client_addr == "127.0.0.1" and b.client_port for b in rows)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=10)
+        child.stdout.close()  # type: ignore[union-attr]
+    assert not [b for b in backends(postgres.dsn) if b.application_name == "leaky-worker"]
+
+
+def test_postgres_bad_dsn_is_a_clear_error_without_the_password(postgres: Postgres) -> None:
+    with pytest.raises(WatcherError) as err:
+        backends(f"postgresql://postgres:hunter2@127.0.0.1:{postgres.port}/no_such_db", timeout_s=3)
+    assert "hunter2" not in str(err.value) and "***" in str(err.value)
+    assert "no_such_db" in str(err.value)
+    assert mask_dsn("host=x password=hunter2 user=y") == "host=x password=*** user=y"
+
+
+def test_postgres_rows_of_other_users_are_hidden(postgres: Postgres) -> None:
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS watcher_lowpriv")
+        admin.execute("CREATE ROLE watcher_lowpriv LOGIN")
+    held = psycopg.connect(postgres.dsn, application_name="someone-else")
+    try:
+        low = f"postgresql://watcher_lowpriv@127.0.0.1:{postgres.port}/postgres"
+        rows = [b for b in backends(low) if b.application_name == "someone-else"]
+        assert rows and rows[0].details_hidden and rows[0].state == ""
+        assert rows[0].client_port is None  # visible, but its details are not ours to see
+    finally:
+        held.close()
+
+
+def test_redis_clients_and_auth(redis_server: Redis, redis_with_auth: Redis) -> None:
+    import redis
+
+    client = redis.Redis(port=redis_server.port, client_name="watch-me")
+    client.ping()
+    try:
+        names = [c.name for c in clients(redis_server.url)]
+        assert "watch-me" in names
+    finally:
+        client.close()
+    assert "watch-me" not in [c.name for c in clients(redis_server.url)]
+    with pytest.raises(WatcherError, match=r"NOAUTH|Authentication"):
+        clients(f"redis://127.0.0.1:{redis_with_auth.port}/0")
+    assert clients(redis_with_auth.url) == []
+    assert "s3cret-pw" not in mask_url(redis_with_auth.url)
+
+
+def test_redis_unreachable() -> None:
+    from tests.servers import free_port
+
+    with pytest.raises(WatcherError, match=r"Redis at redis://127\.0\.0\.1"):
+        clients(f"redis://127.0.0.1:{free_port()}/0", timeout_s=1)
