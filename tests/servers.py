@@ -66,15 +66,28 @@ def postgres() -> Iterator[Postgres]:
         shutil.chown(sock, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
-        [*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres",
-         "--no-sync"],
-        check=True, capture_output=True,
+        [*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     proc = subprocess.Popen(
-        [*as_user, f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", sock,
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            *as_user,
+            f"{bindir}/postgres",
+            "-D",
+            data,
+            "-p",
+            str(port),
+            "-k",
+            sock,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_port(port, proc, "postgres")
