@@ -34,12 +34,14 @@ from memhound.model.timeline import (
     Checkpoint,
     GcEvent,
     Record,
+    ResourceSample,
     Sample,
     Timeline,
     TracedSample,
 )
 from memhound.probes import process as proc
 from memhound.sampler import TreeSampler
+from memhound.watchers.tree import ResourceSampler
 
 if TYPE_CHECKING:
     from memhound.agent.channel import AgentChannel
@@ -76,6 +78,11 @@ class RunOptions:
     extra_env: tuple[tuple[str, str], ...] = ()
     #: Send the command's stdout and stderr to ``output.log`` in the run directory.
     capture_output: bool = False
+    #: Resources (fds, sockets, threads; PostgreSQL backends and Redis clients when a DSN or
+    #: URL is given) are sampled at this slower cadence; 0 turns them off.
+    resource_interval_s: float = 1.0
+    postgres: str | None = None
+    redis: str | None = None
 
 
 def validate_interval(interval_s: float) -> float:
@@ -233,6 +240,18 @@ def _platform_info() -> dict[str, Any]:
     }
 
 
+def _watched(options: RunOptions) -> dict[str, str]:
+    from memhound.watchers.postgres import mask_dsn
+    from memhound.watchers.redis import mask_url
+
+    out = {}
+    if options.postgres:
+        out["postgres"] = mask_dsn(options.postgres)
+    if options.redis:
+        out["redis"] = mask_url(options.redis)
+    return out
+
+
 def _make_writer(
     kind: str, command: tuple[str, ...], target_pid: int | None, options: RunOptions, started: float
 ) -> RunWriter:
@@ -255,6 +274,7 @@ def _make_writer(
         trace_python=options.trace_python,
         limit_bytes=options.limit_bytes,
         platform=_platform_info(),
+        watched=_watched(options),
     )
     return RunWriter(Path(path), meta)
 
@@ -294,6 +314,7 @@ class _Ticker:
         writer: RunWriter,
         channel: AgentChannel | None,
         on_status: Callable[[Status], None] | None,
+        options: RunOptions | None = None,
     ) -> None:
         self.sampler = sampler
         self.rec = rec
@@ -301,6 +322,27 @@ class _Ticker:
         self.channel = channel
         self.on_status = on_status
         self.errors = 0
+        self.resources: ResourceSampler | None = None
+        self.resource_interval_s = 0.0
+        self.next_resources_t = 0.0
+        self.said: set[str] = set()
+        if options is not None and options.resource_interval_s > 0:
+            self.resources = ResourceSampler(postgres=options.postgres, redis=options.redis)
+            self.resource_interval_s = options.resource_interval_s
+
+    def _sample_resources(self, t: float, sample: Sample | None) -> None:
+        if self.resources is None or sample is None or t < self.next_resources_t:
+            return
+        self.next_resources_t = t + self.resource_interval_s
+        try:
+            rs = self.resources.sample(t, [p.pid for p in sample.procs])
+        except Exception as exc:  # keep watching memory
+            rs = ResourceSample(t, {}, {}, (f"resource sampling failed: {exc!r}",))
+        for err in rs.errors:
+            if err not in self.said:
+                self.said.add(err)
+                print(f"memhound: {err} (sampling the rest goes on)", file=sys.stderr)
+        self.rec.add(rs)
 
     def tick(self, t: float) -> None:
         try:
@@ -316,6 +358,7 @@ class _Ticker:
             self.rec.add(sample)
         for ex in gone:
             self.rec.add(ex)
+        self._sample_resources(t, sample)
         if self.channel is not None:
             for msg in self.channel.drain():
                 self.rec.agent_message(msg)
@@ -431,7 +474,7 @@ def run_command(
             if sigs.received is not None:
                 os.kill(child.pid, sigs.received)
             writer.update_meta(replace(writer.meta, target_pid=child.pid))
-            ticker = _Ticker(TreeSampler(child.pid), rec, writer, channel, on_status)
+            ticker = _Ticker(TreeSampler(child.pid), rec, writer, channel, on_status, options)
             cgroups = _CgroupTracker(child.pid)
             try:
                 raw_status, maxrss = _sample_until_exit(child, ticker, cgroups, sigs, options, t0)
@@ -543,7 +586,7 @@ def watch_pid(
     started = time.time()
     writer = _make_writer("watch", command, pid, replace(options, agent=False), started)
     rec = _Recorder(writer, started)
-    ticker = _Ticker(TreeSampler(pid), rec, writer, None, on_status)
+    ticker = _Ticker(TreeSampler(pid), rec, writer, None, on_status, options)
     sigs = _Signals()
     t0 = time.monotonic()
     ended = "interrupted"

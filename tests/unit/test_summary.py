@@ -168,3 +168,25 @@ def test_kernel_log_settles_it() -> None:
     )
     assert st.oom is not None and st.oom.likely
     assert st.oom.reason == f"the kernel's log says: {msg}"
+
+
+def test_resource_trends_and_attribution() -> None:
+    from memhound.model.timeline import ResourceSample
+
+    tl = Timeline()
+    for i in range(30):
+        backends = min(i, 25)  # grows, then the process exits and its sessions close
+        tl.add(
+            ResourceSample(
+                t=i * 0.5,
+                totals={"fds": 10, "postgres.backends": backends if i < 29 else 0},
+                by_pid={10: {"fds": 10, "postgres.backends": backends if i < 29 else 0}},
+            )
+        )
+    s = summarize(Run(Path("."), meta(), tl))
+    res = {r.name: r for r in s.resources}
+    assert not res["fds"].growing and res["fds"].per_minute == 0
+    pg = res["postgres.backends"]
+    assert pg.growing and pg.peak == 25 and pg.last == 0
+    assert pg.by_pid_at_peak == {10: 25}
+    assert 100 < pg.per_minute < 140  # ~2 per second

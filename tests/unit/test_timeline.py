@@ -16,6 +16,7 @@ from memhound.model.timeline import (
     ProcessExit,
     ProcessInfo,
     ProcSample,
+    ResourceSample,
     Sample,
     TracedSample,
     decode,
@@ -55,6 +56,12 @@ RECORDS = [
     TracedSample(t=1.2, pid=5, current_bytes=10, peak_bytes=20),
     AgentInfo(t=0.01, pid=5, python="3.11.7", executable="/usr/bin/python3", trace_python=True),
     AgentExit(t=2.5, pid=5, rss_bytes=123_456, iterations=7),
+    ResourceSample(
+        t=3.0,
+        totals={"fds": 9, "postgres.backends": 2},
+        by_pid={5: {"fds": 9, "postgres.backends": 2}},
+        errors=("down",),
+    ),
 ]
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import signal as _signal
 from dataclasses import dataclass, replace
 
+from memhound.leaks.stats import trend
 from memhound.model.run import (
     ExitStatus,
     GcSummary,
     OomVerdict,
     ProcessSummary,
+    ResourceTrend,
     Run,
     RunMeta,
     RunSummary,
@@ -46,7 +48,38 @@ def summarize(run: Run, *, gc_keep: int = 20) -> RunSummary:
         checkpoints=len(tl.checkpoints),
         traced_peak_bytes=max((t.peak_bytes for t in tl.traced), default=None),
         damaged_lines=tl.damaged_lines,
+        resources=_resources(tl),
+        resource_errors=tuple(dict.fromkeys(e for r in tl.resources for e in r.errors)),
     )
+
+
+def _resources(tl: Timeline) -> tuple[ResourceTrend, ...]:
+    samples = tl.resources
+    if not samples:
+        return ()
+    names = sorted({k for r in samples for k in r.totals})
+    xs = [r.t for r in samples]
+    out = []
+    for name in names:
+        ys = [float(r.totals.get(name, 0)) for r in samples]
+        tr = trend(xs, ys)
+        at_peak = samples[max(range(len(ys)), key=ys.__getitem__)]
+        out.append(
+            ResourceTrend(
+                name=name,
+                first=int(ys[0]),
+                last=int(ys[-1]),
+                peak=int(max(ys)),
+                per_minute=tr.slope * 60,
+                ci_low_per_minute=tr.ci_low * 60,
+                ci_high_per_minute=tr.ci_high * 60,
+                growing=tr.growing(),
+                by_pid_at_peak={
+                    pid: counts[name] for pid, counts in at_peak.by_pid.items() if counts.get(name)
+                },
+            )
+        )
+    return tuple(out)
 
 
 @dataclass

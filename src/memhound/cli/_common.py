@@ -19,6 +19,9 @@ def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:
         limit_bytes=parse_bytes(args.limit) if args.limit else None,
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
+        resource_interval_s=parse_duration(args.resource_interval),
+        postgres=args.postgres,
+        redis=args.redis,
         **extra,  # type: ignore[arg-type]
     )
 

@@ -37,6 +37,23 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         default="text",
         help="the report printed to stderr at the end (default: text)",
     )
+    p.add_argument(
+        "--postgres",
+        metavar="DSN",
+        help="also watch this PostgreSQL server's backends that belong to the process tree",
+    )
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="also watch this Redis server's clients that belong to the process tree",
+    )
+    p.add_argument(
+        "--resource-interval",
+        default="1s",
+        metavar="TIME",
+        help="how often fds, sockets, threads and server sessions are counted "
+        "(default: 1s; 0 turns it off)",
+    )
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument(
         "-q",

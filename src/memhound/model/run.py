@@ -75,6 +75,8 @@ class RunMeta:
     trace_python: bool = False
     limit_bytes: int | None = None
     status: str = "running"  # running | complete | interrupted
+    #: Servers watched alongside memory, credentials masked: {"postgres": ..., "redis": ...}.
+    watched: dict[str, str] = field(default_factory=dict)
     ended_at: str | None = None
     duration_s: float | None = None
     exit: ExitStatus | None = None
@@ -108,6 +110,23 @@ class GcSummary:
 
 
 @dataclass(frozen=True)
+class ResourceTrend:
+    """One resource series of the tree (fds, threads, postgres.backends, ...) and whether it
+    grows: a Theil-Sen slope whose whole 95% interval is above zero, with a significant
+    Mann-Kendall trend. ``by_pid_at_peak`` attributes the count at its peak to processes."""
+
+    name: str
+    first: int
+    last: int
+    peak: int
+    per_minute: float
+    ci_low_per_minute: float
+    ci_high_per_minute: float
+    growing: bool
+    by_pid_at_peak: dict[int, int]
+
+
+@dataclass(frozen=True)
 class RunSummary:
     duration_s: float
     samples: int
@@ -123,6 +142,8 @@ class RunSummary:
     checkpoints: int
     traced_peak_bytes: int | None
     damaged_lines: int
+    resources: tuple[ResourceTrend, ...] = ()
+    resource_errors: tuple[str, ...] = ()
 
 
 @dataclass
@@ -178,11 +199,15 @@ def meta_from_dict(d: dict[str, Any]) -> RunMeta:
         duration_s=d.get("duration_s"),
         exit=exit_status,
         platform=dict(d.get("platform") or {}),
+        watched=dict(d.get("watched") or {}),
     )
 
 
 def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
     d = asdict(summary)
+    for r in d["resources"]:
+        r["by_pid_at_peak"] = {str(k): v for k, v in r["by_pid_at_peak"].items()}
+    d["resource_errors"] = list(d["resource_errors"])
     for p in d["processes"]:
         p["cmdline"] = list(p["cmdline"])
     if d["gc"] is not None:

@@ -103,6 +103,18 @@ class AgentExit:
     iterations: int
 
 
+@dataclass(frozen=True)
+class ResourceSample:
+    """Counts of resources held by the process tree at one moment: ``totals`` by series name
+    (``fds``, ``fds.socket``, ``threads``, ``sockets.ESTABLISHED``, ``postgres.backends``,
+    ``redis.clients``, ...) and the same per process (``by_pid``)."""
+
+    t: float
+    totals: dict[str, int]
+    by_pid: dict[int, dict[str, int]]
+    errors: tuple[str, ...] = ()
+
+
 @dataclass
 class Timeline:
     """Everything a run recorded over time, in order of arrival per kind."""
@@ -115,6 +127,7 @@ class Timeline:
     traced: list[TracedSample] = field(default_factory=list)
     agents: list[AgentInfo] = field(default_factory=list)
     agent_exits: list[AgentExit] = field(default_factory=list)
+    resources: list[ResourceSample] = field(default_factory=list)
     damaged_lines: int = 0
 
     def add(self, record: object) -> None:
@@ -134,10 +147,20 @@ class Timeline:
             self.agents.append(record)
         elif isinstance(record, AgentExit):
             self.agent_exits.append(record)
+        elif isinstance(record, ResourceSample):
+            self.resources.append(record)
 
 
 Record = (
-    Sample | ProcessInfo | ProcessExit | Checkpoint | GcEvent | TracedSample | AgentInfo | AgentExit
+    Sample
+    | ProcessInfo
+    | ProcessExit
+    | Checkpoint
+    | GcEvent
+    | TracedSample
+    | AgentInfo
+    | AgentExit
+    | ResourceSample
 )
 
 
@@ -203,6 +226,14 @@ def encode(record: Record) -> str:
             "pid": record.pid,
             "current_bytes": record.current_bytes,
             "peak_bytes": record.peak_bytes,
+        }
+    elif isinstance(record, ResourceSample):
+        d = {
+            "kind": "resources",
+            "t": round(record.t, 4),
+            "totals": record.totals,
+            "by_pid": {str(pid): counts for pid, counts in record.by_pid.items()},
+            "errors": list(record.errors),
         }
     elif isinstance(record, AgentExit):
         d = {
@@ -275,6 +306,16 @@ def decode(d: dict[str, Any]) -> Record | None:
             pid=int(d["pid"]),
             current_bytes=int(d["current_bytes"]),
             peak_bytes=int(d["peak_bytes"]),
+        )
+    if kind == "resources":
+        return ResourceSample(
+            t=float(d["t"]),
+            totals={str(k): int(v) for k, v in d.get("totals", {}).items()},
+            by_pid={
+                int(pid): {str(k): int(v) for k, v in counts.items()}
+                for pid, counts in d.get("by_pid", {}).items()
+            },
+            errors=tuple(d.get("errors", ())),
         )
     if kind == "agent-exit":
         return AgentExit(

@@ -228,6 +228,33 @@ class HtmlReporter:
                 '<th class="num">RSS</th><th class="num">PSS</th><th class="num">Python heap</th>'
                 f"</tr></thead><tbody>{rows}</tbody></table></section>"
             )
+        if s.resources:
+            rows = "".join(
+                "<tr>"
+                + f'<td class="mono">{_e(r.name)}</td>'
+                + _num(r.first)
+                + _num(r.last)
+                + _num(r.peak)
+                + _num(
+                    f"{r.per_minute:+.2f} ({r.ci_low_per_minute:+.2f} to "
+                    f"{r.ci_high_per_minute:+.2f})"
+                )
+                + f"<td>{'GROWING' if r.growing else 'steady'}"
+                + (
+                    " (" + _e(", ".join(f"pid {p}: {n}" for p, n in r.by_pid_at_peak.items())) + ")"
+                    if r.growing and r.by_pid_at_peak
+                    else ""
+                )
+                + "</td></tr>"
+                for r in s.resources
+            )
+            errors = "".join(f'<p class="note">not watched: {_e(e)}</p>' for e in s.resource_errors)
+            out.append(
+                '<section id="resources"><h2>Resources of the process tree</h2><table><thead>'
+                '<tr><th>resource</th><th class="num">first</th><th class="num">last</th>'
+                '<th class="num">peak</th><th class="num">per minute (95% CI)</th>'
+                f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>{errors}</section>"
+            )
         if s.gc is not None:
             g = s.gc
 

@@ -129,6 +129,30 @@ class TerminalReporter:
             console.print(Text("checkpoints", style="bold"))
             console.print(ct)
 
+        if s.resources:
+            rt = Table(box=None, header_style="bold", padding=(0, 2))
+            for col in ("resource", "first", "last", "peak", "per minute (95% CI)", "verdict"):
+                rt.add_column(col, justify="left" if col in ("resource", "verdict") else "right")
+            for res in s.resources:
+                verdict = Text("GROWING", style="bold red") if res.growing else Text("steady")
+                if res.growing and res.by_pid_at_peak:
+                    top = sorted(res.by_pid_at_peak.items(), key=lambda kv: kv[1], reverse=True)[:3]
+                    verdict.append(" (" + ", ".join(f"pid {p}: {n}" for p, n in top) + ")")
+                rt.add_row(
+                    res.name,
+                    str(res.first),
+                    str(res.last),
+                    str(res.peak),
+                    f"{res.per_minute:+.2f} ({res.ci_low_per_minute:+.2f} to "
+                    f"{res.ci_high_per_minute:+.2f})",
+                    verdict,
+                )
+            console.print()
+            console.print(Text("resources of the process tree", style="bold"))
+            console.print(rt)
+            for err in s.resource_errors[:3]:
+                console.print(Text(f"  not watched: {err}", style="yellow"))
+
         if s.gc is not None:
             g = s.gc
             console.print()

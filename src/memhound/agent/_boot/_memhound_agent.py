@@ -157,6 +157,7 @@ class _Agent:
     def after_fork_in_child(self) -> None:
         try:
             self.pid = os.getpid()
+            self.name_connections()
             self.gc_buffer = []
             self.lock = threading.Lock()
             self.stopping = threading.Event()
@@ -172,6 +173,14 @@ class _Agent:
             gc.freeze()
         if self.collect_every and self.iterations % self.collect_every == 0:
             gc.collect()
+
+    def name_connections(self) -> None:
+        """PostgreSQL sessions opened through libpq carry this process's pid in
+        application_name (unless the program names them itself), so pg_stat_activity rows
+        map back to processes."""
+        name = os.environ.get("PGAPPNAME", "")
+        if not name or name.startswith("memhound:"):
+            os.environ["PGAPPNAME"] = f"memhound:{os.getpid()}"
 
     def apply_settings(self) -> None:
         """The allocator and gc settings memhound tune asked for (bad values are ignored)."""
@@ -256,6 +265,7 @@ def start(
         if not tracemalloc.is_tracing():
             tracemalloc.start(1)
     agent.apply_settings()
+    agent.name_connections()
     gc.callbacks.append(agent.on_gc)
     atexit.register(agent.at_exit)
     if hasattr(os, "register_at_fork"):

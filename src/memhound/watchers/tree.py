@@ -1,0 +1,82 @@
+"""Resources of a process tree, sampled together: fds by kind, sockets by state, threads,
+and the PostgreSQL backends and Redis clients that belong to it (matched by the client
+port of each server-side session to the tree's own sockets)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from memhound.errors import MemhoundError
+from memhound.model.timeline import ResourceSample
+from memhound.watchers import fds as fdw
+
+
+class ResourceSampler:
+    """``sample(t, pids)`` -> ResourceSample. A server that cannot be reached is an error in
+    that sample (and said once on stderr by the caller), never the end of the run."""
+
+    def __init__(self, *, postgres: str | None = None, redis: str | None = None) -> None:
+        self.postgres = postgres
+        self.redis = redis
+
+    def sample(self, t: float, pids: Iterable[int]) -> ResourceSample:
+        by_pid: dict[int, dict[str, int]] = {}
+        port_owner: dict[int, int] = {}
+        errors: list[str] = []
+        for pid in pids:
+            counts: dict[str, int] = {}
+            try:
+                fds = fdw.open_fds(pid)
+            except MemhoundError:
+                continue
+            counts["fds"] = len(fds)
+            for f in fds:
+                key = f"fds.{f.kind}"
+                counts[key] = counts.get(key, 0) + 1
+                if f.socket is not None and f.socket.protocol.startswith("tcp"):
+                    key = f"sockets.{f.socket.state}"
+                    counts[key] = counts.get(key, 0) + 1
+                    port = f.socket.local_port
+                    if port is not None:
+                        port_owner[port] = pid
+            try:
+                counts["threads"] = len(os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                pass
+            by_pid[pid] = counts
+        if self.postgres:
+            from memhound.watchers.postgres import backends
+
+            try:
+                for b in backends(self.postgres):
+                    owner = port_owner.get(b.client_port) if b.client_port else None
+                    if owner is None:
+                        continue
+                    counts = by_pid[owner]
+                    counts["postgres.backends"] = counts.get("postgres.backends", 0) + 1
+                    if b.idle_in_transaction:
+                        key = "postgres.idle_in_transaction"
+                        counts[key] = counts.get(key, 0) + 1
+            except MemhoundError as exc:
+                errors.append(exc.message)
+        if self.redis:
+            from memhound.watchers.redis import clients
+
+            try:
+                for c in clients(self.redis):
+                    owner = port_owner.get(c.port) if c.port else None
+                    if owner is not None:
+                        counts = by_pid[owner]
+                        counts["redis.clients"] = counts.get("redis.clients", 0) + 1
+            except MemhoundError as exc:
+                errors.append(exc.message)
+        totals: dict[str, int] = {}
+        for counts in by_pid.values():
+            for k, v in counts.items():
+                totals[k] = totals.get(k, 0) + v
+        if self.postgres:
+            totals.setdefault("postgres.backends", 0)
+        if self.redis:
+            totals.setdefault("redis.clients", 0)
+        return ResourceSample(t, totals, by_pid, tuple(errors))

@@ -1,0 +1,177 @@
+"""Resources watched alongside memory: fds and threads, PostgreSQL backends, Redis clients."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from memhound.runs import load_run
+from tests.conftest import mh
+from tests.servers import Postgres, Redis
+
+
+def job(tmp: Path, code: str) -> str:
+    path = tmp / "job.py"
+    path.write_text(textwrap.dedent(code))
+    return str(path)
+
+
+def trends(run_dir: Path) -> dict[str, object]:
+    run = load_run(run_dir)
+    assert run.summary is not None
+    return {r.name: r for r in run.summary.resources}
+
+
+def test_a_job_that_leaks_files_and_threads(in_tmp: Path) -> None:
+    leaky = job(
+        in_tmp,
+        """
+        import os, threading, time
+        kept, stop = [], threading.Event()
+        for i in range(30):
+            kept.append(open(os.devnull))
+            threading.Thread(target=stop.wait, daemon=True).start()
+            time.sleep(0.05)
+        stop.set()
+    """,
+    )
+    res = mh(
+        "run", "-o", "r", "--no-html", "--resource-interval", "100ms", "--", sys.executable, leaky
+    )
+    assert res.returncode == 0, res.stderr
+    t = trends(in_tmp / "r")
+    assert t["fds"].growing and t["threads"].growing  # type: ignore[attr-defined]
+    assert t["fds"].peak >= 30  # type: ignore[attr-defined]
+    assert "resources of the process tree" in res.stderr and "GROWING" in res.stderr
+
+
+def test_a_steady_job_is_steady(in_tmp: Path) -> None:
+    steady = job(
+        in_tmp,
+        """
+        import os, time
+        for i in range(30):
+            with open(os.devnull) as fh:
+                fh.read()
+            time.sleep(0.05)
+    """,
+    )
+    res = mh(
+        "run",
+        "-q",
+        "-o",
+        "r",
+        "--no-html",
+        "--resource-interval",
+        "100ms",
+        "--",
+        sys.executable,
+        steady,
+    )
+    assert res.returncode == 0, res.stderr
+    t = trends(in_tmp / "r")
+    assert not any(r.growing for r in t.values()), t  # type: ignore[attr-defined]
+
+
+def test_postgres_backends_grow_and_belong_to_the_child(in_tmp: Path, postgres: Postgres) -> None:
+    leaky = job(
+        in_tmp,
+        f"""
+        import psycopg, time
+        kept = []
+        for i in range(12):
+            kept.append(psycopg.connect({postgres.dsn!r}))
+            time.sleep(0.15)
+    """,
+    )
+    res = mh(
+        "run",
+        "-o",
+        "r",
+        "--no-html",
+        "--resource-interval",
+        "100ms",
+        "--postgres",
+        postgres.dsn,
+        "--",
+        sys.executable,
+        leaky,
+    )
+    assert res.returncode == 0, res.stderr
+    run = load_run(in_tmp / "r")
+    t = trends(in_tmp / "r")
+    backends = t["postgres.backends"]
+    assert backends.growing and backends.peak >= 10  # type: ignore[attr-defined]
+    assert run.meta.target_pid in backends.by_pid_at_peak  # type: ignore[attr-defined]
+    assert run.meta.watched["postgres"].startswith("postgresql://postgres@127.0.0.1")
+
+
+def test_postgres_control_closes_its_connections(in_tmp: Path, postgres: Postgres) -> None:
+    tidy = job(
+        in_tmp,
+        f"""
+        import psycopg, time
+        for i in range(12):
+            with psycopg.connect({postgres.dsn!r}) as conn:
+                conn.execute("SELECT 1")
+            time.sleep(0.15)
+    """,
+    )
+    res = mh(
+        "run",
+        "-q",
+        "-o",
+        "r",
+        "--no-html",
+        "--resource-interval",
+        "100ms",
+        "--postgres",
+        postgres.dsn,
+        "--",
+        sys.executable,
+        tidy,
+    )
+    assert res.returncode == 0, res.stderr
+    assert not trends(in_tmp / "r")["postgres.backends"].growing  # type: ignore[attr-defined]
+
+
+def test_redis_clients_and_a_dead_dsn(in_tmp: Path, redis_server: Redis) -> None:
+    leaky = job(
+        in_tmp,
+        f"""
+        import redis, time
+        kept = []
+        for i in range(12):
+            c = redis.Redis(port={redis_server.port})
+            c.ping()
+            kept.append(c)
+            time.sleep(0.15)
+    """,
+    )
+    dead = "postgresql://postgres:hunter2@127.0.0.1:1/x"
+    res = mh(
+        "run",
+        "-o",
+        "r",
+        "--resource-interval",
+        "100ms",
+        "--redis",
+        redis_server.url,
+        "--postgres",
+        dead,
+        "--",
+        sys.executable,
+        leaky,
+    )
+    assert res.returncode == 0, res.stderr
+    t = trends(in_tmp / "r")
+    assert t["redis.clients"].growing  # type: ignore[attr-defined]
+    # The dead DSN is reported once, masked, and the rest is still sampled.
+    assert res.stderr.count("PostgreSQL at postgresql://postgres:***@127.0.0.1:1/x") == 2
+    assert "hunter2" not in res.stderr
+    for name in ("run.json", "timeline.jsonl", "report.html"):
+        assert "hunter2" not in (in_tmp / "r" / name).read_text()
+    doc = json.loads(mh("report", "r", "--format", "json").stdout)
+    assert any(r["name"] == "redis.clients" and r["growing"] for r in doc["summary"]["resources"])
