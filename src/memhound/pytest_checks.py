@@ -303,6 +303,17 @@ class _Resources:
     tasks: set[Any]
     backends: dict[int, Any]
     clients: dict[int, Any]
+    checkouts: set[Any]
+
+
+def _sqlalchemy_checkouts() -> set[Any]:
+    """Open SQLAlchemy ``Connection`` objects: each holds a connection checked out of its
+    engine's pool until it is closed."""
+    if "sqlalchemy" not in sys.modules:
+        return set()
+    from sqlalchemy.engine import Connection
+
+    return {o for o in gc.get_objects() if isinstance(o, Connection) and not o.closed}
 
 
 class NoResourceLeaks:
@@ -335,6 +346,7 @@ class NoResourceLeaks:
             tasks=tasks,
             backends=backends,
             clients=clients,
+            checkouts=_sqlalchemy_checkouts(),
         )
 
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -416,6 +428,15 @@ class NoResourceLeaks:
             out.append(
                 f"  thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'}{what}), "
                 f"created at {_created_at(t, test_file)}"
+            )
+        for conn in after.checkouts - before.checkouts:
+            try:
+                pool = conn.engine.pool.status()
+            except Exception:
+                pool = "pool status unknown"
+            out.append(
+                f"  SQLAlchemy connection checked out and never returned ({pool}), "
+                f"checked out at {_created_at(conn, test_file)}"
             )
         for task in after.tasks - before.tasks:
             coro = task.get_coro()

@@ -168,6 +168,42 @@ def test_no_resource_leaks_files_sockets_threads(pytester: pytest.Pytester) -> N
     assert f"thread 'poller' (daemon, target Event.wait), created at test_it.py:{line}" in out
 
 
+def test_no_resource_leaks_sqlalchemy_checkouts(pytester: pytest.Pytester) -> None:
+    res = run(
+        pytester,
+        """
+        import pytest
+        from sqlalchemy import create_engine, text
+
+        KEPT = []
+
+        @pytest.mark.no_resource_leaks
+        def test_checks_out_and_keeps(tmp_path):
+            engine = create_engine(f"sqlite:///{tmp_path}/db.sqlite")
+            conn = engine.connect()
+            conn.execute(text("SELECT 1"))
+            KEPT.append((engine, conn))
+
+        @pytest.mark.no_resource_leaks
+        def test_returns_it(tmp_path):
+            engine = create_engine(f"sqlite:///{tmp_path}/db.sqlite")
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+
+        def test_zzz_cleanup():
+            for engine, conn in KEPT:
+                conn.close()
+                engine.dispose()
+        """,
+    )
+    res.assert_outcomes(passed=2, failed=1)
+    out = res.stdout.str()
+    line = line_of(pytester, "conn = engine.connect()")
+    assert "SQLAlchemy connection checked out and never returned (Pool size: 5" in out
+    assert f"checked out at test_it.py:{line}" in out
+
+
 def test_no_resource_leaks_postgres_and_redis(
     pytester: pytest.Pytester,
     postgres: Postgres,
