@@ -56,13 +56,22 @@ def _where(tb: tracemalloc.Traceback | None, test_file: str) -> str:
 
 def _traceback_of(obj: object) -> tracemalloc.Traceback | None:
     """Where ``obj`` was created. Instances with a managed ``__dict__`` (CPython 3.11+) are
-    not found by ``get_object_traceback``; for those, the containers their ``__init__``
-    made (a Thread's Event, a connection's buffers) tell the same story."""
+    not found by ``get_object_traceback``; for those, an object that their class's
+    ``__init__`` made (a Thread's Event, a connection's buffers) tells the same story: its
+    traceback runs through that ``__init__``."""
     tb = tracemalloc.get_object_traceback(obj)
     if tb is not None:
         return tb
+    code = getattr(getattr(type(obj), "__init__", None), "__code__", None)
+    init_lines = {line for _, _, line in code.co_lines() if line} if code else set()
+    init_file = code.co_filename if code else None
+
+    def in_init(candidate: tracemalloc.Traceback) -> bool:
+        return any(f.filename == init_file and f.lineno in init_lines for f in candidate)
+
+    fallback = None
     queue, seen = [obj], {id(obj)}
-    for _ in range(60):
+    for _ in range(80):
         if not queue:
             break
         current = queue.pop(0)
@@ -76,9 +85,11 @@ def _traceback_of(obj: object) -> tracemalloc.Traceback | None:
             seen.add(id(value))
             tb = tracemalloc.get_object_traceback(value)
             if tb is not None:
-                return tb
+                if in_init(tb):
+                    return tb
+                fallback = fallback or tb
             queue.append(value)
-    return None
+    return fallback
 
 
 def _created_at(obj: object, test_file: str) -> str:
