@@ -178,19 +178,39 @@ def _install(probe: _Probe) -> "Any":
     return uninstall
 
 
+def _top_level_map() -> "dict[str, str]":
+    """Top-level module -> distribution name, for every installed distribution (from
+    top_level.txt, else from the files it installed: Python 3.10 knows only the former)."""
+    from importlib import metadata
+
+    mapping: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] or ""
+        tops = (dist.read_text("top_level.txt") or "").split()
+        if not tops:
+            for f in dist.files or ():
+                parts = f.parts
+                if not parts or parts[0].endswith((".dist-info", ".egg-info", ".data")):
+                    continue
+                if len(parts) == 1 and parts[0].endswith(".py"):
+                    tops.append(parts[0][:-3])
+                elif len(parts) > 1 and parts[0] not in ("..", "__pycache__"):
+                    tops.append(parts[0])
+        for top in tops:
+            mapping.setdefault(top, name)
+    return mapping
+
+
 def _distributions(names: "list[str]") -> "dict[str, str]":
     try:
-        from importlib.metadata import packages_distributions
-
-        mapping = packages_distributions()
+        mapping = _top_level_map()
     except Exception:
         return {}
     out = {}
     for name in names:
-        top = name.split(".")[0]
-        dists = mapping.get(top)
-        if dists:
-            out[name] = dists[0]
+        dist = mapping.get(name.split(".")[0])
+        if dist:
+            out[name] = dist
     return out
 
 
