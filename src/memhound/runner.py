@@ -609,3 +609,46 @@ def watch_pid(
     waiter.close()
     duration = time.monotonic() - t0
     return _finish(writer, rec, ended, None, duration, options, on_status)
+
+
+def watch_servers(options: RunOptions, on_status: Callable[[Status], None] | None = None) -> Run:
+    """Watch PostgreSQL and/or Redis on their own (no process): sessions grouped, each
+    group with its growth verdict, until ``duration_s`` passes or Ctrl-C."""
+    if not (options.postgres or options.redis):
+        raise UsageError("nothing to watch", hint="give --pid PID, or --postgres DSN / --redis URL")
+    if options.duration_s is not None and options.duration_s <= 0:
+        raise UsageError("--duration must be positive", hint="e.g. --duration 60s")
+    interval = options.resource_interval_s or 1.0
+    validate_interval(interval)
+    watched = _watched(options)
+    command = tuple(f"{k} {v}" for k, v in watched.items())
+    started = time.time()
+    writer = _make_writer("watch", command, None, replace(options, agent=False), started)
+    rec = _Recorder(writer, started)
+    sampler = ResourceSampler(postgres=options.postgres, redis=options.redis)
+    said: set[str] = set()
+    sigs = _Signals()
+    t0 = time.monotonic()
+    with sigs.installed():
+        next_t = t0
+        while True:
+            t = time.monotonic() - t0
+            rs = sampler.sample_servers(t)
+            for err in rs.errors:
+                if err not in said:
+                    said.add(err)
+                    print(f"memhound: {err} (watching goes on)", file=sys.stderr)
+            rec.add(rs)
+            writer.flush()
+            if on_status is not None:
+                on_status(Status(t, None, None, 0))
+            if sigs.received is not None:
+                break
+            if options.duration_s is not None and t >= options.duration_s:
+                break
+            next_t = max(next_t + interval, time.monotonic())
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    ended = "interrupted" if sigs.received is not None else "complete"
+    return _finish(writer, rec, ended, None, time.monotonic() - t0, options, on_status)

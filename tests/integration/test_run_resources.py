@@ -175,3 +175,69 @@ def test_redis_clients_and_a_dead_dsn(in_tmp: Path, redis_server: Redis) -> None
         assert "hunter2" not in (in_tmp / "r" / name).read_text()
     doc = json.loads(mh("report", "r", "--format", "json").stdout)
     assert any(r["name"] == "redis.clients" and r["growing"] for r in doc["summary"]["resources"])
+
+
+def test_watch_servers_alone(in_tmp: Path, postgres: Postgres, redis_with_auth: Redis) -> None:
+    import subprocess
+    import time
+
+    from tests.conftest import memhound_cmd
+
+    grower = job(
+        in_tmp,
+        f"""
+        import psycopg, sys, time
+        print("ready", flush=True)
+        sys.stdin.readline()
+        kept = []
+        for i in range(14):
+            conn = psycopg.connect({postgres.dsn!r}, application_name="grower")
+            if i == 0:
+                conn.execute("SELECT 1")  # left idle in transaction
+            kept.append(conn)
+            time.sleep(0.15)
+        time.sleep(1.5)
+    """,
+    )
+    child = subprocess.Popen(
+        [sys.executable, grower], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline().strip() == "ready"
+    watch = subprocess.Popen(
+        memhound_cmd(
+            "watch",
+            "--postgres",
+            postgres.dsn,
+            "--redis",
+            redis_with_auth.url,
+            "--resource-interval",
+            "100ms",
+            "--duration",
+            "3s",
+            "-o",
+            "w",
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.3)
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    _, err = watch.communicate(timeout=60)
+    child.wait(timeout=30)
+    child.stdin.close()
+    child.stdout.close()
+    assert watch.returncode == 0, err
+    t = trends(in_tmp / "w")
+    assert t["postgres.app:grower"].growing, t["postgres.app:grower"]  # type: ignore[attr-defined]
+    assert t["postgres.idle_in_transaction"].peak >= 1  # type: ignore[attr-defined]
+    assert t["postgres.oldest_idle_in_transaction_s"].peak >= 1  # type: ignore[attr-defined]
+    assert t["redis.clients"].peak == 0  # type: ignore[attr-defined]
+    assert "s3cret-pw" not in err + (in_tmp / "w" / "run.json").read_text()
+    assert "memhound watch: postgres postgresql://postgres@127.0.0.1" in err
+
+
+def test_watch_needs_something(in_tmp: Path) -> None:
+    res = mh("watch")
+    assert res.returncode == 2 and "nothing to watch" in res.stderr

@@ -1,7 +1,9 @@
-"""memhound watch --pid PID [--duration TIME] [options]
+"""memhound watch (--pid PID | --postgres DSN | --redis URL) [--duration TIME] [options]
 
 Sample an existing process and its descendants until it exits, the duration passes, or
-Ctrl-C; save a run like `memhound run` does.
+Ctrl-C; save a run like `memhound run` does. With --postgres/--redis and a pid, the server
+sessions that belong to the process tree are counted too; without a pid, the servers are
+watched on their own: sessions grouped by application, user, client and state.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ HELP = "record the memory of a running process tree"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pid", type=int, required=True, help="the process to watch")
+    p.add_argument("--pid", type=int, help="the process (tree) to watch")
     p.add_argument("--duration", metavar="TIME", help="stop after this long, e.g. 60s, 5m")
     add_sampling_options(p)
 
 
 def execute(args: argparse.Namespace) -> int:
     from memhound.cli._common import LiveStatus, print_end_report, run_options, write_html_report
-    from memhound.runner import watch_pid
+    from memhound.runner import watch_pid, watch_servers
     from memhound.units import parse_duration
 
     options = run_options(
@@ -29,7 +31,11 @@ def execute(args: argparse.Namespace) -> int:
         agent=False,
         duration_s=parse_duration(args.duration) if args.duration else None,
     )
-    run = watch_pid(args.pid, options, on_status=None if args.quiet else LiveStatus())
+    status = None if args.quiet else LiveStatus()
+    if args.pid is None:
+        run = watch_servers(options, on_status=status)
+    else:
+        run = watch_pid(args.pid, options, on_status=status)
     if not args.no_html:
         write_html_report(run)
     if not args.quiet:

@@ -37,6 +37,8 @@ def sparkline(values: Sequence[float], width: int = 60) -> str:
 def command_text(run: Run) -> str:
     import shlex
 
-    if run.meta.kind == "watch":
+    if run.meta.kind == "watch" and run.meta.target_pid is not None:
         return f"pid {run.meta.target_pid}: " + shlex.join(run.meta.command)
+    if run.meta.kind == "watch":
+        return "; ".join(run.meta.command)
     return shlex.join(run.meta.command)

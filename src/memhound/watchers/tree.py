@@ -80,3 +80,50 @@ class ResourceSampler:
         if self.redis:
             totals.setdefault("redis.clients", 0)
         return ResourceSample(t, totals, by_pid, tuple(errors))
+
+    def sample_servers(self, t: float) -> ResourceSample:
+        """The servers' whole view, grouped: PostgreSQL backends by application, user,
+        client address and state (idle-in-transaction sessions and the oldest one's age
+        called out); Redis clients by name and client host."""
+        totals: dict[str, int] = {}
+        errors: list[str] = []
+
+        def bump(key: str, n: int = 1) -> None:
+            totals[key] = totals.get(key, 0) + n
+
+        if self.postgres:
+            from memhound.watchers.postgres import backends
+
+            try:
+                rows = backends(self.postgres)
+            except MemhoundError as exc:
+                errors.append(exc.message)
+            else:
+                totals["postgres.backends"] = len(rows)
+                totals["postgres.idle_in_transaction"] = 0
+                oldest = 0.0
+                for b in rows:
+                    if b.details_hidden:
+                        bump("postgres.hidden")
+                        continue
+                    bump(f"postgres.app:{b.application_name or '-'}")
+                    bump(f"postgres.user:{b.user or '-'}")
+                    bump(f"postgres.client:{b.client_addr or 'local'}")
+                    bump(f"postgres.state:{b.state or '-'}")
+                    if b.idle_in_transaction:
+                        bump("postgres.idle_in_transaction")
+                        oldest = max(oldest, b.xact_age_s or 0.0)
+                totals["postgres.oldest_idle_in_transaction_s"] = int(oldest)
+        if self.redis:
+            from memhound.watchers.redis import clients
+
+            try:
+                found = clients(self.redis)
+            except MemhoundError as exc:
+                errors.append(exc.message)
+            else:
+                totals["redis.clients"] = len(found)
+                for c in found:
+                    bump(f"redis.name:{c.name or '-'}")
+                    bump(f"redis.client:{c.addr.rpartition(':')[0] or '-'}")
+        return ResourceSample(t, totals, {}, tuple(errors))
