@@ -168,6 +168,9 @@ def test_redis_clients_and_a_dead_dsn(in_tmp: Path, redis_server: Redis) -> None
     assert res.returncode == 0, res.stderr
     t = trends(in_tmp / "r")
     assert t["redis.clients"].growing  # type: ignore[attr-defined]
+    target = load_run(in_tmp / "r").meta.target_pid
+    assert list(t["redis.clients"].by_pid_at_peak) == [target]  # type: ignore[attr-defined]
+    assert t[f"sockets.to:127.0.0.1:{redis_server.port}"].growing  # type: ignore[attr-defined]
     # The dead DSN is reported once, masked, and the rest is still sampled.
     assert res.stderr.count("PostgreSQL at postgresql://postgres:***@127.0.0.1:1/x") == 2
     assert "hunter2" not in res.stderr

@@ -152,6 +152,16 @@ class TerminalReporter:
             console.print(rt)
             for err in s.resource_errors[:3]:
                 console.print(Text(f"  not watched: {err}", style="yellow"))
+            hidden = next((r for r in s.resources if r.name == "postgres.hidden"), None)
+            if hidden is not None and hidden.peak:
+                console.print(
+                    Text(
+                        f"  {hidden.peak} PostgreSQL session(s) of other users were listed "
+                        "without their state, address or query: grant pg_read_all_stats to "
+                        "the watching user to see them",
+                        style="yellow",
+                    )
+                )
 
         if s.gc is not None:
             g = s.gc

@@ -37,6 +37,9 @@ class ResourceSampler:
                 if f.socket is not None and f.socket.protocol.startswith("tcp"):
                     key = f"sockets.{f.socket.state}"
                     counts[key] = counts.get(key, 0) + 1
+                    if f.socket.state == "ESTABLISHED":
+                        key = f"sockets.to:{f.socket.remote}"
+                        counts[key] = counts.get(key, 0) + 1
                     port = f.socket.local_port
                     if port is not None:
                         port_owner[port] = pid
@@ -123,6 +126,8 @@ class ResourceSampler:
                 errors.append(exc.message)
             else:
                 totals["redis.clients"] = len(found)
+                totals["redis.oldest_client_age_s"] = max((c.age_s for c in found), default=0)
+                totals["redis.longest_idle_s"] = max((c.idle_s for c in found), default=0)
                 for c in found:
                     bump(f"redis.name:{c.name or '-'}")
                     bump(f"redis.client:{c.addr.rpartition(':')[0] or '-'}")
