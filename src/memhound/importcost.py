@@ -14,16 +14,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from memhound import __version__
 from memhound.agent import BOOT_DIR
 from memhound.analysis.imports import build_report
 from memhound.errors import UsageError
 from memhound.model.imports import IMPORTS_FILE, ImportReport
-from memhound.model.run import Run, RunMeta, RunWriter, new_run_dir
+from memhound.model.run import Run, read_artifact
 from memhound.model.timeline import Timeline
 
 PROBE = BOOT_DIR / "_memhound_imports.py"
@@ -215,33 +214,21 @@ def save_imports_run(
 ) -> Run:
     """Save the report as a Run: run.json (kind "imports") and imports.json."""
     from memhound._fsutil import atomic_write
+    from memhound.runner import open_run
 
-    command = ("memhound", "imports", *report.target)
-    path = output_dir or new_run_dir(runs_dir, ("imports", *report.target), started_epoch_s)
-    meta = RunMeta(
-        kind="imports",
-        command=command,
-        target_pid=None,
-        cwd=os.getcwd(),
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_epoch_s)),
-        started_epoch_s=started_epoch_s,
-        interval_s=0.0,
-        memhound_version=__version__,
+    writer = open_run(
+        "imports",
+        ("memhound", "imports", *report.target),
+        started_epoch_s,
+        output_dir=output_dir,
+        runs_dir=runs_dir,
+        slug=("imports", *report.target),
     )
-    writer = RunWriter(Path(path), meta)
     atomic_write(writer.path / IMPORTS_FILE, json.dumps(report.to_dict(), indent=1) + "\n")
-    from dataclasses import replace
-
-    done = replace(meta, status="complete", duration_s=time.time() - started_epoch_s)
+    done = replace(writer.meta, status="complete", duration_s=time.time() - started_epoch_s)
     writer.finish(done, None)
     return Run(path=writer.path, meta=done, timeline=Timeline())
 
 
 def load_imports(run: Run) -> ImportReport:
-    from memhound.errors import RunFormatError
-
-    try:
-        data = json.loads((run.path / IMPORTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunFormatError(f"cannot read {run.path / IMPORTS_FILE}: {exc}") from exc
-    return ImportReport.from_dict(data)
+    return ImportReport.from_dict(read_artifact(run.path, IMPORTS_FILE))

@@ -252,31 +252,55 @@ def _watched(options: RunOptions) -> dict[str, str]:
     return out
 
 
-def _make_writer(
-    kind: str, command: tuple[str, ...], target_pid: int | None, options: RunOptions, started: float
+def open_run(
+    kind: str,
+    command: tuple[str, ...],
+    started: float,
+    *,
+    output_dir: Path | None,
+    runs_dir: Path,
+    slug: tuple[str, ...] | None = None,
+    **meta: Any,
 ) -> RunWriter:
-    if options.output_dir is not None and (options.output_dir / RUN_FILE).exists():
+    """A new run directory with its run.json written: ``output_dir`` (which must not hold a
+    run already) or a fresh one under ``runs_dir``."""
+    if output_dir is not None and (output_dir / RUN_FILE).exists():
         raise OutputNotWritable(
-            f"{str(options.output_dir)!r} already holds a run",
+            f"{str(output_dir)!r} already holds a run",
             hint="choose another directory with -o, or delete that one first",
         )
-    path = options.output_dir or new_run_dir(options.runs_dir, command, started)
-    meta = RunMeta(
+    path = output_dir or new_run_dir(runs_dir, slug or command, started)
+    run_meta = RunMeta(
         kind=kind,
         command=command,
-        target_pid=target_pid,
+        target_pid=meta.pop("target_pid", None),
         cwd=os.getcwd(),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         started_epoch_s=started,
-        interval_s=options.interval_s,
+        interval_s=meta.pop("interval_s", 0.0),
         memhound_version=__version__,
+        platform=_platform_info(),
+        **meta,
+    )
+    return RunWriter(Path(path), run_meta)
+
+
+def _make_writer(
+    kind: str, command: tuple[str, ...], target_pid: int | None, options: RunOptions, started: float
+) -> RunWriter:
+    return open_run(
+        kind,
+        command,
+        started,
+        output_dir=options.output_dir,
+        runs_dir=options.runs_dir,
+        target_pid=target_pid,
+        interval_s=options.interval_s,
         agent=options.agent and kind == "run",
         trace_python=options.trace_python,
         limit_bytes=options.limit_bytes,
-        platform=_platform_info(),
         watched=_watched(options),
     )
-    return RunWriter(Path(path), meta)
 
 
 def _finish(
@@ -522,12 +546,12 @@ def _sample_until_exit(
     """Tick until the child exits; returns (Popen-style returncode, max RSS from wait4)."""
     waiter = _ExitWaiter(child.pid)
     try:
-        return _loop_until_exit(child, ticker, cgroups, sigs, options, t0, waiter)
+        return _loop(child, ticker, cgroups, sigs, options, t0, waiter)
     finally:
         waiter.close()
 
 
-def _loop_until_exit(
+def _loop(
     child: subprocess.Popen[bytes],
     ticker: _Ticker,
     cgroups: _CgroupTracker,

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from memhound import __version__
 from memhound._fsutil import atomic_write
 from memhound.analysis.tune import BASELINE, judge
 from memhound.errors import UsageError
-from memhound.model.run import Run, RunMeta, RunWriter, new_run_dir
+from memhound.model.run import Run, read_artifact
 from memhound.model.timeline import Timeline
 from memhound.model.tune import TUNE_FILE, TuneResult, TuneRun
-from memhound.runner import RunOptions, resolve_command, run_command
+from memhound.runner import RunOptions, open_run, resolve_command, run_command
 
 JEMALLOC_GLOBS = (
     "/usr/lib/*-linux-gnu/libjemalloc.so.2",
@@ -162,19 +160,17 @@ def run_tune(
         raise UsageError("--repeat must be 1 or more")
     resolve_command(argv)  # fail early on a command that cannot start
     started = time.time()
-    path = output_dir or new_run_dir(runs_dir, ("tune", *argv), started)
-    meta = RunMeta(
-        kind="tune",
-        command=tuple(argv),
-        target_pid=None,
-        cwd=os.getcwd(),
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        started_epoch_s=started,
+    writer = open_run(
+        "tune",
+        tuple(argv),
+        started,
+        output_dir=output_dir,
+        runs_dir=runs_dir,
+        slug=("tune", *argv),
         interval_s=interval_s,
-        memhound_version=__version__,
         agent=True,
     )
-    writer = RunWriter(Path(path), meta)
+    meta = writer.meta
     runnable = [c for c in configs if c.unavailable is None]
     skipped = {c.name: c.unavailable for c in configs if c.unavailable is not None}
     total = len(runnable) * repeat
@@ -254,10 +250,4 @@ def _run_one(
 
 
 def load_tune(run: Run) -> TuneResult:
-    from memhound.errors import RunFormatError
-
-    try:
-        data = json.loads((run.path / TUNE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunFormatError(f"cannot read {run.path / TUNE_FILE}: {exc}") from exc
-    return TuneResult.from_dict(data)
+    return TuneResult.from_dict(read_artifact(run.path, TUNE_FILE))

@@ -259,6 +259,17 @@ def load_run_files(path: str | os.PathLike[str]) -> Run:
     return Run(path=root, meta=meta, timeline=parse_lines(text.splitlines()))
 
 
+def read_artifact(run_path: Path, name: str) -> dict[str, Any]:
+    """A JSON file a command saved beside run.json (imports.json, tune.json, ...)."""
+    try:
+        data = json.loads((run_path / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunFormatError(f"cannot read {run_path / name}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{run_path / name} is not a JSON object")
+    return data
+
+
 # -- writing -------------------------------------------------------------------------------
 
 
