@@ -45,7 +45,7 @@ def test_malloc_trim_wins_on_a_fragmented_heap(in_tmp: Path) -> None:
     c = configs(doc)
     assert c["malloc-trim"]["better"] == ["final RSS"], c["malloc-trim"]
     assert c["malloc-trim"]["final_ratio"] < 0.3
-    assert c["arena-max-2"]["better"] == []
+    assert not {"peak RSS", "final RSS"} & set(c["arena-max-2"]["better"])
     assert doc["verdict"].startswith("Beat the baseline beyond the noise: malloc-trim: final RSS")
     assert c["baseline"]["final_rss"]["median"] > 150 * MiB
 

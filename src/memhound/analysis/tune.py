@@ -3,7 +3,11 @@
 A configuration beats the baseline on a metric (peak RSS, final RSS, wall time) when its
 median is lower by more than both the measured noise and ``min_effect``, and every one of its
 runs is better than every baseline run (the ranges do not overlap). With 3 runs each, ranges
-that do not overlap happen by chance for identical settings 1 time in 20.
+that do not overlap happen by chance for identical settings 1 time in 20; the noise threshold
+keeps that from turning into a claim when ten configurations are compared: it is the typical
+relative spread of a configuration's own runs (the median over all configurations, the
+baseline's included), so a metric as noisy as the wall time of a short job needs a large,
+clean difference to count.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ def _stat(values: list[float]) -> Stat | None:
 
 
 def _noise(values: list[float]) -> float:
-    """Relative spread of the baseline: (max - min) / median."""
+    """Relative spread of a configuration's runs: (max - min) / median."""
     if len(values) < 2:
         return 0.0
     med = statistics.median(values)
@@ -58,7 +62,12 @@ def judge(
     for r in runs:
         by_config.setdefault(r.config, []).append(r)
     base = by_config.get(BASELINE, [])
-    noise = {name: _noise(_values(base, attr)) for name, attr in METRICS.items()}
+    noise = {
+        name: statistics.median(
+            [_noise(_values(group, attr)) for group in by_config.values()] or [0.0]
+        )
+        for name, attr in METRICS.items()
+    }
     results = []
     for config, cruns in by_config.items():
         good = [r for r in cruns if r.error is None]
