@@ -33,6 +33,8 @@ from memhound.model.timeline import (
     AgentInfo,
     Checkpoint,
     GcEvent,
+    OpenResource,
+    OpenResources,
     Record,
     ResourceSample,
     Sample,
@@ -76,6 +78,9 @@ class RunOptions:
     kill_grace_s: float = 5.0
     #: Environment variables to set for the command (``memhound tune``'s settings).
     extra_env: tuple[tuple[str, str], ...] = ()
+    #: Trace allocations in Python children so that what is still open at exit is reported
+    #: with the stack that created it (costs what tracemalloc costs).
+    resource_stacks: bool = False
     #: Send the command's stdout and stderr to ``output.log`` in the run directory.
     capture_output: bool = False
     #: Resources (fds, sockets, threads; PostgreSQL backends and Redis clients when a DSN or
@@ -204,6 +209,21 @@ class _Recorder:
             elif kind == "traced":
                 self.add(
                     TracedSample(self.rel(msg.get("t")), pid, int(msg["current"]), int(msg["peak"]))
+                )
+            elif kind == "open-resources":
+                self.add(
+                    OpenResources(
+                        self.rel(msg.get("t")),
+                        pid,
+                        tuple(
+                            OpenResource(
+                                str(i["kind"]),
+                                str(i["what"]),
+                                tuple((str(f[0]), int(f[1])) for f in i.get("stack", ())),
+                            )
+                            for i in msg.get("items", ())
+                        ),
+                    )
                 )
             elif kind == "bye":
                 self.add(
@@ -428,6 +448,8 @@ def _child_env(channel: AgentChannel | None, options: RunOptions) -> dict[str, s
                 gc_keep=options.gc_keep,
             )
         )
+        if options.resource_stacks:
+            env["MEMHOUND_RESOURCE_STACKS"] = "1"
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
         )

@@ -28,6 +28,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         "(slows allocation-heavy code 5-8x)",
     )
     p.add_argument(
+        "--resource-stacks",
+        action="store_true",
+        help="list sockets, files, connections and threads still open when Python processes "
+        "exit, with the line that created them (runs tracemalloc in them: 5-8x slower)",
+    )
+    p.add_argument(
         "--gc-keep",
         type=int,
         default=20,
@@ -49,8 +55,14 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError("no command to run", hint="memhound run [options] -- python job.py")
     if args.gc_keep < 0:
         raise UsageError("--gc-keep must be 0 or more")
+    if args.resource_stacks and args.no_agent:
+        raise UsageError("--resource-stacks needs the agent", hint="drop --no-agent")
     options = run_options(
-        args, agent=not args.no_agent, trace_python=args.trace_python, gc_keep=args.gc_keep
+        args,
+        agent=not args.no_agent,
+        trace_python=args.trace_python,
+        gc_keep=args.gc_keep,
+        resource_stacks=args.resource_stacks,
     )
     run = run_command(cmd, options, on_status=None if args.quiet else LiveStatus())
     if not args.no_html:

@@ -115,6 +115,23 @@ class ResourceSample:
     errors: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class OpenResource:
+    """A socket, file, connection or thread still open when a Python process exited, and the
+    stack that created it (oldest frame first)."""
+
+    kind: str
+    what: str
+    stack: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class OpenResources:
+    t: float
+    pid: int
+    items: tuple[OpenResource, ...]
+
+
 @dataclass
 class Timeline:
     """Everything a run recorded over time, in order of arrival per kind."""
@@ -128,6 +145,7 @@ class Timeline:
     agents: list[AgentInfo] = field(default_factory=list)
     agent_exits: list[AgentExit] = field(default_factory=list)
     resources: list[ResourceSample] = field(default_factory=list)
+    open_at_exit: list[OpenResources] = field(default_factory=list)
     damaged_lines: int = 0
 
     def add(self, record: object) -> None:
@@ -149,6 +167,8 @@ class Timeline:
             self.agent_exits.append(record)
         elif isinstance(record, ResourceSample):
             self.resources.append(record)
+        elif isinstance(record, OpenResources):
+            self.open_at_exit.append(record)
 
 
 Record = (
@@ -161,6 +181,7 @@ Record = (
     | AgentInfo
     | AgentExit
     | ResourceSample
+    | OpenResources
 )
 
 
@@ -234,6 +255,16 @@ def encode(record: Record) -> str:
             "totals": record.totals,
             "by_pid": {str(pid): counts for pid, counts in record.by_pid.items()},
             "errors": list(record.errors),
+        }
+    elif isinstance(record, OpenResources):
+        d = {
+            "kind": "open-resources",
+            "t": round(record.t, 4),
+            "pid": record.pid,
+            "items": [
+                {"kind": i.kind, "what": i.what, "stack": [list(f) for f in i.stack]}
+                for i in record.items
+            ],
         }
     elif isinstance(record, AgentExit):
         d = {
@@ -316,6 +347,19 @@ def decode(d: dict[str, Any]) -> Record | None:
                 for pid, counts in d.get("by_pid", {}).items()
             },
             errors=tuple(d.get("errors", ())),
+        )
+    if kind == "open-resources":
+        return OpenResources(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            items=tuple(
+                OpenResource(
+                    kind=str(i["kind"]),
+                    what=str(i["what"]),
+                    stack=tuple((str(f[0]), int(f[1])) for f in i.get("stack", ())),
+                )
+                for i in d.get("items", ())
+            ),
         )
     if kind == "agent-exit":
         return AgentExit(

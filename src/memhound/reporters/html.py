@@ -20,7 +20,7 @@ from memhound import __version__
 from memhound.errors import MissingDependency
 from memhound.model.run import Run
 from memhound.model.timeline import GcEvent
-from memhound.reporters._series import bucket_max, command_text
+from memhound.reporters._series import bucket_max, command_text, created_at
 from memhound.units import format_bytes, format_duration
 
 MAX_POINTS = 5000
@@ -254,6 +254,19 @@ class HtmlReporter:
                 '<tr><th>resource</th><th class="num">first</th><th class="num">last</th>'
                 '<th class="num">peak</th><th class="num">per minute (95% CI)</th>'
                 f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>{errors}</section>"
+            )
+        if run.timeline.open_at_exit:
+            rows = "".join(
+                "<tr>" + _num(group.pid) + f"<td>{_e(item.kind)}</td>"
+                f'<td class="mono">{_e(item.what)}</td>'
+                f'<td class="mono">{_e(created_at(item.stack))}</td></tr>'
+                for group in run.timeline.open_at_exit
+                for item in group.items
+            )
+            out.append(
+                '<section id="open-at-exit"><h2>Still open when the Python processes exited'
+                '</h2><table><thead><tr><th class="num">pid</th><th>kind</th><th>what</th>'
+                f"<th>created at</th></tr></thead><tbody>{rows}</tbody></table></section>"
             )
         if s.gc is not None:
             g = s.gc

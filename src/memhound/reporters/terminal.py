@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from memhound.model.run import Run
-from memhound.reporters._series import command_text, sparkline
+from memhound.reporters._series import command_text, created_at, sparkline
 from memhound.units import format_bytes, format_duration
 
 
@@ -162,6 +162,15 @@ class TerminalReporter:
                         style="yellow",
                     )
                 )
+
+        if run.timeline.open_at_exit:
+            console.print()
+            console.print(Text("still open when the Python processes exited", style="bold"))
+            for group in run.timeline.open_at_exit:
+                for item in group.items:
+                    console.print(
+                        Text(f"  pid {group.pid}: {item.what}, created at {created_at(item.stack)}")
+                    )
 
         if s.gc is not None:
             g = s.gc

@@ -29,6 +29,9 @@ ENV_GC_THRESHOLD = "MEMHOUND_GC_THRESHOLD"  # "700,10,10": gc.set_threshold at s
 ENV_GC_FREEZE = "MEMHOUND_GC_FREEZE"  # "1": gc.freeze() at the first iteration()
 ENV_GC_COLLECT_EVERY = "MEMHOUND_GC_COLLECT_EVERY"  # "N": gc.collect() every N iterations
 ENV_MALLOC_TRIM = "MEMHOUND_MALLOC_TRIM"  # "1": malloc_trim(0) after each full collection
+# "1": trace allocations (tracemalloc, 25 frames) so that resources still open at exit are
+# reported with the stack that created them.
+ENV_RESOURCE_STACKS = "MEMHOUND_RESOURCE_STACKS"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -205,6 +208,12 @@ class _Agent:
             if self.trace_python:
                 self.send_traced()
             self.flush()
+            if os.environ.get(ENV_RESOURCE_STACKS) == "1":
+                items = _open_resources()
+                for i in range(0, len(items), 20):
+                    self.send(
+                        {"kind": "open-resources", "t": time.time(), "items": items[i : i + 20]}
+                    )
             self.send(
                 {
                     "kind": "bye",
@@ -217,6 +226,89 @@ class _Agent:
             )
         except Exception:
             pass
+
+
+def _stack_of(obj: Any) -> list[list[Any]]:
+    """Where ``obj`` was made, oldest frame first: its own allocation, or (for instances with
+    a managed __dict__, which tracemalloc cannot look up) an object its __init__ made."""
+    import tracemalloc
+
+    tb = tracemalloc.get_object_traceback(obj)
+    if tb is None:
+        code = getattr(getattr(type(obj), "__init__", None), "__code__", None)
+        lines = {ln for _, _, ln in code.co_lines() if ln} if code is not None else set()
+        try:
+            values = list(vars(obj).values())
+        except TypeError:
+            values = []
+        fallback = None
+        for value in values[:50]:
+            if isinstance(value, (str, bytes, int, float, type)):
+                continue
+            cand = tracemalloc.get_object_traceback(value)
+            if cand is None:
+                continue
+            if code is not None and any(
+                f.filename == code.co_filename and f.lineno in lines for f in cand
+            ):
+                tb = cand
+                break
+            fallback = fallback or cand
+        tb = tb or fallback
+    return [[f.filename, f.lineno] for f in tb] if tb is not None else []
+
+
+def _open_resources() -> list[dict[str, Any]]:
+    """Sockets, files, database and Redis connections and daemon threads still open."""
+    import io
+    import socket as socket_mod
+
+    items: list[dict[str, Any]] = []
+
+    def add(kind: str, what: str, obj: Any) -> None:
+        if len(items) < 500:
+            items.append({"kind": kind, "what": what, "stack": _stack_of(obj)})
+
+    for o in gc.get_objects():
+        try:
+            t = type(o)
+            module = t.__dict__.get("__module__", "")
+            module = module if isinstance(module, str) else ""
+            if isinstance(o, socket_mod.socket):
+                if o.fileno() < 0 or (_agent is not None and o is _agent.sock):
+                    continue
+                try:
+                    peer = o.getpeername()
+                except OSError:
+                    peer = None
+                try:
+                    local = o.getsockname()
+                except OSError:
+                    local = None
+                add("socket", f"socket {local} -> {peer}" if peer else f"socket {local}", o)
+            elif isinstance(o, io.FileIO):
+                if not o.closed and o.fileno() > 2:
+                    add("file", f"file {o.name!r} ({o.mode})", o)
+            elif module.startswith("psycopg") and t.__name__ == "Connection":
+                if not o.closed:
+                    add("postgres", f"psycopg connection ({o.info.dsn[:60]})", o)
+            elif module.startswith("sqlalchemy.engine") and t.__name__ == "Connection":
+                if not o.closed:
+                    add("sqlalchemy", f"SQLAlchemy connection to {o.engine.url!r}", o)
+            elif (
+                module == "redis.connection"
+                and t.__name__.endswith("Connection")
+                and getattr(o, "_sock", None) is not None
+            ):
+                add("redis", f"Redis connection to {o.host}:{o.port}", o)
+        except Exception:
+            continue
+    import threading
+
+    for th in threading.enumerate():
+        if th is not threading.main_thread() and th.is_alive() and th.name != "memhound-agent":
+            add("thread", f"thread {th.name!r} (daemon)", th)
+    return items
 
 
 def _rss() -> int:
@@ -259,6 +351,11 @@ def start(
     except ValueError:
         gc_keep = 20
     agent = _Agent(path, trace_python, max(interval_s, 0.01), gc_keep)
+    if os.environ.get(ENV_RESOURCE_STACKS) == "1":
+        import tracemalloc
+
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(25)
     if trace_python:
         import tracemalloc
 
