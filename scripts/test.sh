@@ -16,6 +16,10 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/*-linux-gnu/libjemalloc.so.2 >/dev/null 2>&1 || need+=(libjemalloc2)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# Node.js and npm for memlab's heap-snapshot parser, which the tests check our analyser against
+# (the test fixture installs @memlab/heap-analysis into ~/.cache/memhound-tests/memlab).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian's ${need[*]}"
   as_root apt-get update -qq
@@ -40,7 +44,7 @@ echo "== ruff"
 echo "== mypy --strict"
 "$VENV/bin/mypy"
 
-export MEMHOUND_REQUIRE_BROWSER=1 MEMHOUND_REQUIRE_SERVERS=1
+export MEMHOUND_REQUIRE_BROWSER=1 MEMHOUND_REQUIRE_SERVERS=1 MEMHOUND_REQUIRE_MEMLAB=1
 echo "== pytest ($($VENV/bin/python --version))"
 "$VENV/bin/python" -m pytest "$@"
 

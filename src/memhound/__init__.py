@@ -25,6 +25,7 @@ __all__ = [
     "iteration",
     "load_run",
     "memory",
+    "snapshot",
 ]
 
 TYPE_CHECKING = False  # no `import typing` at run time: it costs more than all of memhound
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from memhound.checkpoint import checkpoint, iteration
+    from memhound.heap.writer import snapshot
     from memhound.measure import memory
     from memhound.model.readings import MemoryReading
     from memhound.model.run import Run
@@ -44,6 +46,7 @@ _LAZY = {
     "MemoryReading": ("memhound.model.readings", "MemoryReading"),
     "Run": ("memhound.model.run", "Run"),
     "load_run": ("memhound.runs", "load_run"),
+    "snapshot": ("memhound.heap.writer", "snapshot"),
 }
 
 

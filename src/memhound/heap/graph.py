@@ -1,0 +1,526 @@
+"""Analysis of a heap snapshot on its arrays: distances, dominators, retained sizes, retainers.
+
+Pure functions of a :class:`~memhound.heap.v8format.HeapSnapshot`, the way Chrome DevTools
+computes its Memory panel's columns:
+
+- **distance**: the number of references on the shortest path from the root, weak references
+  not followed (root 0; memhound's synthetic groups 1, modules and thread frames 2);
+- **dominator** of a node: the node every path from the root to it goes through last;
+  computed over the non-weak edges (``shortcut`` edges count only from the root);
+- **retained size**: the node's shallow size plus the retained sizes of the nodes it
+  immediately dominates: what would be freed if it went away;
+- a **class** groups nodes the way DevTools' Summary does: objects by their name (for Python,
+  the qualified type name), strings as ``(string)``, code as ``(compiled code)``...
+
+Dominators use igraph's C implementation (Lengauer-Tarjan) when it is installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from memhound.errors import MissingDependency
+from memhound.heap.v8format import NUMBERED_EDGE_TYPES, HeapSnapshot
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    IntArray = npt.NDArray[np.int64]
+
+CONTAINER_NAMES = frozenset({"dict", "list", "tuple", "set", "frozenset", "Array", "Object", "Map"})
+_NAMED_CLASS_TYPES = frozenset({"object", "native", "number"})
+_CLASS_OF_TYPE = {
+    "string": "(string)",
+    "concatenated string": "(string)",
+    "sliced string": "(string)",
+    "code": "(compiled code)",
+    "hidden": "(system)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class HeapGraph:
+    """A snapshot with its analysis, one entry per node ordinal.
+
+    ``distance`` is -1 for nodes not reachable without weak edges; ``idom`` is the immediate
+    dominator's ordinal (the root's is itself); ``retained_size`` and ``self_size`` in bytes;
+    ``node_class`` indexes ``class_names``; ``parent_edge`` is the edge on a shortest path
+    from the root (-1 for the root and unreached nodes).
+    """
+
+    snap: HeapSnapshot
+    edge_src: IntArray
+    distance: IntArray
+    parent_edge: IntArray
+    idom: IntArray
+    retained_size: IntArray
+    node_class: IntArray
+    class_names: tuple[str, ...]
+    class_retained: IntArray
+    preorder: IntArray
+    subtree_nodes: IntArray
+
+
+@dataclass(frozen=True)
+class TypeSummary:
+    """One row of ``memhound heap summary``: a class's instances, sizes in bytes."""
+
+    class_name: str
+    count: int
+    shallow_bytes: int
+    retained_bytes: int
+    min_distance: int
+
+
+@dataclass(frozen=True)
+class Dominator:
+    """A node that retains much: what would be freed with it (``retained_bytes``)."""
+
+    node: int
+    node_id: int
+    name: str
+    class_name: str
+    self_bytes: int
+    retained_bytes: int
+    distance: int
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step of a retainer path: the edge taken and the node it reaches."""
+
+    edge_type: str
+    edge_name: str
+    node_id: int
+    node_name: str
+    node_type: str
+
+
+@dataclass(frozen=True)
+class RetainerPath:
+    """A path from the root to a node; ``text`` reads like DevTools' Retainers pane."""
+
+    node_id: int
+    hops: tuple[Hop, ...]
+    text: str
+
+
+def analyse(snap: HeapSnapshot) -> HeapGraph:
+    """Distances, dominator tree, retained sizes and classes of every node."""
+    import numpy as np
+
+    n = snap.node_count
+    counts = np.diff(snap.first_edge)
+    edge_src = np.repeat(np.arange(n, dtype=np.int64), counts)
+    kinds = list(snap.edge_types)
+    weak = _type_mask(snap.edge_type, kinds, "weak")
+    shortcut = _type_mask(snap.edge_type, kinds, "shortcut")
+    strong = ~weak
+    distance, parent_edge = _bfs(snap, strong, n)
+    essential = strong & (~shortcut | (edge_src == snap.root))
+    idom = _dominators(n, snap.root, edge_src[essential], snap.edge_to[essential])
+    node_class, class_names = classes(snap)
+    retained, tin, sub = _retained(idom, snap.self_size, snap.root)
+    class_retained = _class_retained(node_class, len(class_names), retained, tin, sub)
+    return HeapGraph(
+        snap=snap,
+        edge_src=edge_src,
+        distance=distance,
+        parent_edge=parent_edge,
+        idom=idom,
+        retained_size=retained,
+        node_class=node_class,
+        class_names=class_names,
+        class_retained=class_retained,
+        preorder=tin,
+        subtree_nodes=sub,
+    )
+
+
+def summary(graph: HeapGraph, *, top: int | None = None, by: str = "type") -> list[TypeSummary]:
+    """Per class (``by="type"``) or allocation site (``by="site"``): count, shallow and
+    retained bytes, minimum distance; biggest retained first.
+
+    A group's retained size counts each member not dominated by another member of the same
+    group (as DevTools does), so nested instances are not counted twice. Allocation sites
+    come from the snapshot's trace tables (memhound writes them while tracemalloc traces).
+    """
+    import numpy as np
+
+    snap = graph.snap
+    keep = snap.node_type != _type_index(snap.node_types, "synthetic")
+    if by == "type":
+        node_class, names, class_retained = graph.node_class, graph.class_names, None
+    elif by == "site":
+        node_class, names = _sites(snap)
+        class_retained = _class_retained(
+            node_class, len(names), graph.retained_size, graph.preorder, graph.subtree_nodes
+        )
+    else:
+        raise ValueError(f"summary by {by!r}: choose 'type' or 'site'")
+    cls = node_class[keep]
+    k = len(names)
+    count = np.bincount(cls, minlength=k)
+    shallow = np.bincount(cls, weights=snap.self_size[keep], minlength=k)
+    dist = np.where(graph.distance[keep] < 0, np.iinfo(np.int64).max, graph.distance[keep])
+    mind = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(mind, cls, dist)
+    retained = graph.class_retained if class_retained is None else class_retained
+    rows = [
+        TypeSummary(
+            class_name=names[c],
+            count=int(count[c]),
+            shallow_bytes=int(shallow[c]),
+            retained_bytes=int(retained[c]),
+            min_distance=int(mind[c]) if mind[c] != np.iinfo(np.int64).max else -1,
+        )
+        for c in np.flatnonzero(count)
+    ]
+    rows.sort(key=lambda r: (-r.retained_bytes, -r.shallow_bytes, r.class_name))
+    return rows[:top] if top is not None else rows
+
+
+def top_dominators(graph: HeapGraph, top: int = 20) -> list[Dominator]:
+    """The nodes with the biggest retained sizes, namespaces left out.
+
+    Synthetic roots, modules (``module x``) and classes (``class x``) retain most of a
+    Python heap by construction; the list shows the data structures below them.
+    """
+    import numpy as np
+
+    snap = graph.snap
+    eligible = snap.node_type != _type_index(snap.node_types, "synthetic")
+    skip_names = [
+        i for i, s in enumerate(snap.strings) if s.startswith("module ") or s.startswith("class ")
+    ]
+    if skip_names:
+        eligible &= ~np.isin(snap.node_name, np.array(skip_names, dtype=np.int64))
+    candidates = np.flatnonzero(eligible)
+    order = candidates[np.argsort(-graph.retained_size[candidates], kind="stable")][:top]
+    return [describe(graph, int(i)) for i in order]
+
+
+def nodes_of_class(graph: HeapGraph, class_name: str) -> Any:
+    """Ordinals of the nodes of ``class_name``, biggest retained size first."""
+    import numpy as np
+
+    try:
+        c = graph.class_names.index(class_name)
+    except ValueError:
+        return np.zeros(0, dtype=np.int64)
+    nodes = np.flatnonzero(graph.node_class == c)
+    return nodes[np.argsort(-graph.retained_size[nodes], kind="stable")]
+
+
+def node_of_id(graph: HeapGraph, node_id: int) -> int | None:
+    import numpy as np
+
+    found = np.flatnonzero(graph.snap.node_id == node_id)
+    return int(found[0]) if found.size else None
+
+
+def retainer_paths(graph: HeapGraph, node: int, *, paths: int = 1) -> list[RetainerPath]:
+    """Up to ``paths`` shortest paths from the root to ``node``, through different retainers.
+
+    The first is the shortest path; the others end with a different last retainer each,
+    each reached by its own shortest path. Weak references are not followed.
+    """
+    import numpy as np
+
+    snap = graph.snap
+    out: list[RetainerPath] = []
+    if graph.distance[node] < 0:
+        return out
+    out.append(_path(graph, _chain(graph, node)))
+    if paths <= 1:
+        return out
+    weak = _type_mask(snap.edge_type, list(snap.edge_types), "weak")
+    into = np.flatnonzero((snap.edge_to == node) & ~weak)
+    srcs = graph.edge_src[into]
+    reached = graph.distance[srcs] >= 0
+    into, srcs = into[reached], srcs[reached]
+    order = np.argsort(graph.distance[srcs], kind="stable")
+    seen = {int(graph.edge_src[graph.parent_edge[node]])}
+    for e in into[order]:
+        src = int(graph.edge_src[e])
+        if src in seen or src == node:
+            continue
+        seen.add(src)
+        chain = _chain(graph, src)
+        if node in chain:
+            continue
+        out.append(_path(graph, [*chain, int(e)]))
+        if len(out) >= paths:
+            break
+    return out
+
+
+def class_of(graph: HeapGraph, node: int) -> str:
+    return graph.class_names[int(graph.node_class[node])]
+
+
+# -- internals -------------------------------------------------------------------------------
+
+
+def describe(graph: HeapGraph, node: int) -> Dominator:
+    """The node as a :class:`Dominator` row: its id, name, class, sizes and distance."""
+    snap = graph.snap
+    return Dominator(
+        node=node,
+        node_id=int(snap.node_id[node]),
+        name=snap.name(node),
+        class_name=class_of(graph, node),
+        self_bytes=int(snap.self_size[node]),
+        retained_bytes=int(graph.retained_size[node]),
+        distance=int(graph.distance[node]),
+    )
+
+
+def _chain(graph: HeapGraph, node: int) -> list[int]:
+    """Edge ordinals from the root to ``node`` along BFS parents."""
+    edges: list[int] = []
+    cur = node
+    limit = graph.snap.node_count
+    while cur != graph.snap.root and len(edges) < limit:
+        e = int(graph.parent_edge[cur])
+        if e < 0:
+            break
+        edges.append(e)
+        cur = int(graph.edge_src[e])
+    edges.reverse()
+    return edges
+
+
+def _path(graph: HeapGraph, edges: list[int]) -> RetainerPath:
+    snap = graph.snap
+    hops = []
+    for e in edges:
+        to = int(snap.edge_to[e])
+        hops.append(
+            Hop(
+                edge_type=snap.edge_types[int(snap.edge_type[e])],
+                edge_name=snap.edge_label(e),
+                node_id=int(snap.node_id[to]),
+                node_name=snap.name(to),
+                node_type=snap.type_name(to),
+            )
+        )
+    target = int(snap.edge_to[edges[-1]]) if edges else snap.root
+    return RetainerPath(
+        node_id=int(snap.node_id[target]),
+        hops=tuple(hops),
+        text=_render(graph, edges, target),
+    )
+
+
+def _render(graph: HeapGraph, edges: list[int], target: int) -> str:
+    """``module app.cache -> CACHE -> dict['k'] -> app.models.Order``."""
+    snap = graph.snap
+    if not edges:
+        return "(root)"
+    steps = list(edges)
+    # the root and memhound's "(modules)" group add nothing a reader needs
+    first = int(snap.edge_to[steps[0]])
+    if len(steps) > 1 and snap.name(first) == "(modules)":
+        steps = steps[1:]
+        first = int(snap.edge_to[steps[0]])
+    parts = [_node_label(graph, first)]
+    for e in steps[1:]:
+        src = int(graph.edge_src[e])
+        kind = snap.edge_types[int(snap.edge_type[e])]
+        label = snap.edge_label(e)
+        src_name = snap.name(src)
+        if kind in NUMBERED_EDGE_TYPES:
+            parts.append(f"{src_name}[{label}]")
+        elif kind == "property" and src_name in CONTAINER_NAMES:
+            parts.append(f"{src_name}[{label!r}]")
+        elif kind in ("internal", "hidden"):
+            parts.append(f"{{{label}}}")
+        elif kind == "weak":
+            parts.append(f"[[{label}]]")
+        elif kind == "context" and snap.type_name(src) == "closure":
+            parts.append(f"{src_name.split(' (', 1)[0]}() -> {label}")
+        else:
+            parts.append(label)
+    parts.append(_node_label(graph, target))
+    if len(steps) == 1:
+        parts = parts[:1]
+    return " -> ".join(parts)
+
+
+def _node_label(graph: HeapGraph, node: int) -> str:
+    snap = graph.snap
+    kind = snap.type_name(node)
+    name = snap.name(node)
+    if kind in ("string", "concatenated string", "sliced string"):
+        short = name if len(name) <= 40 else name[:37] + "..."
+        return f"{short!r}"
+    return name if name else f"({kind})"
+
+
+def _type_index(types: tuple[str, ...], name: str) -> int:
+    return types.index(name) if name in types else -1
+
+
+def _type_mask(kinds: Any, names: list[str], name: str) -> Any:
+    import numpy as np
+
+    if name not in names:
+        return np.zeros(kinds.shape[0], dtype=bool)
+    return np.asarray(kinds == names.index(name))
+
+
+def _bfs(snap: HeapSnapshot, strong: Any, n: int) -> tuple[Any, Any]:
+    """Level-synchronous BFS over the strong edges: distances and first-found parent edges."""
+    import numpy as np
+
+    keep = np.flatnonzero(strong)
+    to = snap.edge_to[keep]
+    src = np.repeat(np.arange(n, dtype=np.int64), np.diff(snap.first_edge))[keep]
+    first = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=first[1:])
+    distance = np.full(n, -1, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
+    distance[snap.root] = 0
+    frontier = np.array([snap.root], dtype=np.int64)
+    level = 0
+    while frontier.size:
+        starts = first[frontier]
+        lens = first[frontier + 1] - starts
+        total = int(lens.sum())
+        if total == 0:
+            break
+        offsets = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
+        targets = to[offsets]
+        fresh = distance[targets] < 0
+        targets, offsets = targets[fresh], offsets[fresh]
+        level += 1
+        uniq, pos = np.unique(targets, return_index=True)
+        distance[uniq] = level
+        parent[uniq] = keep[offsets[pos]]
+        frontier = uniq
+    return distance, parent
+
+
+def _dominators(n: int, root: int, src: Any, dst: Any) -> Any:
+    import numpy as np
+
+    try:
+        import igraph  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - igraph is a dependency of the heap extra
+        raise MissingDependency(
+            "computing dominators needs igraph",
+            hint="pip install igraph (a dependency of memhound: reinstall memhound to get it)",
+        ) from exc
+    g = igraph.Graph(n=n, edges=np.column_stack([src, dst]), directed=True)
+    dom = np.array(g.dominator(root, mode="out"), dtype=np.float64)
+    # igraph: -1 for the root, NaN for nodes the root does not reach; DevTools hangs
+    # both (and nodes reached only through weak edges) under the root
+    idom = np.where(np.isnan(dom) | (dom < 0), root, np.nan_to_num(dom)).astype(np.int64)
+    idom[root] = root
+    return idom
+
+
+def _retained(idom: Any, self_size: Any, root: int) -> tuple[Any, Any, Any]:
+    """Retained sizes, pre-order numbers and subtree sizes of the dominator tree, by levels."""
+    import numpy as np
+
+    n = idom.shape[0]
+    children_order = np.argsort(idom, kind="stable")
+    parents_sorted = idom[children_order]
+    first = np.searchsorted(parents_sorted, np.arange(n + 1))
+    levels: list[Any] = []
+    frontier = np.array([root], dtype=np.int64)
+    seen = 1
+    while frontier.size and seen <= n:
+        levels.append(frontier)
+        starts, ends = first[frontier], first[frontier + 1]
+        lens = ends - starts
+        total = int(lens.sum())
+        if total == 0:
+            break
+        offsets = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
+        nxt = children_order[offsets]
+        nxt = nxt[nxt != root]
+        seen += nxt.size
+        frontier = nxt
+    retained = self_size.astype(np.int64).copy()
+    sub = np.ones(n, dtype=np.int64)
+    for level in reversed(levels[1:]):
+        np.add.at(retained, idom[level], retained[level])
+        np.add.at(sub, idom[level], sub[level])
+    tin = np.zeros(n, dtype=np.int64)
+    for level in levels[1:]:
+        order = level[np.lexsort((level, idom[level]))]
+        par = idom[order]
+        sizes = sub[order]
+        csum = np.cumsum(sizes)
+        group_start = np.flatnonzero(np.r_[True, par[1:] != par[:-1]])
+        base = np.repeat(
+            csum[group_start] - sizes[group_start], np.diff(np.r_[group_start, par.size])
+        )
+        tin[order] = tin[par] + 1 + (csum - sizes - base)
+    return retained, tin, sub
+
+
+def _class_retained(node_class: Any, k: int, retained: Any, tin: Any, sub: Any) -> Any:
+    """Per class, the retained sizes of its instances not dominated by another instance."""
+    import numpy as np
+
+    n = node_class.shape[0]
+    big = n + 1
+    order = np.lexsort((tin, node_class))
+    start = node_class[order] * big + tin[order]
+    end = start + sub[order]
+    running = np.maximum.accumulate(end)
+    before = np.r_[np.int64(-1), running[:-1]]
+    nested = start < before
+    out = np.zeros(k, dtype=np.int64)
+    top = order[~nested]
+    np.add.at(out, node_class[top], retained[top])
+    return out
+
+
+NO_SITE = "(no allocation site)"
+
+
+def _sites(snap: HeapSnapshot) -> tuple[Any, tuple[str, ...]]:
+    """Each node's allocation site, as an index into the returned names."""
+    import numpy as np
+
+    n = snap.node_count
+    if snap.node_trace is None or not snap.trace_sites:
+        return np.zeros(n, dtype=np.int64), (NO_SITE,)
+    names: dict[str, int] = {NO_SITE: 0}
+    ids = np.array(sorted(snap.trace_sites), dtype=np.int64)
+    label_of = np.array(
+        [names.setdefault(snap.trace_sites[int(i)], len(names)) for i in ids], dtype=np.int64
+    )
+    pos = np.searchsorted(ids, snap.node_trace).clip(0, ids.size - 1)
+    known = ids[pos] == snap.node_trace
+    return np.where(known, label_of[pos], 0), tuple(names)
+
+
+def classes(snap: HeapSnapshot) -> tuple[Any, tuple[str, ...]]:
+    """Each node's class (an index into the returned names), grouped as DevTools does."""
+    import numpy as np
+
+    named = np.zeros(len(snap.node_types), dtype=bool)
+    for i, t in enumerate(snap.node_types):
+        named[i] = t in _NAMED_CLASS_TYPES
+    node_type = snap.node_type.astype(np.int64)
+    code = np.where(named[node_type], snap.node_name, -1 - node_type)
+    uniq, inverse = np.unique(code, return_inverse=True)
+    names = []
+    for c in uniq.tolist():
+        if c >= 0:
+            names.append(snap.strings[c] or "(anonymous)")
+        else:
+            t = snap.node_types[-1 - c]
+            names.append(_CLASS_OF_TYPE.get(t, f"({t})"))
+    # two codes can give one name ("(string)" for three string types): merge them
+    merged: dict[str, int] = {}
+    remap = np.array([merged.setdefault(nm, len(merged)) for nm in names], dtype=np.int64)
+    return remap[inverse.reshape(-1)], tuple(merged)

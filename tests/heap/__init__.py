@@ -1,0 +1,1 @@
+"""Fixtures of the heap tests: a small application, a script that snapshots it, helpers."""

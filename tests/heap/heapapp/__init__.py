@@ -1,0 +1,1 @@
+"""A small application whose heap the heap tests take apart."""
