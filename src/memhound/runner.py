@@ -38,6 +38,7 @@ from memhound.model.timeline import (
     Record,
     ResourceSample,
     Sample,
+    SnapshotTaken,
     Timeline,
     TracedSample,
 )
@@ -81,6 +82,11 @@ class RunOptions:
     #: Trace allocations in Python children so that what is still open at exit is reported
     #: with the stack that created it (costs what tracemalloc costs).
     resource_stacks: bool = False
+    #: Heap snapshots from Python children (memhound run --snapshot-*), into RUN/snapshots.
+    snapshot_signal: str | None = None
+    snapshot_every_s: float | None = None
+    snapshot_above_bytes: int | None = None
+    snapshot_at_exit: bool = False
     #: Send the command's stdout and stderr to ``output.log`` in the run directory.
     capture_output: bool = False
     #: Resources (fds, sockets, threads; PostgreSQL backends and Redis clients when a DSN or
@@ -209,6 +215,18 @@ class _Recorder:
             elif kind == "traced":
                 self.add(
                     TracedSample(self.rel(msg.get("t")), pid, int(msg["current"]), int(msg["peak"]))
+                )
+            elif kind in ("snapshot", "snapshot-failed"):
+                self.add(
+                    SnapshotTaken(
+                        self.rel(msg.get("t")),
+                        pid,
+                        str(msg.get("reason", "")),
+                        msg.get("path"),
+                        msg.get("nodes"),
+                        msg.get("bytes"),
+                        msg.get("error"),
+                    )
                 )
             elif kind == "open-resources":
                 self.add(
@@ -435,6 +453,33 @@ class _ExitWaiter:
             self.fd = None
 
 
+def _wants_snapshots(options: RunOptions) -> bool:
+    return bool(
+        options.snapshot_signal
+        or options.snapshot_every_s
+        or options.snapshot_above_bytes
+        or options.snapshot_at_exit
+    )
+
+
+def _snapshot_env(options: RunOptions, run_dir: Path) -> dict[str, str]:
+    if not _wants_snapshots(options):
+        return {}
+    from memhound._fsutil import make_private_dir
+
+    directory = make_private_dir(run_dir / "snapshots")
+    env = {"MEMHOUND_SNAPSHOT_DIR": str(directory.resolve())}
+    if options.snapshot_signal:
+        env["MEMHOUND_SNAPSHOT_SIGNAL"] = options.snapshot_signal
+    if options.snapshot_every_s:
+        env["MEMHOUND_SNAPSHOT_EVERY"] = str(options.snapshot_every_s)
+    if options.snapshot_above_bytes:
+        env["MEMHOUND_SNAPSHOT_ABOVE"] = str(options.snapshot_above_bytes)
+    if options.snapshot_at_exit:
+        env["MEMHOUND_SNAPSHOT_AT_EXIT"] = "1"
+    return env
+
+
 def _child_env(channel: AgentChannel | None, options: RunOptions) -> dict[str, str]:
     env = dict(os.environ)
     env.update(dict(options.extra_env))
@@ -488,6 +533,8 @@ def run_command(
 ) -> Run:
     """Start ``argv``, sample its process tree until it exits, and save the Run."""
     validate_interval(options.interval_s)
+    if _wants_snapshots(options) and not options.agent:
+        raise UsageError("heap snapshots are taken by the agent", hint="drop --no-agent")
     executable = resolve_command(argv)
     started = time.time()
     writer = _make_writer("run", tuple(argv), None, options, started)
@@ -507,7 +554,7 @@ def run_command(
             try:
                 child = subprocess.Popen(
                     [executable, *argv[1:]],
-                    env=_child_env(channel, options),
+                    env={**_child_env(channel, options), **_snapshot_env(options, writer.path)},
                     stdout=log,
                     stderr=subprocess.STDOUT if log else None,
                 )

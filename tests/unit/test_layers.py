@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "checkpoint": 4,
     "runner": 4,
     "importcost": 4,
+    "attach": 4,
     "tune": 4,
     "runs": 4,
     "reporters": 5,

@@ -33,6 +33,27 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="list sockets, files, connections and threads still open when Python processes "
         "exit, with the line that created them (runs tracemalloc in them: 5-8x slower)",
     )
+    snap = p.add_argument_group("heap snapshots of Python children (into RUN_DIR/snapshots)")
+    snap.add_argument(
+        "--snapshot-on-signal",
+        nargs="?",
+        const="SIGUSR2",
+        metavar="SIGNAL",
+        help="one snapshot each time the process gets SIGNAL (default SIGUSR2); "
+        "`memhound snapshot --pid` sends it",
+    )
+    snap.add_argument("--snapshot-every", metavar="TIME", help="a snapshot every TIME, e.g. 30s")
+    snap.add_argument(
+        "--snapshot-above",
+        metavar="SIZE|PCT",
+        help="one snapshot when a process's RSS crosses SIZE (e.g. 1GiB) or PCT of the "
+        "memory limit (e.g. 80%%: of --limit, else the cgroup's)",
+    )
+    snap.add_argument(
+        "--snapshot-at-exit",
+        action="store_true",
+        help="a snapshot when each Python process exits, or is sent SIGTERM",
+    )
     p.add_argument(
         "--gc-keep",
         type=int,
@@ -41,6 +62,46 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="how many of the last gc collections the report lists (default: 20)",
     )
     p.add_argument("cmd", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def snapshot_options(args: argparse.Namespace) -> dict[str, object]:
+    import os
+    import signal
+
+    from memhound._platform import cgroup_memory
+    from memhound.errors import UsageError
+    from memhound.units import parse_bytes, parse_duration
+
+    out: dict[str, object] = {"snapshot_at_exit": args.snapshot_at_exit}
+    if args.snapshot_on_signal:
+        name = args.snapshot_on_signal.upper()
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        if not isinstance(getattr(signal, name, None), int) or name in ("SIGKILL", "SIGSTOP"):
+            raise UsageError(
+                f"not a signal we can catch: {args.snapshot_on_signal!r}",
+                hint="e.g. --snapshot-on-signal SIGUSR2",
+            )
+        out["snapshot_signal"] = name
+    if args.snapshot_every:
+        every = parse_duration(args.snapshot_every)
+        if every < 0.1:
+            raise UsageError("--snapshot-every must be at least 100ms", hint="e.g. 30s")
+        out["snapshot_every_s"] = every
+    if args.snapshot_above:
+        text = args.snapshot_above.strip()
+        if text.endswith("%"):
+            fraction = float(text[:-1]) / 100
+            cg = cgroup_memory(os.getpid())
+            limit = parse_bytes(args.limit) if args.limit else (cg.limit_bytes if cg else None)
+            if not limit:
+                raise UsageError(
+                    "no memory limit known for --snapshot-above " + text,
+                    hint="give --limit SIZE, or a size instead of a percentage",
+                )
+            out["snapshot_above_bytes"] = int(limit * fraction)
+        else:
+            out["snapshot_above_bytes"] = parse_bytes(text)
+    return out
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -63,6 +124,7 @@ def execute(args: argparse.Namespace) -> int:
         trace_python=args.trace_python,
         gc_keep=args.gc_keep,
         resource_stacks=args.resource_stacks,
+        **snapshot_options(args),
     )
     run = run_command(cmd, options, on_status=None if args.quiet else LiveStatus())
     if not args.no_html:

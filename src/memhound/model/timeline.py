@@ -132,6 +132,19 @@ class OpenResources:
     items: tuple[OpenResource, ...]
 
 
+@dataclass(frozen=True)
+class SnapshotTaken:
+    """A heap snapshot a process wrote (``error`` set when it could not)."""
+
+    t: float
+    pid: int
+    reason: str
+    path: str | None
+    nodes: int | None
+    total_bytes: int | None
+    error: str | None = None
+
+
 @dataclass
 class Timeline:
     """Everything a run recorded over time, in order of arrival per kind."""
@@ -146,6 +159,7 @@ class Timeline:
     agent_exits: list[AgentExit] = field(default_factory=list)
     resources: list[ResourceSample] = field(default_factory=list)
     open_at_exit: list[OpenResources] = field(default_factory=list)
+    snapshots: list[SnapshotTaken] = field(default_factory=list)
     damaged_lines: int = 0
 
     def add(self, record: object) -> None:
@@ -169,6 +183,8 @@ class Timeline:
             self.resources.append(record)
         elif isinstance(record, OpenResources):
             self.open_at_exit.append(record)
+        elif isinstance(record, SnapshotTaken):
+            self.snapshots.append(record)
 
 
 Record = (
@@ -182,6 +198,7 @@ Record = (
     | AgentExit
     | ResourceSample
     | OpenResources
+    | SnapshotTaken
 )
 
 
@@ -255,6 +272,17 @@ def encode(record: Record) -> str:
             "totals": record.totals,
             "by_pid": {str(pid): counts for pid, counts in record.by_pid.items()},
             "errors": list(record.errors),
+        }
+    elif isinstance(record, SnapshotTaken):
+        d = {
+            "kind": "snapshot",
+            "t": round(record.t, 4),
+            "pid": record.pid,
+            "reason": record.reason,
+            "path": record.path,
+            "nodes": record.nodes,
+            "total_bytes": record.total_bytes,
+            "error": record.error,
         }
     elif isinstance(record, OpenResources):
         d = {
@@ -347,6 +375,16 @@ def decode(d: dict[str, Any]) -> Record | None:
                 for pid, counts in d.get("by_pid", {}).items()
             },
             errors=tuple(d.get("errors", ())),
+        )
+    if kind == "snapshot":
+        return SnapshotTaken(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            reason=str(d.get("reason", "")),
+            path=d.get("path"),
+            nodes=d.get("nodes"),
+            total_bytes=d.get("total_bytes"),
+            error=d.get("error"),
         )
     if kind == "open-resources":
         return OpenResources(

@@ -255,6 +255,24 @@ class HtmlReporter:
                 '<th class="num">peak</th><th class="num">per minute (95% CI)</th>'
                 f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>{errors}</section>"
             )
+        if run.timeline.snapshots:
+            rows = "".join(
+                "<tr>"
+                + _num(format_duration(x.t))
+                + _num(x.pid)
+                + f"<td>{_e(x.reason)}</td>"
+                + f'<td class="mono">{_e(x.path or "not written: " + (x.error or ""))}</td>'
+                + _num(f"{x.nodes:,}" if x.nodes is not None else "")
+                + "</tr>"
+                for x in run.timeline.snapshots
+            )
+            out.append(
+                '<section id="snapshots"><h2>Heap snapshots</h2><table><thead><tr>'
+                '<th class="num">t</th><th class="num">pid</th><th>trigger</th><th>file</th>'
+                f'<th class="num">objects</th></tr></thead><tbody>{rows}</tbody></table>'
+                '<p class="note">Open them with <code>memhound heap summary FILE</code>, Chrome '
+                "DevTools (Memory, Load) or memlab.</p></section>"
+            )
         if run.timeline.open_at_exit:
             rows = "".join(
                 "<tr>" + _num(group.pid) + f"<td>{_e(item.kind)}</td>"

@@ -163,6 +163,30 @@ class TerminalReporter:
                     )
                 )
 
+        if run.timeline.snapshots:
+            console.print()
+            console.print(Text("heap snapshots", style="bold"))
+            for snap in run.timeline.snapshots:
+                if snap.error:
+                    console.print(
+                        Text(
+                            f"  {format_duration(snap.t)}  pid {snap.pid}  "
+                            f"{snap.reason}: not written: {snap.error}",
+                            style="yellow",
+                        )
+                    )
+                else:
+                    console.print(
+                        Text(
+                            f"  {format_duration(snap.t)}  pid {snap.pid}  "
+                            f"{snap.reason}: {snap.path} ({snap.nodes:,} objects, "
+                            f"{format_bytes(snap.total_bytes)})"
+                        )
+                    )
+            console.print(
+                "  read them with `memhound heap summary FILE`, Chrome DevTools or memlab"
+            )
+
         if run.timeline.open_at_exit:
             console.print()
             console.print(Text("still open when the Python processes exited", style="bold"))

@@ -32,6 +32,13 @@ ENV_MALLOC_TRIM = "MEMHOUND_MALLOC_TRIM"  # "1": malloc_trim(0) after each full 
 # "1": trace allocations (tracemalloc, 25 frames) so that resources still open at exit are
 # reported with the stack that created them.
 ENV_RESOURCE_STACKS = "MEMHOUND_RESOURCE_STACKS"
+# Heap snapshot triggers (memhound run --snapshot-*): where they go, and when.
+ENV_SNAPSHOT_DIR = "MEMHOUND_SNAPSHOT_DIR"
+ENV_SNAPSHOT_SIGNAL = "MEMHOUND_SNAPSHOT_SIGNAL"  # "SIGUSR2": one snapshot per signal
+ENV_SNAPSHOT_EVERY = "MEMHOUND_SNAPSHOT_EVERY"  # seconds between snapshots
+ENV_SNAPSHOT_ABOVE = "MEMHOUND_SNAPSHOT_ABOVE"  # RSS bytes: one snapshot when crossed
+ENV_SNAPSHOT_AT_EXIT = "MEMHOUND_SNAPSHOT_AT_EXIT"  # "1": at exit and on SIGTERM
+ENV_BOOT_DIR = "MEMHOUND_BOOT_DIR"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,6 +69,12 @@ class _Agent:
         self.collect_every = 0
         self.malloc_trim: Any = None
         self.trims = 0
+        self.snapshots = 0
+        self.snapshot_lock = threading.Lock()
+        self.snapshot_every = 0.0
+        self.snapshot_above = 0
+        self.snapshot_at_exit = False
+        self.next_snapshot_t = 0.0
 
     # -- transport -------------------------------------------------------------------------
     def _socket(self) -> socket.socket:
@@ -167,6 +180,10 @@ class _Agent:
             self.sock = None
             self.hello()
             self.start_thread()
+            if self.snapshot_every or self.snapshot_above:
+                threading.Thread(
+                    target=self._snapshot_loop, name="memhound-agent", daemon=True
+                ).start()
         except Exception:
             pass
 
@@ -176,6 +193,97 @@ class _Agent:
             gc.freeze()
         if self.collect_every and self.iterations % self.collect_every == 0:
             gc.collect()
+
+    # -- heap snapshots ----------------------------------------------------------------------
+    def snapshot(self, reason: str, *, wait_s: float = 0.0) -> None:
+        """Write a heap snapshot with memhound's writer (memhound and numpy must be importable
+        here: the boot folder's package is appended to sys.path). One at a time: a trigger
+        that fires during another snapshot is skipped, unless it may ``wait_s`` (at exit, so
+        the interval snapshot under way is finished first). Never raises."""
+        directory = os.environ.get(ENV_SNAPSHOT_DIR)
+        if not directory:
+            return
+        lock = self.snapshot_lock
+        acquired = lock.acquire(timeout=wait_s) if wait_s else lock.acquire(blocking=False)
+        if not acquired:
+            return
+        try:
+            boot = os.environ.get(ENV_BOOT_DIR, "")
+            src = os.path.dirname(os.path.dirname(os.path.dirname(boot))) if boot else ""
+            if src and src not in sys.path:
+                sys.path.append(src)
+            from memhound.heap.writer import snapshot
+
+            self.snapshots += 1
+            path = os.path.join(directory, f"{os.getpid()}-{self.snapshots}-{reason}.heapsnapshot")
+            info = snapshot(path)
+            self.send(
+                {
+                    "kind": "snapshot",
+                    "t": time.time(),
+                    "reason": reason,
+                    "path": path,
+                    "nodes": info.node_count,
+                    "bytes": info.total_size_bytes,
+                }
+            )
+        except Exception as exc:
+            sys.stderr.write(f"memhound: heap snapshot ({reason}) not written: {exc!r}\n")
+            self.send(
+                {
+                    "kind": "snapshot-failed",
+                    "t": time.time(),
+                    "reason": reason,
+                    "error": repr(exc)[:300],
+                }
+            )
+        finally:
+            self.snapshot_lock.release()
+
+    def setup_snapshots(self) -> None:
+        env = os.environ
+        if not env.get(ENV_SNAPSHOT_DIR):
+            return
+        import signal
+
+        try:
+            self.snapshot_every = float(env.get(ENV_SNAPSHOT_EVERY) or 0)
+            self.snapshot_above = int(env.get(ENV_SNAPSHOT_ABOVE) or 0)
+        except ValueError:
+            pass
+        name = env.get(ENV_SNAPSHOT_SIGNAL)
+        if name:
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                signal.signal(signum, lambda *_: self.snapshot("signal"))
+        if env.get(ENV_SNAPSHOT_AT_EXIT) == "1":
+            self.snapshot_at_exit = True
+            previous = signal.getsignal(signal.SIGTERM)
+
+            def on_term(signum: int, frame: Any) -> None:
+                self.snapshot("sigterm", wait_s=60.0)
+                self.snapshot_at_exit = False
+                signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+            if previous in (signal.SIG_DFL, None) or callable(previous):
+                signal.signal(signal.SIGTERM, on_term)
+        if self.snapshot_every or self.snapshot_above:
+            self.next_snapshot_t = time.monotonic() + (self.snapshot_every or 0)
+            t = threading.Thread(target=self._snapshot_loop, name="memhound-agent", daemon=True)
+            t.start()
+
+    def _snapshot_loop(self) -> None:
+        while not self.stopping.wait(min(self.interval_s * 4, 0.5)):
+            try:
+                if self.snapshot_every and time.monotonic() >= self.next_snapshot_t:
+                    self.next_snapshot_t = time.monotonic() + self.snapshot_every
+                    self.snapshot("interval")
+                if self.snapshot_above and _rss() >= self.snapshot_above:
+                    self.snapshot_above = 0  # once: the moment memory got near the limit
+                    self.snapshot("threshold")
+            except Exception:
+                pass
 
     def name_connections(self) -> None:
         """PostgreSQL sessions opened through libpq carry this process's pid in
@@ -208,6 +316,8 @@ class _Agent:
             if self.trace_python:
                 self.send_traced()
             self.flush()
+            if self.snapshot_at_exit:
+                self.snapshot("exit", wait_s=60.0)
             if os.environ.get(ENV_RESOURCE_STACKS) == "1":
                 items = _open_resources()
                 for i in range(0, len(items), 20):
@@ -363,6 +473,7 @@ def start(
             tracemalloc.start(1)
     agent.apply_settings()
     agent.name_connections()
+    agent.setup_snapshots()
     gc.callbacks.append(agent.on_gc)
     atexit.register(agent.at_exit)
     if hasattr(os, "register_at_fork"):

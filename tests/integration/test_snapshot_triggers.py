@@ -1,0 +1,179 @@
+"""Heap snapshots from running programs: agent triggers and `memhound snapshot --pid`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from memhound.runs import load_run
+from tests.conftest import memhound_cmd, mh
+
+JOB = """
+    import sys, time
+    class Order:
+        def __init__(self, n):
+            self.n = n
+    ORDERS = [Order(i) for i in range(3000)]
+    print("ready", flush=True)
+    time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0.5)
+    BIG = [bytearray(1 << 20) for _ in range(int(sys.argv[2]) if len(sys.argv) > 2 else 0)]
+    time.sleep(0.8 if len(sys.argv) > 2 else 0)
+"""
+
+
+@pytest.fixture()
+def job(in_tmp: Path) -> str:
+    path = in_tmp / "job.py"
+    path.write_text(textwrap.dedent(JOB))
+    return str(path)
+
+
+def orders_in(path: str) -> int:
+    res = mh("heap", "summary", path, "--json", "--top", "100000")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)["classes"]
+    return sum(r["count"] for r in rows if r["class_name"] == "__main__.Order")
+
+
+def test_at_exit_and_every(in_tmp: Path, job: str) -> None:
+    res = mh(
+        "run",
+        "-o",
+        "r",
+        "--snapshot-at-exit",
+        "--snapshot-every",
+        "300ms",
+        "--",
+        sys.executable,
+        job,
+        "1.0",
+    )
+    assert res.returncode == 0, res.stderr
+    run = load_run(in_tmp / "r")
+    reasons = [s.reason for s in run.timeline.snapshots]
+    assert "exit" in reasons and reasons.count("interval") >= 1, reasons
+    assert all(s.error is None for s in run.timeline.snapshots)
+    exit_snap = next(s for s in run.timeline.snapshots if s.reason == "exit")
+    assert exit_snap.path and (os.stat(exit_snap.path).st_mode & 0o777) == 0o600
+    assert orders_in(exit_snap.path) == 3000
+    assert "heap snapshots" in res.stderr and "exit:" in res.stderr
+
+
+def test_threshold(in_tmp: Path, job: str) -> None:
+    res = mh(
+        "run",
+        "-q",
+        "-o",
+        "r",
+        "--snapshot-above",
+        "150MiB",
+        "--",
+        sys.executable,
+        job,
+        "0.1",
+        "200",
+    )
+    assert res.returncode == 0, res.stderr
+    snaps = load_run(in_tmp / "r").timeline.snapshots
+    assert [s.reason for s in snaps] == ["threshold"]
+
+
+def test_threshold_as_a_share_of_the_limit(in_tmp: Path, job: str) -> None:
+    res = mh(
+        "run",
+        "-q",
+        "-o",
+        "r",
+        "--limit",
+        "200MiB",
+        "--snapshot-above",
+        "75%",
+        "--",
+        sys.executable,
+        job,
+        "0.1",
+        "200",
+    )
+    assert res.returncode == 0, res.stderr
+    assert [s.reason for s in load_run(in_tmp / "r").timeline.snapshots] == ["threshold"]
+    bad = mh("run", "--snapshot-above", "75%", "--", sys.executable, "-c", "pass")
+    # Where no cgroup limit is readable the user is told to give --limit.
+    assert bad.returncode == 0 or "no memory limit known" in bad.stderr
+
+
+def test_on_signal_and_snapshot_pid(in_tmp: Path, job: str) -> None:
+    p = subprocess.Popen(
+        memhound_cmd(
+            "run", "-q", "-o", "r", "--snapshot-on-signal", "--", sys.executable, job, "20"
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        target = json.loads((in_tmp / "r" / "run.json").read_text())["meta"]["target_pid"]
+        res = mh("snapshot", "--pid", str(target), "-o", str(in_tmp / "asked.heapsnapshot"))
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() == str(in_tmp / "asked.heapsnapshot")
+        assert orders_in(str(in_tmp / "asked.heapsnapshot")) == 3000
+        os.kill(target, 0)  # still running
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=60)
+    reasons = [s.reason for s in load_run(in_tmp / "r").timeline.snapshots]
+    assert reasons == ["signal"]
+
+
+@pytest.mark.skipif(
+    shutil.which("gdb") is None or os.geteuid() != 0,
+    reason="needs gdb and ptrace rights (root here)",
+)
+def test_snapshot_pid_injects_through_a_launcher(in_tmp: Path, job: str) -> None:
+    shell = subprocess.Popen(
+        ["/bin/sh", "-c", f'"{sys.executable}" {job} 20'], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert shell.stdout is not None and shell.stdout.readline().strip() == "ready"
+        out = in_tmp / "injected.heapsnapshot"
+        res = mh("snapshot", "--pid", str(shell.pid), "-o", str(out))
+        assert res.returncode == 0, res.stderr
+        assert orders_in(str(out)) == 3000
+        assert (out.stat().st_mode & 0o777) == 0o600
+        assert shell.poll() is None  # the program goes on
+    finally:
+        shell.kill()
+        shell.wait()
+        for child in Path("/proc").glob("[0-9]*"):
+            try:
+                if job in (child / "cmdline").read_text():
+                    os.kill(int(child.name), signal.SIGKILL)
+            except OSError:
+                continue
+        shell.stdout.close()  # type: ignore[union-attr]
+
+
+def test_snapshot_pid_errors(in_tmp: Path) -> None:
+    res = mh("snapshot", "--pid", "999999999")
+    assert res.returncode == 2 and "no process with pid 999999999" in res.stderr
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        res = mh("snapshot", "--pid", str(sleeper.pid))
+        assert res.returncode == 2 and "no Python process in the tree" in res.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    time.sleep(0)
+
+
+def test_snapshots_need_the_agent(in_tmp: Path) -> None:
+    res = mh("run", "--no-agent", "--snapshot-at-exit", "--", sys.executable, "-c", "pass")
+    assert res.returncode == 2 and "taken by the agent" in res.stderr
