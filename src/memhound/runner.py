@@ -33,6 +33,7 @@ from memhound.model.timeline import (
     AgentInfo,
     Checkpoint,
     GcEvent,
+    IterationCount,
     OpenResource,
     OpenResources,
     Record,
@@ -216,6 +217,8 @@ class _Recorder:
                 self.add(
                     TracedSample(self.rel(msg.get("t")), pid, int(msg["current"]), int(msg["peak"]))
                 )
+            elif kind == "iterations":
+                self.add(IterationCount(self.rel(msg.get("t")), pid, int(msg["n"])))
             elif kind in ("snapshot", "snapshot-failed"):
                 self.add(
                     SnapshotTaken(

@@ -244,3 +244,30 @@ def test_watch_servers_alone(in_tmp: Path, postgres: Postgres, redis_with_auth: 
 def test_watch_needs_something(in_tmp: Path) -> None:
     res = mh("watch")
     assert res.returncode == 2 and "nothing to watch" in res.stderr
+
+
+def test_growth_per_iteration_when_the_loop_is_marked(in_tmp: Path) -> None:
+    marked = job(
+        in_tmp,
+        """
+        import os, time, memhound
+        kept = []
+        for i in range(60):
+            memhound.iteration()
+            kept.append(bytearray(1 << 20))
+            kept.append(open(os.devnull))
+            time.sleep(0.02)
+    """,
+    )
+    res = mh(
+        "run", "-o", "r", "--no-html", "--resource-interval", "100ms", "--", sys.executable, marked
+    )
+    assert res.returncode == 0, res.stderr
+    s = load_run(in_tmp / "r").summary
+    assert s is not None and s.iterations == 60
+    assert s.memory_per_iteration is not None
+    slope, lo, hi = s.memory_per_iteration
+    assert lo <= 1 << 20 <= hi or abs(slope - (1 << 20)) < 0.15 * (1 << 20)
+    fds = trends(in_tmp / "r")["fds"]
+    assert fds.per_iteration is not None and 0.8 < fds.per_iteration < 1.2  # type: ignore[attr-defined]
+    assert "per iteration" in res.stderr

@@ -16,7 +16,7 @@ from memhound.model.run import (
     RunMeta,
     RunSummary,
 )
-from memhound.model.timeline import ProcSample, Sample, Timeline
+from memhound.model.timeline import IterationCount, ProcSample, Sample, Timeline
 from memhound.units import format_bytes
 
 #: Memory within this fraction of a limit counts as "near the limit".
@@ -50,6 +50,49 @@ def summarize(run: Run, *, gc_keep: int = 20) -> RunSummary:
         damaged_lines=tl.damaged_lines,
         resources=_resources(tl),
         resource_errors=tuple(dict.fromkeys(e for r in tl.resources for e in r.errors)),
+        iterations=int(_work_series(tl, [float("inf")])[0]) if tl.iterations else None,
+        memory_per_iteration=_memory_per_iteration(tl),
+    )
+
+
+def _work_series(tl: Timeline, ts: list[float]) -> list[float]:
+    """Iterations done by all processes (each one's latest count) at each time of the
+    ascending ``ts``: one sweep over both."""
+    finals = [IterationCount(e.t, e.pid, e.iterations) for e in tl.agent_exits if e.iterations]
+    events = sorted([*tl.iterations, *finals], key=lambda it: it.t)
+    latest: dict[int, int] = {}
+    total = 0
+    out: list[float] = []
+    i = 0
+    for t in ts:
+        while i < len(events) and events[i].t <= t:
+            ev = events[i]
+            if ev.n > latest.get(ev.pid, 0):
+                total += ev.n - latest.get(ev.pid, 0)
+                latest[ev.pid] = ev.n
+            i += 1
+        out.append(float(total))
+    return out
+
+
+def _against_work(
+    tl: Timeline, ts: list[float], ys: list[float]
+) -> tuple[float, float, float] | None:
+    """Theil-Sen of ``ys`` against the work done at each time, when work was marked and
+    varied; None otherwise."""
+    if len(tl.iterations) < 3:
+        return None
+    work = _work_series(tl, ts)
+    pairs = [(w, y) for w, y in zip(work, ys, strict=True) if w > 0]
+    if len({w for w, _ in pairs}) < 3:
+        return None
+    tr = trend([w for w, _ in pairs], [y for _, y in pairs])
+    return (tr.slope, tr.ci_low, tr.ci_high)
+
+
+def _memory_per_iteration(tl: Timeline) -> tuple[float, float, float] | None:
+    return _against_work(
+        tl, [s.t for s in tl.samples], [float(s.total_pss_bytes) for s in tl.samples]
     )
 
 
@@ -63,6 +106,7 @@ def _resources(tl: Timeline) -> tuple[ResourceTrend, ...]:
     for name in names:
         ys = [float(r.totals.get(name, 0)) for r in samples]
         tr = trend(xs, ys)
+        per_work = _against_work(tl, xs, ys)
         at_peak = samples[max(range(len(ys)), key=ys.__getitem__)]
         out.append(
             ResourceTrend(
@@ -77,6 +121,9 @@ def _resources(tl: Timeline) -> tuple[ResourceTrend, ...]:
                 by_pid_at_peak={
                     pid: counts[name] for pid, counts in at_peak.by_pid.items() if counts.get(name)
                 },
+                per_iteration=per_work[0] if per_work else None,
+                ci_low_per_iteration=per_work[1] if per_work else None,
+                ci_high_per_iteration=per_work[2] if per_work else None,
             )
         )
     return tuple(out)

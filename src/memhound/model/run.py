@@ -124,6 +124,10 @@ class ResourceTrend:
     ci_high_per_minute: float
     growing: bool
     by_pid_at_peak: dict[int, int]
+    #: Against the work done (``memhound.iteration()`` calls) when the program marked it.
+    per_iteration: float | None = None
+    ci_low_per_iteration: float | None = None
+    ci_high_per_iteration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,10 @@ class RunSummary:
     damaged_lines: int
     resources: tuple[ResourceTrend, ...] = ()
     resource_errors: tuple[str, ...] = ()
+    #: Total iterations marked with ``memhound.iteration()``, and memory (PSS of the tree)
+    #: against them: a Theil-Sen slope in bytes per iteration with its 95% interval.
+    iterations: int | None = None
+    memory_per_iteration: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -208,6 +216,8 @@ def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
     for r in d["resources"]:
         r["by_pid_at_peak"] = {str(k): v for k, v in r["by_pid_at_peak"].items()}
     d["resource_errors"] = list(d["resource_errors"])
+    if d["memory_per_iteration"] is not None:
+        d["memory_per_iteration"] = list(d["memory_per_iteration"])
     for p in d["processes"]:
         p["cmdline"] = list(p["cmdline"])
     if d["gc"] is not None:

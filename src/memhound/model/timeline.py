@@ -145,6 +145,15 @@ class SnapshotTaken:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class IterationCount:
+    """How many times a process had called ``memhound.iteration()`` by ``t``."""
+
+    t: float
+    pid: int
+    n: int
+
+
 @dataclass
 class Timeline:
     """Everything a run recorded over time, in order of arrival per kind."""
@@ -160,6 +169,7 @@ class Timeline:
     resources: list[ResourceSample] = field(default_factory=list)
     open_at_exit: list[OpenResources] = field(default_factory=list)
     snapshots: list[SnapshotTaken] = field(default_factory=list)
+    iterations: list[IterationCount] = field(default_factory=list)
     damaged_lines: int = 0
 
     def add(self, record: object) -> None:
@@ -185,6 +195,8 @@ class Timeline:
             self.open_at_exit.append(record)
         elif isinstance(record, SnapshotTaken):
             self.snapshots.append(record)
+        elif isinstance(record, IterationCount):
+            self.iterations.append(record)
 
 
 Record = (
@@ -199,6 +211,7 @@ Record = (
     | ResourceSample
     | OpenResources
     | SnapshotTaken
+    | IterationCount
 )
 
 
@@ -273,6 +286,8 @@ def encode(record: Record) -> str:
             "by_pid": {str(pid): counts for pid, counts in record.by_pid.items()},
             "errors": list(record.errors),
         }
+    elif isinstance(record, IterationCount):
+        d = {"kind": "iterations", "t": round(record.t, 4), "pid": record.pid, "n": record.n}
     elif isinstance(record, SnapshotTaken):
         d = {
             "kind": "snapshot",
@@ -376,6 +391,8 @@ def decode(d: dict[str, Any]) -> Record | None:
             },
             errors=tuple(d.get("errors", ())),
         )
+    if kind == "iterations":
+        return IterationCount(t=float(d["t"]), pid=int(d["pid"]), n=int(d["n"]))
     if kind == "snapshot":
         return SnapshotTaken(
             t=float(d["t"]),

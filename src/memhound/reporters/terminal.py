@@ -81,6 +81,15 @@ class TerminalReporter:
         if s.traced_peak_bytes is not None:
             table.add_row("peak Python heap (tracemalloc)", format_bytes(s.traced_peak_bytes), "")
         console.print(table)
+        if s.iterations is not None:
+            line = f"  work marked with memhound.iteration(): {s.iterations:,} iterations"
+            if s.memory_per_iteration is not None:
+                slope, lo, hi = s.memory_per_iteration
+                line += (
+                    f"; memory {format_bytes(slope, signed=True)} per iteration "
+                    f"(95% CI {format_bytes(lo, signed=True)} to {format_bytes(hi, signed=True)})"
+                )
+            console.print(line)
         series = [x.total_pss_bytes for x in run.timeline.samples]
         if series:
             console.print(
@@ -138,6 +147,8 @@ class TerminalReporter:
                 if res.growing and res.by_pid_at_peak:
                     top = sorted(res.by_pid_at_peak.items(), key=lambda kv: kv[1], reverse=True)[:3]
                     verdict.append(" (" + ", ".join(f"pid {p}: {n}" for p, n in top) + ")")
+                if res.per_iteration is not None:
+                    verdict.append(f"; {res.per_iteration:+.3f} per iteration")
                 rt.add_row(
                     res.name,
                     str(res.first),

@@ -65,6 +65,7 @@ class _Agent:
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.iterations = 0
+        self.iterations_sent_t = 0.0
         self.freeze = False
         self.collect_every = 0
         self.malloc_trim: Any = None
@@ -189,6 +190,10 @@ class _Agent:
 
     def iteration(self) -> None:
         self.iterations += 1
+        now = time.monotonic()
+        if now - self.iterations_sent_t >= 0.2:  # the count, at most 5 times a second
+            self.iterations_sent_t = now
+            self.send({"kind": "iterations", "t": time.time(), "n": self.iterations})
         if self.freeze and self.iterations == 1:
             gc.freeze()
         if self.collect_every and self.iterations % self.collect_every == 0:
