@@ -150,29 +150,18 @@ def _verdict(results: list[ConfigResult], noise: dict[str, float], min_effect: f
             "No configuration beat the baseline by more than the measured noise "
             f"({spread}; at least {min_effect:.0%} needed). Keep the defaults."
         )
+
+    def changes(c: ConfigResult, names: tuple[str, ...]) -> str:
+        ratios = {"peak RSS": c.peak_ratio, "final RSS": c.final_ratio, "wall time": c.wall_ratio}
+        return ", ".join(
+            f"{name} {ratio - 1:+.0%}" if (ratio := ratios[name]) is not None else name
+            for name in names
+        )
+
     parts = []
     for c in sorted(winners, key=lambda c: (c.final_ratio or 1) * (c.peak_ratio or 1)):
-        gains = []
-        for name in c.better:
-            ratio = {
-                "peak RSS": c.peak_ratio,
-                "final RSS": c.final_ratio,
-                "wall time": c.wall_ratio,
-            }[name]
-            if ratio is not None:
-                gains.append(f"{name} {ratio - 1:+.0%}")
-        cost = ""
-        if c.worse:
-            costs = []
-            for name in c.worse:
-                ratio = {
-                    "peak RSS": c.peak_ratio,
-                    "final RSS": c.final_ratio,
-                    "wall time": c.wall_ratio,
-                }[name]
-                costs.append(f"{name} {ratio - 1:+.0%}" if ratio is not None else name)
-            cost = " (but worse: " + ", ".join(costs) + ")"
-        parts.append(f"{c.config}: " + ", ".join(gains) + cost)
+        cost = f" (but worse: {changes(c, c.worse)})" if c.worse else ""
+        parts.append(f"{c.config}: {changes(c, c.better)}{cost}")
     return "Beat the baseline beyond the noise: " + "; ".join(parts) + "."
 
 
