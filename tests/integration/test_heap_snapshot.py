@@ -53,6 +53,15 @@ def test_module_list_of_orders_is_the_top_retainer(main_graph: graph.HeapGraph) 
     assert to_order.text.endswith("] -> heapapp.models.Order")
 
 
+def test_summary_by_module(main_graph: graph.HeapGraph) -> None:
+    rows = {r.class_name: r for r in graph.summary(main_graph, by="module")}
+    models = rows["heapapp.models"]
+    assert models.count >= 20_000  # the Orders (and the module's other instances)
+    by_type = {r.class_name: r for r in graph.summary(main_graph)}
+    assert models.shallow_bytes >= by_type["heapapp.models.Order"].shallow_bytes
+    assert "builtins" in rows and "(string)" in rows
+
+
 def test_instance_attributes_are_named_properties(main_graph: graph.HeapGraph) -> None:
     snap = main_graph.snap
     order = int(graph.nodes_of_class(main_graph, "heapapp.models.Order")[0])

@@ -29,9 +29,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument("file", metavar="FILE")
     s.add_argument(
         "--by",
-        choices=("type", "site"),
+        choices=("type", "module", "site"),
         default="type",
-        help="group by class (default) or allocation site (snapshots taken under tracemalloc)",
+        help="group by class (default), by the module defining the class, or by allocation "
+        "site (snapshots taken under tracemalloc)",
     )
     s.add_argument("--top", type=int, default=30, metavar="N", help="rows to show (default 30)")
     s.add_argument("--json", action="store_true", help="print JSON")

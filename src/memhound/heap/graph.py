@@ -153,13 +153,16 @@ def summary(graph: HeapGraph, *, top: int | None = None, by: str = "type") -> li
     keep = snap.node_type != _type_index(snap.node_types, "synthetic")
     if by == "type":
         node_class, names, class_retained = graph.node_class, graph.class_names, None
-    elif by == "site":
-        node_class, names = _sites(snap)
+    elif by in ("site", "module"):
+        if by == "site":
+            node_class, names = _sites(snap)
+        else:
+            node_class, names = _modules(graph)
         class_retained = _class_retained(
             node_class, len(names), graph.retained_size, graph.preorder, graph.subtree_nodes
         )
     else:
-        raise ValueError(f"summary by {by!r}: choose 'type' or 'site'")
+        raise ValueError(f"summary by {by!r}: choose 'type', 'module' or 'site'")
     cls = node_class[keep]
     k = len(names)
     count = np.bincount(cls, minlength=k)
@@ -180,6 +183,25 @@ def summary(graph: HeapGraph, *, top: int | None = None, by: str = "type") -> li
     ]
     rows.sort(key=lambda r: (-r.retained_bytes, -r.shallow_bytes, r.class_name))
     return rows[:top] if top is not None else rows
+
+
+def _modules(graph: HeapGraph) -> tuple[Any, tuple[str, ...]]:
+    """Classes grouped by the module that defines them (``app.models.Order`` ->
+    ``app.models``); built-in types under ``builtins``, synthetic groups such as
+    ``(string)`` kept as they are."""
+    import numpy as np
+
+    groups: dict[str, int] = {}
+    mapping = np.empty(len(graph.class_names), dtype=np.int64)
+    for i, name in enumerate(graph.class_names):
+        if name.startswith("("):
+            module = name
+        elif "." in name:
+            module = name.rsplit(".", 1)[0]
+        else:
+            module = "builtins"
+        mapping[i] = groups.setdefault(module, len(groups))
+    return mapping[graph.node_class], tuple(groups)
 
 
 def top_dominators(graph: HeapGraph, top: int = 20) -> list[Dominator]:
