@@ -177,3 +177,36 @@ def test_snapshot_pid_errors(in_tmp: Path) -> None:
 def test_snapshots_need_the_agent(in_tmp: Path) -> None:
     res = mh("run", "--no-agent", "--snapshot-at-exit", "--", sys.executable, "-c", "pass")
     assert res.returncode == 2 and "taken by the agent" in res.stderr
+
+
+def test_a_signal_during_a_snapshot_is_skipped_not_fatal(in_tmp: Path) -> None:
+    big = in_tmp / "big.py"
+    big.write_text(
+        textwrap.dedent("""
+        import time
+        DATA = [{"n": i, "s": str(i)} for i in range(200_000)]
+        print("ready", flush=True)
+        deadline = time.time() + 6
+        while time.time() < deadline:
+            time.sleep(0.01)
+        print("finished", flush=True)
+    """)
+    )
+    p = subprocess.Popen(
+        memhound_cmd(
+            "run", "-q", "-o", "r", "--snapshot-on-signal", "--", sys.executable, str(big)
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    target = json.loads((in_tmp / "r" / "run.json").read_text())["meta"]["target_pid"]
+    os.kill(target, signal.SIGUSR2)
+    time.sleep(0.3)  # the first snapshot of 600k objects is still being walked
+    os.kill(target, signal.SIGUSR2)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0 and out.strip() == "finished"
+    snaps = load_run(in_tmp / "r").timeline.snapshots
+    assert 1 <= len(snaps) <= 2 and all(s.error is None for s in snaps)
+    for s in snaps:
+        assert s.path is not None and mh("heap", "summary", s.path, "--top", "1").returncode == 0
