@@ -21,6 +21,7 @@ COMMANDS = {
     "run": "memhound.cli.run_cmd",
     "watch": "memhound.cli.watch_cmd",
     "report": "memhound.cli.report_cmd",
+    "soak": "memhound.cli.soak_cmd",
     "snapshot": "memhound.cli.snapshot_cmd",
     "heap": "memhound.cli.heap_cmd",
     "imports": "memhound.cli.imports_cmd",

@@ -1,0 +1,68 @@
+"""The soak verdict: leak or plateau, per endpoint, what grows, and resources."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SOAK_FILE = "soak.json"
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    endpoint: str
+    requests: int
+    errors: int
+    leak: bool
+    bytes_per_request: float
+    ci95: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class GrowingGroup:
+    """Objects new after the first round of load and still alive after the second."""
+
+    class_name: str
+    count: int
+    retained_bytes: int
+    path: str
+
+
+@dataclass(frozen=True)
+class ResourceVerdict:
+    leak: bool
+    per_request: float
+    ci95: tuple[float, float]
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class SoakResult:
+    target: str
+    leak: bool
+    bytes_per_request: float
+    ci95: tuple[float, float]
+    p_value: float
+    warmup_requests: int
+    requests: int
+    errors: int
+    duration_s: float
+    requests_per_s: float
+    rss_bytes_per_request: float
+    per_endpoint: tuple[EndpointResult, ...]
+    growing: tuple[GrowingGroup, ...]
+    resources: dict[str, ResourceVerdict]
+    snapshots: tuple[str, ...]
+    series: tuple[tuple[int, int, int], ...]  # (requests done, traced bytes, RSS bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (docs/json-schema.md)."""
+        d = asdict(self)
+        d["ci95"] = list(self.ci95)
+        d["per_endpoint"] = [{**asdict(e), "ci95": list(e.ci95)} for e in self.per_endpoint]
+        d["resources"] = {k: {**asdict(v), "ci95": list(v.ci95)} for k, v in self.resources.items()}
+        d["series"] = [list(s) for s in self.series]
+        d["snapshots"] = list(self.snapshots)
+        d["growing"] = [asdict(g) for g in self.growing]
+        return d

@@ -1,0 +1,107 @@
+"""`memhound soak` in-process on the leak zoo: leaks found and measured, controls left alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT, mh
+
+ZOO = "examples.leaks.zoo"
+
+
+def soak(*args: str) -> dict:  # type: ignore[type-arg]
+    res = mh("soak", "--json", *args, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_module_level_list_is_a_leak_with_its_size_and_holder(tmp_path: object) -> None:
+    doc = soak("--wsgi", f"{ZOO}:AUDIT_TRAIL", "-n", "2000", "-o", f"{tmp_path}/r")
+    assert doc["leak"] is True
+    # One Order (56 B) + its __dict__ + bytes(1000) (1033 B) + a list slot (8 B): ~1.1 KiB.
+    assert 0.75 * 1130 <= doc["bytes_per_request"] <= 1.25 * 1130
+    lo, hi = doc["ci95"]
+    assert lo <= doc["bytes_per_request"] <= hi
+    assert doc["warmup_requests"] == 200 and doc["requests"] == 2000
+    top = doc["growing"][0]
+    assert top["class_name"] == f"{ZOO}.Order"
+    assert top["path"].startswith(f"module {ZOO} -> _AUDIT -> list[")
+    assert set(doc) >= {
+        "leak",
+        "bytes_per_request",
+        "ci95",
+        "warmup_requests",
+        "requests",
+        "per_endpoint",
+        "growing",
+        "resources",
+    }
+
+
+def test_a_slow_leak_under_big_temporaries(tmp_path: object) -> None:
+    doc = soak("--wsgi", f"{ZOO}:SLOW_LEAK", "-n", "3000", "--no-snapshots", "-o", f"{tmp_path}/r")
+    assert doc["leak"] is True
+    assert 0.75 * 101 <= doc["bytes_per_request"] <= 1.25 * 101  # 60-char bytes + list slot
+
+
+@pytest.mark.parametrize("app", ["BOUNDED_CACHE", "LAZY_INIT", "BIG_TEMPORARIES", "CYCLES"])
+def test_controls_are_not_leaks(app: str, tmp_path: object) -> None:
+    doc = soak("--wsgi", f"{ZOO}:{app}", "-n", "1500", "-o", f"{tmp_path}/r")
+    assert doc["leak"] is False, doc
+    assert doc["growing"] == []
+
+
+def test_which_endpoint_leaks(tmp_path: object) -> None:
+    doc = soak(
+        "--wsgi",
+        f"{ZOO}:SHOP",
+        "--path",
+        "/checkout",
+        "--path",
+        "/browse",
+        "-n",
+        "1500",
+        "--no-snapshots",
+        "-o",
+        f"{tmp_path}/r",
+    )
+    ends = {e["endpoint"]: e for e in doc["per_endpoint"]}
+    assert ends["/checkout"]["leak"] is True and ends["/browse"]["leak"] is False
+    assert doc["leak"] is True
+
+
+def test_files_per_request_grow_the_fds(tmp_path: object) -> None:
+    doc = soak(
+        "--wsgi", f"{ZOO}:FILE_PER_REQUEST", "-n", "600", "--no-snapshots", "-o", f"{tmp_path}/r"
+    )
+    assert doc["resources"]["fds"]["leak"] is True
+    assert 0.9 < doc["resources"]["fds"]["per_request"] < 1.1
+    assert doc["resources"]["threads"]["leak"] is False
+
+
+def test_a_callable_as_the_unit_of_work_and_fail_on_leak(tmp_path: object) -> None:
+    res = mh(
+        "soak",
+        "--call",
+        f"{ZOO}:audit_step",
+        "-n",
+        "1000",
+        "--no-snapshots",
+        "--fail-on-leak",
+        "-o",
+        f"{tmp_path}/r",
+        cwd=ROOT,
+    )
+    assert res.returncode == 1, res.stderr
+    assert "verdict: LEAK" in res.stdout
+
+
+def test_bad_targets(tmp_path: object) -> None:
+    res = mh("soak", "--wsgi", "no_such_module_memhound:app", cwd=ROOT)
+    assert res.returncode == 2 and "cannot import 'no_such_module_memhound'" in res.stderr
+    res = mh("soak", "--wsgi", "nocolon", cwd=ROOT)
+    assert res.returncode == 2 and "not a module:attribute target" in res.stderr
+    res = mh("soak", "--wsgi", f"{ZOO}:NOPE", cwd=ROOT)
+    assert res.returncode == 2 and "has no attribute 'NOPE'" in res.stderr
