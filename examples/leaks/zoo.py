@@ -101,6 +101,36 @@ def SHOP(environ: Environ, start_response: Start) -> Iterable[bytes]:
     return BIG_TEMPORARIES(environ, start_response)
 
 
+_CONNECTIONS: list[Any] = []
+
+
+def DB_CONNECTION_PER_REQUEST(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: a PostgreSQL connection per request (DSN in ZOO_DSN), kept and never closed."""
+    import psycopg
+
+    _CONNECTIONS.append(psycopg.connect(os.environ["ZOO_DSN"]))
+    return _ok(start_response)
+
+
+def DB_CONNECTION_CLOSED(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Control: a PostgreSQL connection per request, closed."""
+    import psycopg
+
+    with psycopg.connect(os.environ["ZOO_DSN"]) as conn:
+        conn.execute("SELECT 1")
+    return _ok(start_response)
+
+
+def REDIS_CLIENT_PER_REQUEST(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: a Redis client per request (port in ZOO_REDIS_PORT), kept connected."""
+    import redis
+
+    client = redis.Redis(port=int(os.environ["ZOO_REDIS_PORT"]))
+    client.ping()
+    _CONNECTIONS.append(client)
+    return _ok(start_response)
+
+
 def audit_step() -> None:
     """For --call: one unit of work that leaks an Order."""
     _AUDIT.append(Order("task"))

@@ -271,3 +271,19 @@ def test_growth_per_iteration_when_the_loop_is_marked(in_tmp: Path) -> None:
     fds = trends(in_tmp / "r")["fds"]
     assert fds.per_iteration is not None and 0.8 < fds.per_iteration < 1.2  # type: ignore[attr-defined]
     assert "per iteration" in res.stderr
+
+
+def test_redis_connections_carry_the_pid_in_their_name(in_tmp: Path, redis_server: Redis) -> None:
+    named = job(
+        in_tmp,
+        f"""
+        import os, redis
+        plain = redis.Redis(port={redis_server.port})
+        mine = redis.Redis(port={redis_server.port}, client_name="my-own-name")
+        print(plain.client_getname(), mine.client_getname(), os.getpid())
+    """,
+    )
+    res = mh("run", "-q", "-o", "r", "--no-html", "--", sys.executable, named)
+    assert res.returncode == 0, res.stderr
+    plain, mine, pid = res.stdout.split()
+    assert plain == f"memhound:{pid}" and mine == "my-own-name"

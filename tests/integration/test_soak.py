@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import ROOT, mh
+from tests.servers import Postgres, Redis
 
 ZOO = "examples.leaks.zoo"
 
@@ -105,3 +106,39 @@ def test_bad_targets(tmp_path: object) -> None:
     assert res.returncode == 2 and "not a module:attribute target" in res.stderr
     res = mh("soak", "--wsgi", f"{ZOO}:NOPE", cwd=ROOT)
     assert res.returncode == 2 and "has no attribute 'NOPE'" in res.stderr
+
+
+def test_database_and_redis_connections_per_request(
+    tmp_path: object, postgres: Postgres, redis_server: Redis
+) -> None:
+    import os
+
+    env = {**os.environ, "ZOO_DSN": postgres.dsn, "ZOO_REDIS_PORT": str(redis_server.port)}
+
+    def run(app: str, *extra: str) -> dict:  # type: ignore[type-arg]
+        res = mh(
+            "soak",
+            "--json",
+            "--wsgi",
+            f"{ZOO}:{app}",
+            "-n",
+            "120",
+            "--no-snapshots",
+            "--warmup",
+            "20",
+            "-o",
+            f"{tmp_path}/{app}",
+            *extra,
+            cwd=ROOT,
+            env=env,
+        )
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)  # type: ignore[no-any-return]
+
+    leaky = run("DB_CONNECTION_PER_REQUEST", "--postgres", postgres.dsn)
+    assert leaky["resources"]["postgres.backends"]["leak"] is True
+    assert leaky["resources"]["postgres.backends"]["last"] >= 50
+    closed = run("DB_CONNECTION_CLOSED", "--postgres", postgres.dsn)
+    assert closed["resources"]["postgres.backends"]["leak"] is False
+    redis_leak = run("REDIS_CLIENT_PER_REQUEST", "--redis", redis_server.url)
+    assert redis_leak["resources"]["redis.clients"]["leak"] is True

@@ -37,6 +37,20 @@ def configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the three heap snapshots (no 'what grows and what holds it')",
     )
+    p.add_argument(
+        "--min-leak",
+        default="16B",
+        metavar="SIZE",
+        help="the smallest growth per request called a leak (default: 16B)",
+    )
+    p.add_argument(
+        "--postgres",
+        metavar="DSN",
+        help="also count this process's PostgreSQL sessions at every sample",
+    )
+    p.add_argument(
+        "--redis", metavar="URL", help="also count this process's Redis connections at every sample"
+    )
     p.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
     p.add_argument("--fail-on-leak", action="store_true", help="exit 1 when it leaks")
     p.add_argument("-o", "--output", metavar="DIR", help="the run directory to write")
@@ -55,7 +69,7 @@ def execute(args: argparse.Namespace) -> int:
     from memhound.model.verdict import SOAK_FILE
     from memhound.runner import open_run
     from memhound.soak import Progress, SoakOptions, soak
-    from memhound.units import format_bytes, parse_duration
+    from memhound.units import format_bytes, parse_bytes, parse_duration
 
     if args.requests < 20:
         raise UsageError("--requests must be at least 20", hint="a verdict needs a series")
@@ -109,6 +123,9 @@ def execute(args: argparse.Namespace) -> int:
             duration_s=parse_duration(args.duration) if args.duration else None,
             warmup=warmup,
             snapshots_dir=snap_dir,
+            postgres=args.postgres,
+            redis=args.redis,
+            min_bytes_per_request=float(parse_bytes(args.min_leak)),
         ),
         on_progress=progress,
     )
@@ -147,6 +164,8 @@ def _print(result: object, path: object) -> None:
     for name, r in result.resources.items():
         state = "GROWING" if r.leak else "steady"
         print(f"  {name}: {r.first} -> {r.last}, {r.per_request:+.3f} per request ({state})")
+    for err in result.errors_watching:
+        print(f"  not watched: {err}")
     if result.per_endpoint:
         print("  per endpoint:")
         for e in result.per_endpoint:

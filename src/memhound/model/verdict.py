@@ -55,6 +55,7 @@ class SoakResult:
     resources: dict[str, ResourceVerdict]
     snapshots: tuple[str, ...]
     series: tuple[tuple[int, int, int], ...]  # (requests done, traced bytes, RSS bytes)
+    errors_watching: tuple[str, ...] = ()  # servers that could not be read (masked)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (docs/json-schema.md)."""
@@ -64,5 +65,6 @@ class SoakResult:
         d["resources"] = {k: {**asdict(v), "ci95": list(v.ci95)} for k, v in self.resources.items()}
         d["series"] = [list(s) for s in self.series]
         d["snapshots"] = list(self.snapshots)
+        d["errors_watching"] = list(self.errors_watching)
         d["growing"] = [asdict(g) for g in self.growing]
         return d

@@ -78,9 +78,12 @@ class ResourceSampler:
         for counts in by_pid.values():
             for k, v in counts.items():
                 totals[k] = totals.get(k, 0) + v
-        if self.postgres:
+        # A server that answered and has no session of ours counts 0; one that did not
+        # answer counts nothing (not 0: that would read as every session closing).
+        failed = " ".join(errors)
+        if self.postgres and "PostgreSQL at" not in failed:
             totals.setdefault("postgres.backends", 0)
-        if self.redis:
+        if self.redis and "Redis at" not in failed:
             totals.setdefault("redis.clients", 0)
         return ResourceSample(t, totals, by_pid, tuple(errors))
 

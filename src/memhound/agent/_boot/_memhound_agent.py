@@ -292,11 +292,16 @@ class _Agent:
 
     def name_connections(self) -> None:
         """PostgreSQL sessions opened through libpq carry this process's pid in
-        application_name (unless the program names them itself), so pg_stat_activity rows
-        map back to processes."""
+        application_name, and redis-py connections in their client name (unless the program
+        names them itself), so pg_stat_activity and CLIENT LIST rows map back to processes."""
         name = os.environ.get("PGAPPNAME", "")
         if not name or name.startswith("memhound:"):
             os.environ["PGAPPNAME"] = f"memhound:{os.getpid()}"
+        if not any(isinstance(f, _RedisNamer) for f in sys.meta_path):
+            if "redis.connection" in sys.modules:
+                _name_redis(sys.modules["redis.connection"])
+            else:
+                sys.meta_path.insert(0, _RedisNamer())
 
     def apply_settings(self) -> None:
         """The allocator and gc settings memhound tune asked for (bad values are ignored)."""
@@ -341,6 +346,50 @@ class _Agent:
             )
         except Exception:
             pass
+
+
+def _name_redis(module: Any) -> None:
+    """Give redis-py connections made without a client name ``memhound:PID``."""
+    cls = getattr(module, "AbstractConnection", None) or getattr(module, "Connection", None)
+    init = getattr(cls, "__init__", None)
+    if cls is None or init is None or getattr(init, "_memhound", False):
+        return
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("client_name") is None:
+            kwargs["client_name"] = f"memhound:{os.getpid()}"
+        init(self, *args, **kwargs)
+
+    __init__._memhound = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+
+
+class _RedisNamer:
+    """Waits for ``redis.connection`` to be imported, then names its connections."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "redis.connection":
+            return None
+        sys.meta_path.remove(self)
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        original = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            original(module)
+            try:
+                _name_redis(module)
+            except Exception:
+                pass
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def _stack_of(obj: Any) -> list[list[Any]]:
