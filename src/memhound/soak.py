@@ -66,9 +66,20 @@ class _Series:
     def __init__(self, capacity: int) -> None:
         self.n = 0
         self._cols = [array.array("q", bytes(8 * capacity)) for _ in range(5)]
-        # Server sessions (sampled over the network, so already far costlier than a list).
-        self.extra: dict[str, list[int]] = {}
+        self.capacity = capacity
+        # fds by kind, sockets by state and peer, server sessions: columns made on first
+        # sight, preallocated too (zeros before a kind first appears are true counts).
+        self.extra: dict[str, array.array[int]] = {}
         self.errors: list[str] = []
+
+    def set_extra(self, key: str, value: int) -> None:
+        column = self.extra.get(key)
+        if column is None:
+            column = self.extra[key] = array.array("q", bytes(8 * self.capacity))
+        column[self.n - 1] = value
+
+    def extra_col(self, key: str) -> list[int]:
+        return self.extra[key][: self.n].tolist()
 
     def add(self, *values: int) -> None:
         for col, v in zip(self._cols, values, strict=True):
@@ -109,8 +120,9 @@ def _run(
     every: int,
     deadline: float | None,
     on_sample: Callable[[int, _Series], None] | None = None,
-    servers: ResourceSampler | None = None,
+    resources: ResourceSampler | None = None,
 ) -> tuple[_Series, int, int]:
+    resources = resources or ResourceSampler()
     series = _Series(n // every + 2)
     pid = os.getpid()
     errors = done = 0
@@ -128,18 +140,20 @@ def _run(
                 count_fds(pid) or 0,
                 threading.active_count(),
             )
-            if servers is not None:
-                rs = servers.sample(float(i), [pid])
-                for name, wanted in (
-                    ("postgres.backends", servers.postgres),
-                    ("redis.clients", servers.redis),
-                ):
-                    if not wanted:
-                        continue
-                    column = series.extra.setdefault(name, [])
+            rs = resources.sample(float(i), [pid])
+            for key, value in rs.totals.items():
+                if key not in ("fds", "threads"):
+                    series.set_extra(key, value)
+            for key, wanted in (
+                ("postgres.backends", resources.postgres),
+                ("redis.clients", resources.redis),
+            ):
+                if wanted and key not in rs.totals and series.n >= 2 and key in series.extra:
                     # a sample the server did not answer repeats the last known count
-                    column.append(rs.totals.get(name, column[-1] if column else 0))
-                series.errors.extend(e for e in rs.errors if e not in series.errors)
+                    series.set_extra(key, series.extra[key][series.n - 2])
+            for e in rs.errors:
+                if e not in series.errors:
+                    series.errors.append(e)
             if on_sample is not None:
                 on_sample(i, series)
         if last:
@@ -177,10 +191,8 @@ def soak(
                     slope = judge_series(series.x, series.traced, warmup=warmup).per_request
                 on_progress(Progress(i, n, i / elapsed, series.last_traced(), slope))
 
-        servers = None
-        if options.postgres or options.redis:
-            servers = ResourceSampler(postgres=options.postgres, redis=options.redis)
-        series, done, errors = _run(driver, endpoints, n, every, deadline, on_sample, servers)
+        sampler = ResourceSampler(postgres=options.postgres, redis=options.redis)
+        series, done, errors = _run(driver, endpoints, n, every, deadline, on_sample, sampler)
         duration = time.monotonic() - started
         verdict = judge_series(
             series.x, series.traced, warmup=warmup, min_per_request=options.min_bytes_per_request
@@ -219,7 +231,7 @@ def soak(
     rss = judge_series(series.x, series.rss, warmup=warmup)
     resources = {}
     columns = {"fds": series.fds, "threads": series.threads}
-    columns.update({k: v for k, v in series.extra.items() if len(v) == series.n})
+    columns.update({k: series.extra_col(k) for k in sorted(series.extra)})
     for name, values in columns.items():
         v = judge_series(series.x, values, warmup=warmup, min_per_request=0.0)
         resources[name] = ResourceVerdict(v.leak, v.per_request, v.ci95, values[0], values[-1])

@@ -80,6 +80,7 @@ def test_files_per_request_grow_the_fds(tmp_path: object) -> None:
     assert doc["resources"]["fds"]["leak"] is True
     assert 0.9 < doc["resources"]["fds"]["per_request"] < 1.1
     assert doc["resources"]["threads"]["leak"] is False
+    assert doc["resources"]["fds.device"]["leak"] is True  # /dev/null, by kind
 
 
 def test_a_callable_as_the_unit_of_work_and_fail_on_leak(tmp_path: object) -> None:
