@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memhound.analysis.stacks import created_at
 from memhound.leaks.detect import auto_warmup, judge_series
 from memhound.load.base import Driver
 from memhound.model.verdict import (
     EndpointResult,
     GrowingGroup,
+    LeftOpen,
     ResourceVerdict,
     SoakResult,
 )
@@ -181,6 +183,7 @@ def soak(
     tracing = tracemalloc.is_tracing()
     if not tracing:
         tracemalloc.start(1)
+    open_before = {item["id"] for item in _open_resources()}
     try:
 
         def on_sample(i: int, series: _Series) -> None:
@@ -194,6 +197,17 @@ def soak(
         sampler = ResourceSampler(postgres=options.postgres, redis=options.redis)
         series, done, errors = _run(driver, endpoints, n, every, deadline, on_sample, sampler)
         duration = time.monotonic() - started
+        left_counts: dict[tuple[str, str, str], int] = {}
+        for item in _open_resources():
+            if item["id"] not in open_before:
+                key = (item["kind"], item["what"], created_at(item["stack"]))
+                left_counts[key] = left_counts.get(key, 0) + 1
+        left_open = tuple(
+            LeftOpen(kind, what, where, count)
+            for (kind, what, where), count in sorted(
+                left_counts.items(), key=lambda kv: kv[1], reverse=True
+            )[:50]
+        )
         verdict = judge_series(
             series.x, series.traced, warmup=warmup, min_per_request=options.min_bytes_per_request
         )
@@ -253,8 +267,16 @@ def soak(
         resources=resources,
         snapshots=tuple(snaps[k] for k in sorted(snaps)),
         errors_watching=tuple(series.errors),
+        left_open=left_open,
         series=tuple(zip(series.x, series.traced, series.rss, strict=True)),
     )
+
+
+def _open_resources() -> list[dict[str, Any]]:
+    from memhound import agent
+
+    items: list[dict[str, Any]] = agent.load().open_resources(limit=100_000)
+    return items
 
 
 def _snapshot(directory: Path | None, label: str) -> str:

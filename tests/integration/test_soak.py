@@ -81,6 +81,9 @@ def test_files_per_request_grow_the_fds(tmp_path: object) -> None:
     assert 0.9 < doc["resources"]["fds"]["per_request"] < 1.1
     assert doc["resources"]["threads"]["leak"] is False
     assert doc["resources"]["fds.device"]["leak"] is True  # /dev/null, by kind
+    (left,) = doc["left_open"]  # 600 files, one place
+    assert left["kind"] == "file" and left["count"] == 600
+    assert left["created_at"].startswith(str(ROOT / "examples" / "leaks" / "zoo.py") + ":")
 
 
 def test_a_callable_as_the_unit_of_work_and_fail_on_leak(tmp_path: object) -> None:

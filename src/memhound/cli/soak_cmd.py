@@ -164,6 +164,10 @@ def _print(result: object, path: object) -> None:
     for name, r in result.resources.items():
         state = "GROWING" if r.leak else "steady"
         print(f"  {name}: {r.first} -> {r.last}, {r.per_request:+.3f} per request ({state})")
+    if result.left_open:
+        print("  opened during the soak and still open at its end:")
+        for x in result.left_open[:10]:
+            print(f"    {x.count:>6} x {x.what}, created at {x.created_at}")
     for err in result.errors_watching:
         print(f"  not watched: {err}")
     if result.per_endpoint:

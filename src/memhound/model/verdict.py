@@ -38,6 +38,17 @@ class ResourceVerdict:
 
 
 @dataclass(frozen=True)
+class LeftOpen:
+    """A socket, file, connection or thread opened during the soak and still open at its
+    end, with the line that created it."""
+
+    kind: str
+    what: str
+    created_at: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class SoakResult:
     target: str
     leak: bool
@@ -56,6 +67,7 @@ class SoakResult:
     snapshots: tuple[str, ...]
     series: tuple[tuple[int, int, int], ...]  # (requests done, traced bytes, RSS bytes)
     errors_watching: tuple[str, ...] = ()  # servers that could not be read (masked)
+    left_open: tuple[LeftOpen, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (docs/json-schema.md)."""
@@ -66,5 +78,6 @@ class SoakResult:
         d["series"] = [list(s) for s in self.series]
         d["snapshots"] = list(self.snapshots)
         d["errors_watching"] = list(self.errors_watching)
+        d["left_open"] = [asdict(x) for x in self.left_open]
         d["growing"] = [asdict(g) for g in self.growing]
         return d

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from memhound import __version__
+from memhound.analysis.stacks import created_at
 from memhound.errors import MissingDependency
 from memhound.model.run import Run
 from memhound.model.timeline import GcEvent
-from memhound.reporters._series import bucket_max, command_text, created_at
+from memhound.reporters._series import bucket_max, command_text
 from memhound.units import format_bytes, format_duration
 
 MAX_POINTS = 5000

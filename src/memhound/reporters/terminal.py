@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from memhound.analysis.stacks import created_at
 from memhound.model.run import Run
-from memhound.reporters._series import command_text, created_at, sparkline
+from memhound.reporters._series import command_text, sparkline
 from memhound.units import format_bytes, format_duration
 
 

@@ -329,7 +329,7 @@ class _Agent:
             if self.snapshot_at_exit:
                 self.snapshot("exit", wait_s=60.0)
             if os.environ.get(ENV_RESOURCE_STACKS) == "1":
-                items = _open_resources()
+                items = open_resources()
                 for i in range(0, len(items), 20):
                     self.send(
                         {"kind": "open-resources", "t": time.time(), "items": items[i : i + 20]}
@@ -422,7 +422,7 @@ def _stack_of(obj: Any) -> list[list[Any]]:
     return [[f.filename, f.lineno] for f in tb] if tb is not None else []
 
 
-def _open_resources() -> list[dict[str, Any]]:
+def open_resources(limit: int = 500) -> list[dict[str, Any]]:
     """Sockets, files, database and Redis connections and daemon threads still open."""
     import io
     import socket as socket_mod
@@ -430,8 +430,8 @@ def _open_resources() -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
 
     def add(kind: str, what: str, obj: Any) -> None:
-        if len(items) < 500:
-            items.append({"kind": kind, "what": what, "stack": _stack_of(obj)})
+        if len(items) < limit:
+            items.append({"kind": kind, "what": what, "stack": _stack_of(obj), "id": id(obj)})
 
     for o in gc.get_objects():
         try:
