@@ -1,15 +1,25 @@
 """Small WSGI apps that leak the way real services do, and controls that must not be called
 leaks. Each is a module attribute: ``memhound soak --wsgi examples.leaks.zoo:AUDIT_TRAIL``.
 
-Started here (more to come with the rest of the soak work): a module-level list, a slow
-leak hidden under big temporaries, a file opened per request; and the controls: a bounded
-cache, a lazy initialisation, big temporaries, reference cycles.
+Leaks: a module-level list, a slow leak hidden under big temporaries, a file, a socket, a
+timer or a thread per request, a closure on a global listener list, ``lru_cache`` on a
+method, an unbounded cache, a logger per request, stored exceptions (database and Redis
+connections need a server). Controls: a bounded cache, a lazy initialisation, big
+temporaries, reference cycles, a gc sawtooth. The sizes in the docstrings are the traced
+Python heap per request on CPython 3.11 (``bench/soak_accuracy.py`` measures them).
+
+Every app only grows while it is driven, talks to 127.0.0.1 at most, and lets the process
+exit: its threads are daemons, its sockets are closed by the exit.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import logging
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -134,3 +144,166 @@ def REDIS_CLIENT_PER_REQUEST(environ: Environ, start_response: Start) -> Iterabl
 def audit_step() -> None:
     """For --call: one unit of work that leaks an Order."""
     _AUDIT.append(Order("task"))
+
+
+class Request:
+    """What a handler knows about its request: the path and the parsed body."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.body = bytes(300)
+
+
+_LISTENERS: list[Callable[[str], None]] = []
+
+
+def LISTENERS(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: a closure registered on a module-level listener list per request, never
+    removed; it keeps its request (and the request's 300-byte body) alive: ~0.6 KiB each."""
+    request = Request(environ["PATH_INFO"])
+
+    def on_shutdown(reason: str) -> None:
+        print(f"{request.path}: interrupted by {reason}")
+
+    _LISTENERS.append(on_shutdown)
+    return _ok(start_response)
+
+
+_TIMERS: list[threading.Timer] = []
+
+
+def _expire(path: str) -> None:
+    print(f"{path}: session expired")
+
+
+def TIMER_PER_REQUEST(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: a session-expiry ``threading.Timer`` (one hour) started per request and never
+    cancelled: one thread more per request (and ~4.2 KiB of heap), until the hour is up."""
+    timer = threading.Timer(3600.0, _expire, args=(environ["PATH_INFO"],))
+    timer.daemon = True
+    timer.start()
+    _TIMERS.append(timer)  # kept "to cancel it on logout", which never comes
+    return _ok(start_response)
+
+
+def THREAD_PER_REQUEST(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: a watcher thread per request, blocked for ever on an Event nobody sets (nothing
+    in the app keeps the thread: the interpreter's own thread table does). One thread more
+    per request, ~4 KiB of heap."""
+    cancelled = threading.Event()
+    threading.Thread(target=cancelled.wait, name="watch-cancel", daemon=True).start()
+    return _ok(start_response)
+
+
+_BACKEND: list[socket.socket] = []
+_BACKEND_LOCK = threading.Lock()
+_UPSTREAMS: list[socket.socket] = []
+
+
+def _backend_address() -> tuple[str, int]:
+    """A loopback listener started on the first request. It never accepts: the kernel
+    completes each connection into its backlog, so the app's end is ESTABLISHED."""
+    with _BACKEND_LOCK:
+        if not _BACKEND:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4096)  # capped by net.core.somaxconn (4096 here)
+            _BACKEND.append(listener)
+        address: tuple[str, int] = _BACKEND[0].getsockname()
+        return address
+
+
+def SOCKET_PER_REQUEST(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: a TCP connection to a loopback backend opened per request and kept: one fd and
+    one ESTABLISHED socket more per request, ~100 B of heap (the backlog holds 4096: drive
+    it for fewer)."""
+    upstream = socket.create_connection(_backend_address(), timeout=5)
+    _UPSTREAMS.append(upstream)
+    return _ok(start_response)
+
+
+class PriceList:
+    """Built per request from the request's rows; ``price`` is memoised on the method, so
+    the cache, which lives on the class, keeps every PriceList (``self`` is in the key)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.rows = bytes(400)
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019, UP033  (the leak this app is about)
+    def price(self, sku: str) -> int:
+        return len(self.rows) + len(sku)
+
+
+def LRU_METHOD(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: ``functools.lru_cache(maxsize=None)`` on a method of a per-request object: the
+    cache keeps each PriceList and its 400-byte rows: ~0.6 KiB per request."""
+    prices = PriceList(environ["PATH_INFO"])
+    return _ok(start_response, str(prices.price("sku-1")).encode())
+
+
+_RENDERED: dict[str, bytes] = {}
+_NONCE = itertools.count()
+
+
+def UNBOUNDED_CACHE(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: rendered pages cached by URL, the URL with its cache-busting query (unique per
+    request), never evicted: a ~60-byte key and a 500-byte page, ~0.6 KiB per request."""
+    key = f"{environ['PATH_INFO']}?_={next(_NONCE):012d}&lang=en-GB&theme=light"
+    page = _RENDERED.get(key)
+    if page is None:
+        page = _RENDERED[key] = bytes(500)
+    return _ok(start_response, page[:2])
+
+
+_REQUEST_IDS = itertools.count()
+
+
+def LOGGER_PER_REQUEST(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: ``logging.getLogger(f"req.{n}")`` per request: the logging manager keeps every
+    logger it ever made (and the "req" placeholder lists each one): ~0.6 KiB per request."""
+    log = logging.getLogger(f"req.{next(_REQUEST_IDS)}")
+    log.debug("serving %s", environ["PATH_INFO"])
+    return _ok(start_response)
+
+
+_ERRORS: list[Exception] = []
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+def _charge(path: str) -> None:
+    statement = bytes(4000)  # a big local: the traceback's frame keeps it
+    raise PaymentDeclined(f"{path}: declined ({len(statement)} bytes of statement)")
+
+
+def STORED_EXCEPTIONS(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Leak: exceptions kept in a list "for the error dashboard": each keeps its traceback,
+    the frames, and their locals (a 4,000-byte statement, and this request's environ):
+    ~6 KiB per request."""
+    try:
+        _charge(environ["PATH_INFO"])
+    except PaymentDeclined as exc:
+        _ERRORS.append(exc)
+    return _ok(start_response)
+
+
+class _Node:
+    def __init__(self, parent: _Node | None) -> None:
+        self.parent = parent
+        self.children: list[_Node] = []
+        self.text = bytes(200)
+        if parent is not None:
+            parent.children.append(self)
+
+
+def GC_SAWTOOTH(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Control: a parsed document per request, 100 nodes with parent links (~40 KiB in
+    cycles), unreachable after the request and freed only by the garbage collector: the
+    heap climbs between collections and falls back, a sawtooth, not a leak."""
+    root = _Node(None)
+    for _ in range(99):
+        _Node(root)
+    return _ok(start_response, str(len(root.children)).encode())
