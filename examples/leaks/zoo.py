@@ -5,8 +5,9 @@ Leaks: a module-level list, a slow leak hidden under big temporaries, a file, a 
 timer or a thread per request, a closure on a global listener list, ``lru_cache`` on a
 method, an unbounded cache, a logger per request, stored exceptions (database and Redis
 connections need a server). Controls: a bounded cache, a lazy initialisation, big
-temporaries, reference cycles, a gc sawtooth. The sizes in the docstrings are the traced
-Python heap per request on CPython 3.11 (``bench/soak_accuracy.py`` measures them).
+temporaries, reference cycles, a gc sawtooth, and the trivial app. The sizes in the
+docstrings are the traced Python heap per request on CPython 3.11
+(``bench/soak_accuracy.py`` measures them).
 
 Every app only grows while it is driven, talks to 127.0.0.1 at most, and lets the process
 exit: its threads are daemons, its sockets are closed by the exit.
@@ -88,6 +89,11 @@ def LAZY_INIT(environ: Environ, start_response: Start) -> Iterable[bytes]:
     """Control: a big table built on the first request only."""
     if "table" not in _LAZY:
         _LAZY["table"] = [str(i) for i in range(50_000)]
+    return _ok(start_response)
+
+
+def HELLO(environ: Environ, start_response: Start) -> Iterable[bytes]:
+    """Control: the trivial app, retaining nothing (and the driver's throughput baseline)."""
     return _ok(start_response)
 
 
