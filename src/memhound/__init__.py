@@ -25,6 +25,7 @@ __all__ = [
     "iteration",
     "load_run",
     "memory",
+    "profile",
     "snapshot",
 ]
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from memhound.measure import memory
     from memhound.model.readings import MemoryReading
     from memhound.model.run import Run
+    from memhound.profiler import profile
     from memhound.runs import load_run
 
 _LAZY = {
@@ -47,6 +49,7 @@ _LAZY = {
     "Run": ("memhound.model.run", "Run"),
     "load_run": ("memhound.runs", "load_run"),
     "snapshot": ("memhound.heap.writer", "snapshot"),
+    "profile": ("memhound.profiler", "profile"),
 }
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "run": "memhound.cli.run_cmd",
     "watch": "memhound.cli.watch_cmd",
     "report": "memhound.cli.report_cmd",
+    "profile": "memhound.cli.profile_cmd",
     "soak": "memhound.cli.soak_cmd",
     "snapshot": "memhound.cli.snapshot_cmd",
     "heap": "memhound.cli.heap_cmd",
@@ -33,6 +34,7 @@ EPILOG = """examples:
   memhound run --trace-python -- python -m app  ... plus the Python heap (tracemalloc)
   memhound watch --pid 4242 --duration 60s    an existing process tree
   memhound report memhound-runs/2026...       re-render a saved run (text, json, html)
+  memhound profile job.py                     allocated vs retained by line and type, peak
   memhound imports -m myapp --cutoff 0.3MiB   what importing each module costs
   memhound tune -- python job.py              allocator and gc settings side by side
 """

@@ -1,0 +1,1 @@
+"""memhound's C allocation engine (``_alloc.c``); see ``memhound.alloc.native``."""

@@ -1,0 +1,728 @@
+/* memhound's allocation engine: hooks on CPython's MEM and OBJ allocator domains.
+ *
+ * Every allocation made while at least one block is active is recorded against its site (the
+ * top N Python frames, each as code object + bytecode offset; line numbers are resolved later
+ * in Python, so the hook never walks a line table). A live table maps each recorded pointer to
+ * (site, size, serial); frees remove the entry. Each block keeps per-site allocated counters,
+ * per-site live bytes and a copy of them taken near its peak.
+ *
+ * Both hooked domains are called with the GIL held, so the state below needs no lock. The hooks
+ * chain to the allocator that was installed before them (pymalloc, tracemalloc's hooks, the
+ * debug hooks), so every pointer is allocated and freed by the same underlying allocator.
+ * Our own tables live in libc malloc, never in a hooked domain. Nothing here calls a Python API
+ * that allocates while a hook runs.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if PY_VERSION_HEX >= 0x030B0000
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#else
+#include <frameobject.h>
+#endif
+
+#ifdef Py_GIL_DISABLED
+#define MEMHOUND_NATIVE_SUPPORTED 0
+#else
+#define MEMHOUND_NATIVE_SUPPORTED 1
+#endif
+
+#define MAX_FRAMES 64
+#define MAX_BLOCKS 32
+#define PEAK_MARGIN_MIN (64 * 1024)
+/* PyGC_Head (internal from 3.9): two words on 3.10-3.13 with the GIL (tests check it) */
+#define GC_HEAD_SIZE (2 * sizeof(uintptr_t))
+
+typedef struct {
+    PyCodeObject *code;
+    int offset; /* bytecode offset in bytes, -1 if unknown */
+} mh_frame;
+
+typedef struct {
+    void *ptr;
+    size_t size;
+    uint64_t serial;
+    uint32_t site;
+    uint32_t used;
+} mh_entry;
+
+typedef struct {
+    int active; /* 1 while counting, 0 after end() */
+    int in_use;
+    uint64_t start_serial, end_serial;
+    int64_t current, peak, snap_current;
+    uint64_t total_count, total_bytes;
+    size_t cap;
+    uint64_t *alloc_count, *alloc_bytes;
+    int64_t *live_bytes, *live_count;
+    int64_t *snap_bytes, *snap_count;
+} mh_block;
+
+/* -- state (the GIL guards all of it) ---------------------------------------------------- */
+static PyMemAllocatorEx prev_mem, prev_obj;
+static PyMemAllocatorEx hook_mem, hook_obj;
+static int installed = 0;   /* our hooks are (or may still be) in the allocator chain */
+static int recording = 0;   /* number of active blocks */
+static int suspended = 0;   /* > 0: allocations are not recorded (frees still are) */
+static int in_hook = 0;
+static int nframes = 1;
+static int degraded = 0;    /* a table could not grow: recording stopped, counts are partial */
+static uint64_t serial = 1;
+
+static mh_entry *live = NULL;
+static size_t live_cap = 0, live_len = 0;
+
+static mh_frame *site_frames = NULL; /* site i at site_frames[i * MAX_FRAMES] */
+static uint16_t *site_n = NULL;
+static uint32_t *site_hash = NULL;
+static size_t site_len = 0, site_cap = 0;
+static uint32_t *site_index = NULL; /* open addressing: site id + 1, 0 = empty */
+static size_t site_index_cap = 0;
+
+static mh_block blocks[MAX_BLOCKS];
+static int nslots = 0; /* blocks[nslots:] are all unused */
+
+static void count_slots(void) {
+    nslots = 0;
+    for (int b = 0; b < MAX_BLOCKS; b++)
+        if (blocks[b].in_use) nslots = b + 1;
+}
+
+/* -- hashing --------------------------------------------------------------------------- */
+static inline size_t ptr_hash(const void *p) {
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+/* -- live table (linear probing, backward-shift deletion) ------------------------------ */
+static int live_grow(void) {
+    size_t ncap = live_cap ? live_cap * 2 : 1 << 16;
+    mh_entry *n = calloc(ncap, sizeof(mh_entry));
+    if (n == NULL) return -1;
+    for (size_t i = 0; i < live_cap; i++) {
+        if (!live[i].used) continue;
+        size_t j = ptr_hash(live[i].ptr) & (ncap - 1);
+        while (n[j].used) j = (j + 1) & (ncap - 1);
+        n[j] = live[i];
+    }
+    free(live);
+    live = n;
+    live_cap = ncap;
+    return 0;
+}
+
+static mh_entry *live_find(const void *ptr) {
+    if (live_len == 0) return NULL;
+    size_t mask = live_cap - 1, i = ptr_hash(ptr) & mask;
+    while (live[i].used) {
+        if (live[i].ptr == ptr) return &live[i];
+        i = (i + 1) & mask;
+    }
+    return NULL;
+}
+
+static int live_insert(void *ptr, size_t size, uint32_t site, uint64_t ser) {
+    if ((live_len + 1) * 2 > live_cap && live_grow() < 0) return -1;
+    size_t mask = live_cap - 1, i = ptr_hash(ptr) & mask;
+    while (live[i].used) {
+        if (live[i].ptr == ptr) break; /* stale entry for a reused address */
+        i = (i + 1) & mask;
+    }
+    if (!live[i].used) live_len++;
+    live[i].ptr = ptr;
+    live[i].size = size;
+    live[i].serial = ser;
+    live[i].site = site;
+    live[i].used = 1;
+    return 0;
+}
+
+static void live_remove(mh_entry *e) {
+    size_t mask = live_cap - 1, i = (size_t)(e - live), j = i;
+    live[i].used = 0;
+    live_len--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!live[j].used) return;
+        size_t k = ptr_hash(live[j].ptr) & mask;
+        /* move j back to i unless its home slot k lies cyclically in (i, j] */
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            live[i] = live[j];
+            live[j].used = 0;
+            i = j;
+        }
+    }
+}
+
+/* -- blocks ---------------------------------------------------------------------------- */
+static int block_fit(mh_block *b, size_t need) {
+    if (need <= b->cap) return 0;
+    size_t ncap = b->cap ? b->cap : 1024;
+    while (ncap < need) ncap *= 2;
+#define GROW(field, T)                                                        \
+    do {                                                                      \
+        T *n_ = realloc(b->field, ncap * sizeof(T));                          \
+        if (n_ == NULL) return -1;                                            \
+        memset(n_ + b->cap, 0, (ncap - b->cap) * sizeof(T));                  \
+        b->field = n_;                                                        \
+    } while (0)
+    GROW(alloc_count, uint64_t);
+    GROW(alloc_bytes, uint64_t);
+    GROW(live_bytes, int64_t);
+    GROW(live_count, int64_t);
+    GROW(snap_bytes, int64_t);
+    GROW(snap_count, int64_t);
+#undef GROW
+    b->cap = ncap;
+    return 0;
+}
+
+static void block_free(mh_block *b) {
+    free(b->alloc_count);
+    free(b->alloc_bytes);
+    free(b->live_bytes);
+    free(b->live_count);
+    free(b->snap_bytes);
+    free(b->snap_count);
+    memset(b, 0, sizeof(*b));
+}
+
+static void block_snapshot(mh_block *b) {
+    memcpy(b->snap_bytes, b->live_bytes, site_len * sizeof(int64_t));
+    memcpy(b->snap_count, b->live_count, site_len * sizeof(int64_t));
+    b->snap_current = b->current;
+}
+
+/* -- frames and sites ------------------------------------------------------------------ */
+static PyThreadState *current_tstate(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
+static int collect_frames(mh_frame *out) {
+    PyThreadState *ts = current_tstate();
+    int n = 0;
+    if (ts == NULL) return 0;
+#if PY_VERSION_HEX >= 0x030B0000
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyInterpreterFrame *f = ts->current_frame;
+#else
+    _PyInterpreterFrame *f = ts->cframe ? ts->cframe->current_frame : NULL;
+#endif
+    while (f != NULL && n < nframes) {
+#if PY_VERSION_HEX >= 0x030C0000
+        if (f->owner == FRAME_OWNED_BY_CSTACK) {
+            f = f->previous;
+            continue;
+        }
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+        if (f->f_executable == NULL || !PyCode_Check(f->f_executable)) {
+            f = f->previous;
+            continue;
+        }
+#endif
+        if (!_PyFrame_IsIncomplete(f)) {
+#if PY_VERSION_HEX >= 0x030D0000
+            out[n].code = (PyCodeObject *)f->f_executable;
+#else
+            out[n].code = f->f_code;
+#endif
+            out[n].offset = _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT);
+            n++;
+        }
+        f = f->previous;
+    }
+#else
+    PyFrameObject *f = ts->frame;
+    while (f != NULL && n < nframes) {
+        out[n].code = f->f_code;
+        out[n].offset = f->f_lasti < 0 ? -1 : f->f_lasti * 2;
+        n++;
+        f = f->f_back;
+    }
+#endif
+    return n;
+}
+
+static int site_index_grow(void) {
+    size_t ncap = site_index_cap ? site_index_cap * 2 : 1 << 12;
+    uint32_t *n = calloc(ncap, sizeof(uint32_t));
+    if (n == NULL) return -1;
+    for (size_t s = 0; s < site_len; s++) {
+        size_t j = site_hash[s] & (ncap - 1);
+        while (n[j]) j = (j + 1) & (ncap - 1);
+        n[j] = (uint32_t)s + 1;
+    }
+    free(site_index);
+    site_index = n;
+    site_index_cap = ncap;
+    return 0;
+}
+
+/* The site id of this stack, added if new; UINT32_MAX when a table cannot grow. */
+static uint32_t site_of(const mh_frame *fr, int n) {
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        h = (h ^ (uint64_t)(uintptr_t)fr[i].code) * 1099511628211ULL;
+        h = (h ^ (uint64_t)(uint32_t)fr[i].offset) * 1099511628211ULL;
+    }
+    uint32_t hh = (uint32_t)(h ^ (h >> 32));
+    if ((site_len + 1) * 2 > site_index_cap && site_index_grow() < 0) return UINT32_MAX;
+    size_t mask = site_index_cap - 1, j = hh & mask;
+    while (site_index[j]) {
+        uint32_t s = site_index[j] - 1;
+        if (site_hash[s] == hh && site_n[s] == n &&
+            memcmp(&site_frames[(size_t)s * MAX_FRAMES], fr, (size_t)n * sizeof(mh_frame)) == 0)
+            return s;
+        j = (j + 1) & mask;
+    }
+    if (site_len >= UINT32_MAX - 1) return UINT32_MAX;
+    if (site_len == site_cap) {
+        size_t ncap = site_cap ? site_cap * 2 : 1024;
+        mh_frame *nf = realloc(site_frames, ncap * MAX_FRAMES * sizeof(mh_frame));
+        if (nf == NULL) return UINT32_MAX;
+        site_frames = nf;
+        uint16_t *nn = realloc(site_n, ncap * sizeof(uint16_t));
+        if (nn == NULL) return UINT32_MAX;
+        site_n = nn;
+        uint32_t *nh = realloc(site_hash, ncap * sizeof(uint32_t));
+        if (nh == NULL) return UINT32_MAX;
+        site_hash = nh;
+        site_cap = ncap;
+    }
+    for (int b = 0; b < MAX_BLOCKS; b++)
+        if (blocks[b].in_use && block_fit(&blocks[b], site_len + 1) < 0) return UINT32_MAX;
+    uint32_t s = (uint32_t)site_len;
+    memcpy(&site_frames[(size_t)s * MAX_FRAMES], fr, (size_t)n * sizeof(mh_frame));
+    for (int i = 0; i < n; i++) Py_INCREF((PyObject *)fr[i].code); /* keeps the pointer valid */
+    site_n[s] = (uint16_t)n;
+    site_hash[s] = hh;
+    site_index[j] = s + 1;
+    site_len++;
+    return s;
+}
+
+/* -- recording ------------------------------------------------------------------------- */
+static void record_free(void *ptr) {
+    mh_entry *e = live_find(ptr);
+    if (e == NULL) return;
+    for (int b = 0; b < nslots; b++) {
+        mh_block *bl = &blocks[b];
+        if (bl->active && e->serial >= bl->start_serial) {
+            bl->current -= (int64_t)e->size;
+            bl->live_bytes[e->site] -= (int64_t)e->size;
+            bl->live_count[e->site] -= 1;
+        }
+    }
+    live_remove(e);
+}
+
+/* grown: how many bytes to count as newly allocated (a realloc counts what it added) */
+static void record_alloc(void *ptr, size_t size, size_t grown) {
+    mh_frame fr[MAX_FRAMES];
+    int n = collect_frames(fr);
+    uint32_t s = site_of(fr, n);
+    uint64_t ser = serial++;
+    if (s == UINT32_MAX || live_insert(ptr, size, s, ser) < 0) {
+        degraded = 1;
+        return;
+    }
+    for (int b = 0; b < nslots; b++) {
+        mh_block *bl = &blocks[b];
+        if (!bl->active) continue;
+        bl->alloc_count[s] += 1;
+        bl->alloc_bytes[s] += grown;
+        bl->total_count += 1;
+        bl->total_bytes += grown;
+        bl->live_bytes[s] += (int64_t)size;
+        bl->live_count[s] += 1;
+        bl->current += (int64_t)size;
+        if (bl->current > bl->peak) {
+            bl->peak = bl->current;
+            int64_t margin = bl->snap_current / 100;
+            if (margin < PEAK_MARGIN_MIN) margin = PEAK_MARGIN_MIN;
+            if (bl->current >= bl->snap_current + margin) block_snapshot(bl);
+        }
+    }
+}
+
+static inline int should_record(void) {
+    return recording > 0 && !suspended && !in_hook && !degraded;
+}
+
+#define HOOKS(NAME, PREV)                                                                  \
+    static void *NAME##_malloc(void *ctx, size_t size) {                                   \
+        (void)ctx;                                                                         \
+        void *p = PREV.malloc(PREV.ctx, size);                                             \
+        if (p != NULL && should_record()) {                                                \
+            in_hook = 1;                                                                   \
+            record_alloc(p, size, size);                                                   \
+            in_hook = 0;                                                                   \
+        }                                                                                  \
+        return p;                                                                          \
+    }                                                                                      \
+    static void *NAME##_calloc(void *ctx, size_t nelem, size_t elsize) {                   \
+        (void)ctx;                                                                         \
+        void *p = PREV.calloc(PREV.ctx, nelem, elsize);                                    \
+        if (p != NULL && should_record()) {                                                \
+            in_hook = 1;                                                                   \
+            record_alloc(p, nelem * elsize, nelem * elsize);                               \
+            in_hook = 0;                                                                   \
+        }                                                                                  \
+        return p;                                                                          \
+    }                                                                                      \
+    static void *NAME##_realloc(void *ctx, void *old, size_t size) {                       \
+        (void)ctx;                                                                         \
+        void *p = PREV.realloc(PREV.ctx, old, size);                                       \
+        if (p == NULL || in_hook || live == NULL) return p;                                \
+        in_hook = 1;                                                                       \
+        size_t grown = size;                                                               \
+        if (old != NULL) {                                                                 \
+            mh_entry *e = live_find(old);                                                  \
+            if (e != NULL) {                                                               \
+                grown = size > e->size ? size - e->size : 0;                               \
+                record_free(old);                                                          \
+            }                                                                              \
+        }                                                                                  \
+        if (should_record_nohook()) record_alloc(p, size, grown);                          \
+        in_hook = 0;                                                                       \
+        return p;                                                                          \
+    }                                                                                      \
+    static void NAME##_free(void *ctx, void *ptr) {                                        \
+        (void)ctx;                                                                         \
+        if (ptr != NULL && !in_hook && live != NULL) {                                     \
+            in_hook = 1;                                                                   \
+            record_free(ptr);                                                              \
+            in_hook = 0;                                                                   \
+        }                                                                                  \
+        PREV.free(PREV.ctx, ptr);                                                          \
+    }
+
+static inline int should_record_nohook(void) {
+    return recording > 0 && !suspended && !degraded;
+}
+
+HOOKS(mem, prev_mem)
+HOOKS(obj, prev_obj)
+
+static int hooks_are_ours(void) {
+    PyMemAllocatorEx cur_mem, cur_obj;
+    PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &cur_mem);
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur_obj);
+    return cur_mem.malloc == mem_malloc && cur_obj.malloc == obj_malloc;
+}
+
+static void install(void) {
+    if (installed) return; /* still in the chain from an earlier run (see uninstall) */
+    hook_mem = (PyMemAllocatorEx){NULL, mem_malloc, mem_calloc, mem_realloc, mem_free};
+    hook_obj = (PyMemAllocatorEx){NULL, obj_malloc, obj_calloc, obj_realloc, obj_free};
+    PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &prev_mem);
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &prev_obj);
+    PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hook_mem);
+    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook_obj);
+    installed = 1;
+}
+
+/* Stop recording and drop every table. The hooks leave the chain when they are still on top
+ * of it; when someone hooked in after us (tracemalloc started inside a block, say), removing
+ * ours would unhook theirs too, so ours stay as a pass-through that only forwards. */
+static void uninstall_and_clear(void) {
+    if (installed && hooks_are_ours()) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &prev_mem);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &prev_obj);
+        installed = 0;
+    }
+    free(live);
+    live = NULL;
+    live_cap = live_len = 0;
+    size_t n = site_len;
+    mh_frame *frames = site_frames;
+    uint16_t *ns = site_n;
+    site_frames = NULL;
+    site_n = NULL;
+    free(site_hash);
+    site_hash = NULL;
+    free(site_index);
+    site_index = NULL;
+    site_len = site_cap = site_index_cap = 0;
+    degraded = 0;
+    for (size_t s = 0; s < n; s++)
+        for (int i = 0; i < ns[s]; i++) Py_DECREF((PyObject *)frames[(size_t)s * MAX_FRAMES + i].code);
+    free(frames);
+    free(ns);
+}
+
+/* -- Python API ------------------------------------------------------------------------ */
+static PyObject *py_start(PyObject *self, PyObject *args) {
+    int frames;
+    if (!PyArg_ParseTuple(args, "i", &frames)) return NULL;
+    if (!MEMHOUND_NATIVE_SUPPORTED) {
+        PyErr_SetString(PyExc_RuntimeError, "free-threaded builds are not supported");
+        return NULL;
+    }
+    int slot = -1;
+    for (int b = 0; b < MAX_BLOCKS; b++)
+        if (!blocks[b].in_use) {
+            slot = b;
+            break;
+        }
+    if (slot < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "too many nested profile blocks (32)");
+        return NULL;
+    }
+    int first = 1;
+    for (int b = 0; b < MAX_BLOCKS; b++)
+        if (blocks[b].in_use) first = 0;
+    if (first) {
+        if (frames < 1) frames = 1;
+        nframes = frames > MAX_FRAMES ? MAX_FRAMES : frames;
+    }
+    mh_block *bl = &blocks[slot];
+    memset(bl, 0, sizeof(*bl));
+    if (block_fit(bl, site_len + 1) < 0) {
+        block_free(bl);
+        return PyErr_NoMemory();
+    }
+    bl->in_use = 1;
+    bl->active = 1;
+    bl->start_serial = serial;
+    count_slots();
+    if (first) install();
+    recording++;
+    return Py_BuildValue("(ii)", slot, nframes);
+}
+
+static mh_block *get_block(PyObject *args) {
+    int slot;
+    if (!PyArg_ParseTuple(args, "i", &slot)) return NULL;
+    if (slot < 0 || slot >= MAX_BLOCKS || !blocks[slot].in_use) {
+        PyErr_SetString(PyExc_ValueError, "no such profile block");
+        return NULL;
+    }
+    return &blocks[slot];
+}
+
+/* end(block): stop counting for the block; its live objects can still be looked up. */
+static PyObject *py_end(PyObject *self, PyObject *args) {
+    mh_block *bl = get_block(args);
+    if (bl == NULL) return NULL;
+    if (bl->active) {
+        bl->active = 0;
+        bl->end_serial = serial;
+        recording--;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_suspend(PyObject *self, PyObject *args) {
+    suspended++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_resume(PyObject *self, PyObject *args) {
+    if (suspended > 0) suspended--;
+    Py_RETURN_NONE;
+}
+
+/* Where an object's memory block starts: GC objects carry a header (and, from 3.11, pointers
+ * for a managed __dict__ / weakref list) in front of the address id() gives. */
+static void *alloc_address(PyObject *op) {
+    PyTypeObject *tp = Py_TYPE(op);
+    size_t pre = 0;
+    if (PyType_IS_GC(tp)) pre += GC_HEAD_SIZE;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (tp->tp_flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF))
+        pre += 2 * sizeof(PyObject *);
+#elif PY_VERSION_HEX >= 0x030B0000
+    if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) pre += 2 * sizeof(PyObject *);
+#endif
+    return (char *)op - pre;
+}
+
+/* new_objects(block, objects) -> [(object, site, size)] for the objects allocated while the
+ * block was counting and still alive. */
+static PyObject *py_new_objects(PyObject *self, PyObject *args) {
+    int slot;
+    PyObject *seq;
+    if (!PyArg_ParseTuple(args, "iO", &slot, &seq)) return NULL;
+    if (slot < 0 || slot >= MAX_BLOCKS || !blocks[slot].in_use) {
+        PyErr_SetString(PyExc_ValueError, "no such profile block");
+        return NULL;
+    }
+    mh_block *bl = &blocks[slot];
+    uint64_t end = bl->active ? serial : bl->end_serial;
+    PyObject *fast = PySequence_Fast(seq, "objects must be a sequence");
+    if (fast == NULL) return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        Py_DECREF(fast);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    suspended++;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        mh_entry *e = live_find(alloc_address(items[i]));
+        if (e == NULL || e->serial < bl->start_serial || e->serial >= end) continue;
+        PyObject *t = Py_BuildValue("(OIn)", items[i], e->site, (Py_ssize_t)e->size);
+        if (t == NULL || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(out);
+            Py_DECREF(fast);
+            suspended--;
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    suspended--;
+    Py_DECREF(fast);
+    return out;
+}
+
+static PyObject *pair(uint64_t a, int64_t b) {
+    return Py_BuildValue("(KL)", (unsigned long long)a, (long long)b);
+}
+
+/* results(block) -> dict: allocated, retained and at-peak counters by site, totals, sites. */
+static PyObject *py_results(PyObject *self, PyObject *args) {
+    mh_block *bl = get_block(args);
+    if (bl == NULL) return NULL;
+    uint64_t end = bl->active ? serial : bl->end_serial;
+    size_t n = site_len;
+    suspended++;
+    PyObject *out = NULL, *allocated = NULL, *retained = NULL, *at_peak = NULL, *sites = NULL;
+    uint64_t *ret_count = calloc(n + 1, sizeof(uint64_t));
+    uint64_t *ret_bytes = calloc(n + 1, sizeof(uint64_t));
+    char *used = calloc(n + 1, 1);
+    if (ret_count == NULL || ret_bytes == NULL || used == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint64_t retained_count = 0, retained_bytes = 0;
+    for (size_t i = 0; i < live_cap; i++) {
+        mh_entry *e = &live[i];
+        if (!e->used || e->serial < bl->start_serial || e->serial >= end) continue;
+        ret_count[e->site] += 1;
+        ret_bytes[e->site] += e->size;
+        retained_count += 1;
+        retained_bytes += e->size;
+    }
+    allocated = PyDict_New();
+    retained = PyDict_New();
+    at_peak = PyDict_New();
+    sites = PyDict_New();
+    if (!allocated || !retained || !at_peak || !sites) goto done;
+#define PUT(d, s, a, b)                                                     \
+    do {                                                                    \
+        PyObject *k_ = PyLong_FromSize_t(s), *v_ = pair((a), (b));          \
+        int r_ = (k_ && v_) ? PyDict_SetItem((d), k_, v_) : -1;             \
+        Py_XDECREF(k_);                                                     \
+        Py_XDECREF(v_);                                                     \
+        if (r_ < 0) goto done;                                              \
+        used[s] = 1;                                                        \
+    } while (0)
+    for (size_t s = 0; s < n && s < bl->cap; s++) {
+        if (bl->alloc_count[s]) PUT(allocated, s, bl->alloc_count[s], (int64_t)bl->alloc_bytes[s]);
+        if (ret_count[s]) PUT(retained, s, ret_count[s], (int64_t)ret_bytes[s]);
+        if (bl->snap_count[s] > 0 && bl->snap_bytes[s] > 0)
+            PUT(at_peak, s, (uint64_t)bl->snap_count[s], bl->snap_bytes[s]);
+    }
+#undef PUT
+    for (size_t s = 0; s < n; s++) {
+        if (!used[s]) continue;
+        PyObject *frames = PyTuple_New(site_n[s]);
+        if (frames == NULL) goto done;
+        for (int i = 0; i < site_n[s]; i++) {
+            mh_frame *f = &site_frames[s * MAX_FRAMES + i];
+            PyObject *t = Py_BuildValue("(Oi)", (PyObject *)f->code, f->offset);
+            if (t == NULL) {
+                Py_DECREF(frames);
+                goto done;
+            }
+            PyTuple_SET_ITEM(frames, i, t);
+        }
+        PyObject *k = PyLong_FromSize_t(s);
+        int r = k ? PyDict_SetItem(sites, k, frames) : -1;
+        Py_XDECREF(k);
+        Py_DECREF(frames);
+        if (r < 0) goto done;
+    }
+    out = Py_BuildValue(
+        "{s:O,s:O,s:O,s:O,s:K,s:K,s:K,s:K,s:L,s:L,s:i,s:i}", "allocated", allocated, "retained",
+        retained, "at_peak", at_peak, "sites", sites, "allocated_count",
+        (unsigned long long)bl->total_count, "allocated_bytes", (unsigned long long)bl->total_bytes,
+        "retained_count", (unsigned long long)retained_count, "retained_bytes",
+        (unsigned long long)retained_bytes, "peak_bytes", (long long)bl->peak, "peak_snapshot_bytes",
+        (long long)bl->snap_current, "frames", nframes, "degraded", degraded);
+done:
+    suspended--;
+    free(ret_count);
+    free(ret_bytes);
+    free(used);
+    Py_XDECREF(allocated);
+    Py_XDECREF(retained);
+    Py_XDECREF(at_peak);
+    Py_XDECREF(sites);
+    return out;
+}
+
+/* release(block): forget the block; the last one out removes the hooks and the tables. */
+static PyObject *py_release(PyObject *self, PyObject *args) {
+    mh_block *bl = get_block(args);
+    if (bl == NULL) return NULL;
+    if (bl->active) recording--;
+    block_free(bl);
+    count_slots();
+    if (nslots > 0) Py_RETURN_NONE;
+    recording = 0;
+    uninstall_and_clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_state(PyObject *self, PyObject *args) {
+    int blocks_in_use = 0;
+    for (int b = 0; b < MAX_BLOCKS; b++) blocks_in_use += blocks[b].in_use;
+    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:i}", "installed", installed, "on_top",
+                         installed && hooks_are_ours(), "blocks", blocks_in_use, "live",
+                         (Py_ssize_t)live_len, "sites", (Py_ssize_t)site_len, "suspended",
+                         suspended);
+}
+
+static PyMethodDef methods[] = {
+    {"start", py_start, METH_VARARGS, "start(frames) -> (block, frames): begin a block."},
+    {"end", py_end, METH_VARARGS, "end(block): stop counting for the block."},
+    {"suspend", py_suspend, METH_NOARGS, "Stop recording allocations (frees still count)."},
+    {"resume", py_resume, METH_NOARGS, "Undo one suspend()."},
+    {"new_objects", py_new_objects, METH_VARARGS,
+     "new_objects(block, objects) -> [(object, site, size)] allocated in the block."},
+    {"results", py_results, METH_VARARGS, "results(block) -> dict of counters by site."},
+    {"release", py_release, METH_VARARGS, "release(block): forget it; unhook after the last."},
+    {"state", py_state, METH_NOARGS, "Hooks, blocks and table sizes (for tests)."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "memhound._native._alloc",
+                                    "memhound's allocation engine (see _alloc.c).", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__alloc(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddIntConstant(m, "MAX_FRAMES", MAX_FRAMES) < 0 ||
+        PyModule_AddIntConstant(m, "PEAK_MARGIN_MIN", PEAK_MARGIN_MIN) < 0 ||
+        PyModule_AddIntConstant(m, "SUPPORTED", MEMHOUND_NATIVE_SUPPORTED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,305 @@
+"""Allocation engines behind one interface: start, end, new objects, results, release.
+
+``NativeEngine`` is memhound's C extension (``memhound._native._alloc``): hooks on Python's
+MEM and OBJ allocator domains that count every allocation of the block by site, also what is
+freed again, and keep the per-site breakdown near the block's peak. ``TracemallocEngine`` is the
+fallback where the extension is not built: it sees what is still alive (retained, the peak
+total) but not what was allocated and freed inside the block, and says so.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterable
+from types import CodeType
+from typing import Any, Protocol
+
+from memhound.model.allocations import EngineResult, Frame
+
+STRING_PREVIEW = 60
+
+
+class Engine(Protocol):
+    name: str
+    frames: int
+
+    def start(self) -> None: ...
+    def end(self) -> None: ...
+    def suspend(self) -> None: ...
+    def resume(self) -> None: ...
+    def new_objects(self, objects: list[Any]) -> list[tuple[Any, int, int]]: ...
+    def results(self) -> EngineResult: ...
+    def release(self) -> None: ...
+
+
+def native_available() -> bool:
+    try:
+        from memhound._native import _alloc  # type: ignore[attr-defined]
+    except ImportError:
+        return False
+    return bool(_alloc.SUPPORTED)
+
+
+def make_engine(name: str, frames: int) -> Engine:
+    """``auto`` (native where built, else tracemalloc), ``native`` or ``tracemalloc``."""
+    if name == "auto":
+        name = "native" if native_available() else "tracemalloc"
+    if name == "native":
+        if not native_available():
+            from memhound.errors import MissingDependency
+
+            raise MissingDependency(
+                "memhound's native allocation engine is not built for this interpreter",
+                hint="reinstall memhound where a C compiler and Python's headers are available "
+                "(pip install --force-reinstall memhound), or use engine='tracemalloc'",
+            )
+        return NativeEngine(frames)
+    if name == "tracemalloc":
+        return TracemallocEngine(frames)
+    from memhound.errors import UsageError
+
+    raise UsageError(f"unknown engine {name!r}", hint="choose auto, native or tracemalloc")
+
+
+# -- frames --------------------------------------------------------------------------------
+
+LineCache = dict[CodeType, list[tuple[int, int, int | None]]]
+
+
+def code_frame(code: CodeType, offset: int, cache: LineCache) -> Frame:
+    """The frame of ``code`` at bytecode ``offset`` (bytes; -1 when not started)."""
+    line: int | None = None
+    if offset >= 0:
+        table = cache.get(code)
+        if table is None:
+            table = cache[code] = list(code.co_lines())
+        for start, end, ln in table:
+            if start <= offset < end:
+                line = ln
+                break
+    name: str = getattr(code, "co_qualname", code.co_name)  # 3.11+
+    return Frame(code.co_filename, line if line is not None else code.co_firstlineno, name)
+
+
+def type_name(t: type) -> str:
+    module = getattr(t, "__module__", "builtins")
+    return t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
+
+
+def find_new_objects(engine: Engine) -> list[tuple[Any, int, int]]:
+    """Objects alive now that the engine saw allocated in the block: the gc-tracked ones, and
+    the untracked ones (str, bytes, numbers, untracked tuples and dicts) they refer to."""
+    found: dict[int, tuple[Any, int, int]] = {}
+    tracked = gc.get_objects()
+    for item in engine.new_objects(tracked):
+        found[id(item[0])] = item
+    seen_containers: set[int] = set()
+    pending: list[Any] = tracked
+    while pending:
+        nxt: list[Any] = []
+        for i in range(0, len(pending), 4096):
+            refs = gc.get_referents(*pending[i : i + 4096])
+            for item in engine.new_objects(refs):
+                found.setdefault(id(item[0]), item)
+            for r in refs:
+                if (
+                    type(r) in (tuple, dict)
+                    and not gc.is_tracked(r)
+                    and id(r) not in seen_containers
+                ):
+                    seen_containers.add(id(r))
+                    nxt.append(r)
+            del refs
+        pending = nxt
+    del tracked
+    return list(found.values())
+
+
+def describe_objects(
+    items: Iterable[tuple[Any, int, int]],
+) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    objects: list[tuple[str, int, int]] = []
+    strings: list[tuple[str, int, int]] = []
+    for obj, site, size in items:
+        t = type(obj)
+        objects.append((type_name(t), site, size))
+        if t is str:
+            strings.append((obj[:STRING_PREVIEW], site, size))
+    return objects, strings
+
+
+# -- the native engine ---------------------------------------------------------------------
+
+
+class NativeEngine:
+    name = "native"
+
+    def __init__(self, frames: int) -> None:
+        from memhound._native import _alloc  # type: ignore[attr-defined]
+
+        self._native: Any = _alloc
+        self.frames = frames
+        self._block: int | None = None
+
+    def start(self) -> None:
+        self._block, self.frames = self._native.start(self.frames)
+
+    def _id(self) -> int:
+        if self._block is None:
+            raise RuntimeError("the engine is not started")
+        return self._block
+
+    def end(self) -> None:
+        self._native.end(self._id())
+
+    def suspend(self) -> None:
+        self._native.suspend()
+
+    def resume(self) -> None:
+        self._native.resume()
+
+    def new_objects(self, objects: list[Any]) -> list[tuple[Any, int, int]]:
+        found: list[tuple[Any, int, int]] = self._native.new_objects(self._id(), objects)
+        return found
+
+    def results(self) -> EngineResult:
+        raw = self._native.results(self._id())
+        cache: LineCache = {}
+        sites = {
+            s: tuple(code_frame(code, offset, cache) for code, offset in frames)
+            for s, frames in raw["sites"].items()
+        }
+        snap = int(raw["peak_snapshot_bytes"])
+        notes = []
+        if raw["degraded"]:
+            notes.append("memory for the engine's tables ran out: the counts are partial")
+        return EngineResult(
+            engine=self.name,
+            frames=int(raw["frames"]),
+            sites=sites,
+            allocated=dict(raw["allocated"]),
+            retained=dict(raw["retained"]),
+            at_peak=dict(raw["at_peak"]) if snap else None,
+            peak_bytes=int(raw["peak_bytes"]),
+            peak_snapshot_bytes=snap or None,
+            peak_margin_bytes=max(int(self._native.PEAK_MARGIN_MIN), snap // 100),
+            notes=notes,
+        )
+
+    def release(self) -> None:
+        if self._block is not None:
+            self._native.release(self._block)
+            self._block = None
+
+
+def native_state() -> dict[str, int] | None:
+    """The C engine's hooks and tables (``None`` when it is not built): for tests."""
+    if not native_available():
+        return None
+    from memhound._native import _alloc  # type: ignore[attr-defined]
+
+    state: dict[str, int] = _alloc.state()
+    return state
+
+
+# -- the tracemalloc fallback --------------------------------------------------------------
+
+
+class TracemallocEngine:
+    """tracemalloc sees live blocks only: "allocated" is not measured, the peak is a total."""
+
+    name = "tracemalloc"
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+        self._was_tracing = False
+        self._before: Any = None
+        self._ids_before: set[int] | None = None
+        self._peak: int | None = None
+        self._base = 0
+        self._sites: dict[tuple[Frame, ...], int] = {}
+
+    def start(self) -> None:
+        import tracemalloc
+
+        self._was_tracing = tracemalloc.is_tracing()
+        if self._was_tracing:
+            # someone else's tracemalloc: diff against a snapshot, keep their peak untouched
+            self.frames = tracemalloc.get_traceback_limit()
+            self._before = tracemalloc.take_snapshot()
+            self._ids_before = {id(o) for o in gc.get_objects()}
+        else:
+            tracemalloc.start(self.frames)
+        self._base = tracemalloc.get_traced_memory()[0]
+
+    def end(self) -> None:
+        import tracemalloc
+
+        if not self._was_tracing:
+            self._peak = max(0, tracemalloc.get_traced_memory()[1] - self._base)
+
+    def suspend(self) -> None:
+        return None
+
+    def resume(self) -> None:
+        return None
+
+    def _site(self, frames: tuple[Frame, ...]) -> int:
+        site = self._sites.get(frames)
+        if site is None:
+            site = self._sites[frames] = len(self._sites)
+        return site
+
+    def _tb_site(self, tb: Any) -> int:
+        return self._site(tuple(Frame(f.filename, f.lineno, "") for f in reversed(tb)))
+
+    def new_objects(self, objects: list[Any]) -> list[tuple[Any, int, int]]:
+        import tracemalloc
+
+        out = []
+        before = self._ids_before
+        for obj in objects:
+            tb = tracemalloc.get_object_traceback(obj)
+            if tb is None or (before is not None and id(obj) in before):
+                continue
+            out.append((obj, self._tb_site(tb), sys.getsizeof(obj)))
+        return out
+
+    def results(self) -> EngineResult:
+        import tracemalloc
+
+        snap = tracemalloc.take_snapshot()
+        retained: dict[int, tuple[int, int]] = {}
+        if self._before is None:
+            for stat in snap.statistics("traceback"):
+                retained[self._tb_site(stat.traceback)] = (stat.count, stat.size)
+        else:
+            for diff in snap.compare_to(self._before, "traceback"):
+                if diff.size_diff > 0 and diff.count_diff > 0:
+                    site = self._tb_site(diff.traceback)
+                    retained[site] = (diff.count_diff, diff.size_diff)
+        notes = [
+            "engine tracemalloc: memory allocated and freed inside the block is not seen "
+            "(allocated not measured), and the peak is a total without a breakdown"
+        ]
+        if self._was_tracing:
+            notes.append("tracemalloc was already running: retained is a snapshot difference")
+        return EngineResult(
+            engine=self.name,
+            frames=self.frames,
+            sites={s: frames for frames, s in self._sites.items()},
+            allocated=None,
+            retained=retained,
+            at_peak=None,
+            peak_bytes=self._peak,
+            notes=notes,
+        )
+
+    def release(self) -> None:
+        import tracemalloc
+
+        if not self._was_tracing and tracemalloc.is_tracing():
+            tracemalloc.stop()
+        self._before = None
+        self._ids_before = None

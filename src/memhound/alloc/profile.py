@@ -1,0 +1,278 @@
+"""Profiling a block or a whole program: start an engine, stop it, group its counts.
+
+Stopping ends the block's counting first, then (with recording suspended, so memhound's own
+work is not counted) runs a full gc, finds the objects allocated in the block that are still
+alive, reads the engine's counters and releases it: after the last block nothing stays hooked.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import memhound
+from memhound.alloc.engine import Engine, describe_objects, find_new_objects, make_engine
+from memhound.alloc.group import GroupOptions, PathFacts, group
+from memhound.errors import CommandNotFound, UsageError
+from memhound.model.allocations import ALLOC_FILE, AllocReport
+from memhound.model.run import ExitStatus, Run, read_artifact
+from memhound.model.timeline import Timeline
+
+DEFAULT_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    top: int = 50
+    allow: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    frames: int = DEFAULT_FRAMES
+    include_own: bool = False
+    engine: str = "auto"
+
+    def check(self) -> None:
+        if self.top < 1:
+            raise UsageError("top must be 1 or more")
+        if not 1 <= self.frames <= 64:
+            raise UsageError("frames must be between 1 and 64")
+
+
+def path_facts() -> PathFacts:
+    import importlib.metadata
+    import runpy
+    import site
+    import sysconfig
+    import tracemalloc
+
+    paths = sysconfig.get_paths()
+    stdlib = {paths["stdlib"], paths["platstdlib"]}
+    sites = set(site.getsitepackages()) | {paths["purelib"], paths["platlib"]}
+    user_site = site.getusersitepackages()
+    if isinstance(user_site, str):
+        sites.add(user_site)
+    sites |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    try:
+        dists = {
+            top: names[0]
+            for top, names in importlib.metadata.packages_distributions().items()
+            if names
+        }
+    except Exception:  # a broken distribution must not cost the report
+        dists = {}
+    own = [os.path.dirname(os.path.abspath(memhound.__file__))]
+    if runpy.__file__:
+        own.append(runpy.__file__)
+    own.append("<frozen runpy>")
+    own.append(tracemalloc.__file__)  # the fallback engine's snapshots
+    return PathFacts(
+        stdlib_dirs=tuple(sorted(stdlib)),
+        site_dirs=tuple(sorted(sites)),
+        cwd=os.getcwd(),
+        own_prefixes=tuple(own),
+        distributions=dists,
+    )
+
+
+class ProfileSession:
+    """One block: ``start()``, the code to profile, ``stop() -> AllocReport``."""
+
+    def __init__(self, options: ProfileOptions) -> None:
+        options.check()
+        self.options = options
+        self._engine: Engine | None = None
+        self._t0 = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._engine is not None
+
+    def start(self) -> None:
+        if self._engine is not None:
+            raise UsageError("this profile is already running", hint="stop() it first")
+        engine = make_engine(self.options.engine, self.options.frames)
+        self._t0 = time.perf_counter()
+        engine.start()  # last: from here on, allocations count
+        self._engine = engine
+
+    def stop(self, *, target: tuple[str, ...] = (), outcome: str = "") -> AllocReport:
+        engine = self._engine
+        if engine is None:
+            raise UsageError("this profile is not running", hint="start() it first")
+        self._engine = None
+        engine.end()
+        duration = time.perf_counter() - self._t0
+        engine.suspend()
+        try:
+            gc.collect()
+            items = find_new_objects(engine)
+            objects, strings = describe_objects(items)
+            del items
+            result = engine.results()
+        finally:
+            engine.resume()
+            engine.release()
+        result.objects = objects
+        result.strings = strings
+        opts = self.options
+        return group(
+            result,
+            path_facts(),
+            GroupOptions(
+                top=opts.top, allow=opts.allow, ignore=opts.ignore, include_own=opts.include_own
+            ),
+            duration_s=duration,
+            target=target,
+            outcome=outcome,
+        )
+
+
+# -- a whole program -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileTarget:
+    kind: str  # "script" or "module"
+    name: str
+    args: tuple[str, ...] = ()
+
+    def label(self) -> tuple[str, ...]:
+        head = ("-m", self.name) if self.kind == "module" else (self.name,)
+        return (*head, *self.args)
+
+    def check(self) -> None:
+        if self.kind == "script":
+            if not os.path.isfile(self.name):
+                raise CommandNotFound(
+                    f"no such script: {self.name!r}",
+                    hint="give the path of a Python file, or -m MODULE to run a module",
+                )
+            return
+        import importlib.util
+
+        sys.path.insert(0, os.getcwd())
+        try:
+            spec = importlib.util.find_spec(self.name)
+        except (ImportError, ValueError) as exc:
+            spec = None
+            detail = f" ({exc})"
+        else:
+            detail = ""
+        finally:
+            sys.path.pop(0)
+        if spec is None:
+            raise CommandNotFound(
+                f"module {self.name!r} is not importable{detail}",
+                hint="check the name and that this interpreter's environment has it "
+                f"({sys.executable} -c 'import {self.name.split('.')[0]}')",
+            )
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def profile_program(
+    target: ProfileTarget,
+    options: ProfileOptions,
+    *,
+    output_dir: Path | None,
+    runs_dir: Path,
+) -> tuple[Run, AllocReport, int]:
+    """Run a script or module in this interpreter under one profile block and save the Run
+    (run.json, alloc.json). The report is written whatever way the program ends."""
+    import builtins
+    import importlib.util
+    import json
+    import traceback
+    import types
+
+    from memhound.runner import open_run
+
+    options.check()
+    target.check()
+    started = time.time()
+    writer = open_run(
+        "profile",
+        ("memhound", "profile", *target.label()),
+        started,
+        output_dir=output_dir,
+        runs_dir=runs_dir,
+        slug=("profile", *target.label()),
+    )
+    session = ProfileSession(options)
+    saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
+    saved_main = sys.modules.get("__main__")
+    code, outcome, interrupted = 0, "completed", False
+    sys.argv = [target.name, *target.args]
+    compiled = None
+    main = types.ModuleType("__main__")
+    if target.kind == "script":
+        # compiled and run here rather than by runpy, so that runpy's own work is not counted
+        path = os.path.abspath(target.name)
+        with open(path, "rb") as f:
+            compiled = compile(f.read(), path, "exec")
+        main.__file__ = path
+        main.__builtins__ = builtins  # type: ignore[attr-defined]
+        sys.path[0] = os.path.dirname(path)
+    else:
+        sys.path.insert(0, os.getcwd())
+        spec = importlib.util.find_spec(target.name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(target.name + ".__main__")  # a package: its __main__
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "get_code"):
+            sys.path.pop(0)
+            raise CommandNotFound(
+                f"module {target.name!r} cannot be run",
+                hint="a package needs a __main__ module; python -m must be able to run it",
+            )
+        compiled = spec.loader.get_code(spec.name)
+        main.__file__ = spec.origin
+        main.__spec__ = spec
+        main.__loader__ = spec.loader
+        main.__package__ = spec.parent
+        main.__builtins__ = builtins  # type: ignore[attr-defined]
+        sys.argv[0] = spec.origin or target.name
+    sys.modules["__main__"] = main
+    session.start()
+    try:
+        exec(compiled, main.__dict__)
+    except SystemExit as exc:
+        code = _exit_code(exc)
+        outcome = f"exited with code {code} (SystemExit)"
+    except KeyboardInterrupt:
+        code, outcome, interrupted = 130, "interrupted (KeyboardInterrupt)", True
+    except BaseException as exc:  # the program's own error: report it, keep the profile
+        traceback.print_exc()
+        code, outcome = 1, f"raised {type(exc).__name__}: {exc}"
+    finally:
+        report = session.stop(target=target.label(), outcome=outcome)
+        sys.argv = saved_argv
+        if saved_main is not None:
+            sys.modules["__main__"] = saved_main
+        if target.kind == "module":
+            sys.path.pop(0)
+        elif saved_path0 is not None:
+            sys.path[0] = saved_path0
+    writer.write_file(ALLOC_FILE, json.dumps(report.to_dict(), indent=1) + "\n")
+    done = replace(
+        writer.meta,
+        status="interrupted" if interrupted else "complete",
+        duration_s=time.time() - started,
+        ended_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        exit=ExitStatus(returncode=code, interrupted=interrupted),
+    )
+    writer.finish(done, None)
+    return Run(path=writer.path, meta=done, timeline=Timeline()), report, code
+
+
+def load_alloc(run: Run) -> AllocReport:
+    return AllocReport.from_dict(read_artifact(run.path, ALLOC_FILE))

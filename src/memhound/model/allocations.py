@@ -1,0 +1,169 @@
+"""Allocation reports: what an engine counted (``EngineResult``) and the grouped report
+(``AllocReport``) saved as ``alloc.json`` in a Run.
+
+Figures, all for one profiled block:
+
+- *allocated*: every allocation made through Python's allocators while the block ran, also the
+  memory freed again before it ended (a ``realloc`` counts what it added). ``None`` when the
+  engine cannot see it.
+- *retained*: what was allocated in the block and is still alive after it, after a full gc.
+- *peak*: the highest amount of memory allocated in the block and not yet freed at one moment
+  (net of what the block itself freed; memory from before the block does not count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from memhound.errors import RunFormatError
+
+ALLOC_FORMAT = "memhound.alloc"
+ALLOC_VERSION = 1
+ALLOC_FILE = "alloc.json"
+
+
+@dataclass(frozen=True)
+class Frame:
+    filename: str
+    lineno: int
+    function: str
+
+
+@dataclass
+class EngineResult:
+    """The counts of one block by site, as an engine hands them over (before grouping).
+
+    A site is a call stack, innermost frame first; counts are ``(objects, bytes)``.
+    """
+
+    engine: str
+    frames: int
+    sites: dict[int, tuple[Frame, ...]]
+    allocated: dict[int, tuple[int, int]] | None
+    retained: dict[int, tuple[int, int]]
+    at_peak: dict[int, tuple[int, int]] | None
+    peak_bytes: int | None
+    #: The breakdown at the peak was copied when the block held this much (within the margin).
+    peak_snapshot_bytes: int | None = None
+    peak_margin_bytes: int | None = None
+    #: Objects alive after the block that were allocated in it: (type name, site, bytes).
+    objects: list[tuple[str, int, int]] = field(default_factory=list)
+    #: Strings among them: (text, site, bytes); the text is truncated.
+    strings: list[tuple[str, int, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a table: ``key`` (a package, file, location, type or string), objects and
+    bytes; ``where`` is the allocation location of a type or string, or a location's function."""
+
+    key: str
+    count: int
+    bytes: int
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    by_package: tuple[Row, ...]
+    by_file: tuple[Row, ...]
+    by_location: tuple[Row, ...]
+    #: ``None`` where the engine cannot know types (allocated memory, the peak).
+    by_type: tuple[Row, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StackRow:
+    """A call stack (outermost frame first, ``path:line function``) and what it allocated."""
+
+    frames: tuple[str, ...]
+    allocated_count: int
+    allocated_bytes: int
+    retained_count: int
+    retained_bytes: int
+
+
+@dataclass(frozen=True)
+class AllocReport:
+    engine: str
+    frames: int
+    duration_s: float
+    allocated_count: int | None
+    allocated_bytes: int | None
+    retained_count: int
+    retained_bytes: int
+    peak_bytes: int | None
+    peak_margin_bytes: int | None
+    allocated: Breakdown | None
+    retained: Breakdown
+    at_peak: Breakdown | None
+    strings_allocated: tuple[Row, ...] | None
+    strings_retained: tuple[Row, ...]
+    stacks: tuple[StackRow, ...]
+    notes: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+    #: How the program ended under ``memhound profile`` (exit code, interrupted, exception).
+    outcome: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"format": ALLOC_FORMAT, "version": ALLOC_VERSION, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AllocReport:
+        if d.get("format") != ALLOC_FORMAT:
+            raise RunFormatError("not a memhound allocation report (format missing)")
+        if int(d.get("version", 0)) > ALLOC_VERSION:
+            raise RunFormatError(
+                f"allocation report version {d['version']} is newer than this memhound",
+                hint="upgrade memhound to read it",
+            )
+
+        def rows(items: Any) -> tuple[Row, ...]:
+            return tuple(Row(**r) for r in items)
+
+        def breakdown(b: Any) -> Breakdown | None:
+            if b is None:
+                return None
+            return Breakdown(
+                by_package=rows(b["by_package"]),
+                by_file=rows(b["by_file"]),
+                by_location=rows(b["by_location"]),
+                by_type=None if b.get("by_type") is None else rows(b["by_type"]),
+            )
+
+        retained = breakdown(d["retained"])
+        assert retained is not None
+        return cls(
+            engine=str(d["engine"]),
+            frames=int(d["frames"]),
+            duration_s=float(d["duration_s"]),
+            allocated_count=d.get("allocated_count"),
+            allocated_bytes=d.get("allocated_bytes"),
+            retained_count=int(d["retained_count"]),
+            retained_bytes=int(d["retained_bytes"]),
+            peak_bytes=d.get("peak_bytes"),
+            peak_margin_bytes=d.get("peak_margin_bytes"),
+            allocated=breakdown(d.get("allocated")),
+            retained=retained,
+            at_peak=breakdown(d.get("at_peak")),
+            strings_allocated=(
+                None if d.get("strings_allocated") is None else rows(d["strings_allocated"])
+            ),
+            strings_retained=rows(d.get("strings_retained") or ()),
+            stacks=tuple(
+                StackRow(
+                    frames=tuple(s["frames"]),
+                    allocated_count=int(s["allocated_count"]),
+                    allocated_bytes=int(s["allocated_bytes"]),
+                    retained_count=int(s["retained_count"]),
+                    retained_bytes=int(s["retained_bytes"]),
+                )
+                for s in d.get("stacks") or ()
+            ),
+            notes=tuple(d.get("notes") or ()),
+            target=tuple(d.get("target") or ()),
+            outcome=str(d.get("outcome") or ""),
+        )

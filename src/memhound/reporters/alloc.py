@@ -1,0 +1,210 @@
+"""Allocation reports: text tables for the terminal, JSON, and HTML (tables and a Plotly icicle
+of the allocation stacks)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from memhound.model.allocations import AllocReport, Breakdown, Row
+from memhound.units import format_bytes
+
+MEANINGS = {
+    "allocated": "everything allocated in the block, also what was freed again",
+    "retained": "allocated in the block and still alive after it, after a full gc",
+    "peak": "the most memory allocated in the block and not yet freed, at one moment",
+}
+
+
+def _b(n: int | None) -> str:
+    return "not measured" if n is None else format_bytes(n)
+
+
+def _objects(n: int | None) -> str:
+    return "" if n is None else f"{n:,} objects"
+
+
+def title(report: AllocReport) -> str:
+    what = shlex.join(report.target) if report.target else "a block"
+    return f"memhound profile: {what}"
+
+
+def totals(report: AllocReport) -> list[tuple[str, str, str, str]]:
+    """(figure, bytes, objects, meaning) rows."""
+    peak_note = MEANINGS["peak"]
+    return [
+        (
+            "allocated",
+            _b(report.allocated_bytes),
+            _objects(report.allocated_count),
+            MEANINGS["allocated"]
+            if report.allocated_bytes is not None
+            else "not measured by this engine",
+        ),
+        (
+            "retained",
+            _b(report.retained_bytes),
+            _objects(report.retained_count),
+            MEANINGS["retained"],
+        ),
+        ("peak", _b(report.peak_bytes), "", peak_note),
+    ]
+
+
+def sections(report: AllocReport) -> list[tuple[str, str, tuple[Row, ...] | None]]:
+    """(heading, first column name, rows or None for "not measured") in report order."""
+    out: list[tuple[str, str, tuple[Row, ...] | None]] = []
+
+    def add(label: str, b: Breakdown | None, with_types: bool) -> None:
+        out.append((f"{label} by package", "package", b.by_package if b else None))
+        out.append((f"{label} by file", "file", b.by_file if b else None))
+        out.append((f"{label} by location", "location", b.by_location if b else None))
+        if with_types:
+            out.append((f"{label} by type", "type", b.by_type if b else None))
+
+    add("allocated memory", report.allocated, True)
+    add("retained memory", report.retained, True)
+    if report.at_peak is None:
+        out.append(("at the peak, by location", "location", None))
+    else:
+        out.append(("at the peak, by package", "package", report.at_peak.by_package))
+        out.append(("at the peak, by file", "file", report.at_peak.by_file))
+        out.append(("at the peak, by location", "location", report.at_peak.by_location))
+    out.append(("allocated strings", "string", report.strings_allocated))
+    out.append(("retained strings", "string", report.strings_retained))
+    return out
+
+
+def _text_key(row: Row, limit: int = 70) -> str:
+    text = row.key.encode("unicode_escape").decode("ascii") if row.key else "''"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class AllocTextReporter:
+    def __init__(self, *, rows: int | None = 10) -> None:
+        self.rows = rows
+
+    def render(self, report: AllocReport) -> str:
+        out = [title(report) + "\n"]
+        out.append(
+            f"  engine {report.engine}, {report.frames} frame(s), {report.duration_s:.2f} s"
+            + (f", {report.outcome}" if report.outcome else "")
+            + "\n\n"
+        )
+        for name, nbytes, objs, meaning in totals(report):
+            out.append(f"  {name:<10} {nbytes:>12}  {objs:>18}   {meaning}\n")
+        for heading, _col, rows in sections(report):
+            out.append(f"\n{heading}\n")
+            if rows is None:
+                out.append("  (not measured by this engine)\n")
+                continue
+            if not rows:
+                out.append("  (none)\n")
+                continue
+            for row in rows[: self.rows]:
+                where = f"  {row.where}" if row.where else ""
+                out.append(
+                    f"  {format_bytes(row.bytes):>11} {row.count:>10,}  {_text_key(row)}{where}\n"
+                )
+        if report.notes:
+            out.append("\nnotes\n")
+            out.extend(f"  - {n}\n" for n in report.notes)
+        return "".join(out)
+
+
+class AllocJsonReporter:
+    def render(self, report: AllocReport) -> str:
+        return json.dumps(report.to_dict(), indent=1) + "\n"
+
+
+def icicle_data(report: AllocReport) -> dict[str, object]:
+    """Nodes of the stack tree: a node per distinct call path, its own bytes as the value."""
+    ids, labels, parents, hover = ["root"], ["all stacks"], [""], ["all stacks"]
+    allocated, retained = [0], [0]
+    index: dict[tuple[str, ...], int] = {(): 0}
+    for stack in report.stacks:
+        for depth in range(1, len(stack.frames) + 1):
+            path = stack.frames[:depth]
+            if path in index:
+                continue
+            index[path] = len(ids)
+            ids.append(f"n{len(ids)}")
+            frame = path[-1]
+            where, _, func = frame.partition(" ")
+            short = where.rsplit("/", 1)[-1]
+            labels.append(f"{func} {short}".strip())
+            parents.append(ids[index[path[:-1]]])
+            hover.append(frame)
+            allocated.append(0)
+            retained.append(0)
+        leaf = index[stack.frames]
+        allocated[leaf] += stack.allocated_bytes
+        retained[leaf] += stack.retained_bytes
+    return {
+        "ids": ids,
+        "labels": labels,
+        "parents": parents,
+        "hover": hover,
+        "values": {"allocated": allocated, "retained": retained},
+        "measured": {"allocated": report.allocated_bytes is not None, "retained": True},
+    }
+
+
+class AllocHtmlReporter:
+    def render(self, report: AllocReport) -> str:
+        from memhound.reporters.html import _e, fill_template, safe_json
+
+        head = [f"<h1>{_e(title(report))}</h1>"]
+        head.append(
+            f'<p class="sub">engine {_e(report.engine)}, {report.frames} frame(s), '
+            f"{report.duration_s:.2f} s{(', ' + _e(report.outcome)) if report.outcome else ''}</p>"
+        )
+        body = [
+            '<table class="totals" id="totals"><thead><tr><th>figure</th><th>bytes</th>'
+            "<th>objects</th><th>what it means</th></tr></thead><tbody>"
+        ]
+        for name, nbytes, objs, meaning in totals(report):
+            body.append(
+                f'<tr><th scope="row">{_e(name)}</th><td class="num">{_e(nbytes)}</td>'
+                f'<td class="num">{_e(objs)}</td><td>{_e(meaning)}</td></tr>'
+            )
+        body.append("</tbody></table>")
+        body.append(
+            '<h2>allocation stacks</h2><div id="icicle" role="img" '
+            'aria-label="allocation stacks"></div><p class="note">Each box is a frame '
+            "of a call stack (outermost at the top); its width is what the stacks "
+            "through it allocated. Click a box to zoom in.</p>"
+        )
+        for n, (heading, col, rows) in enumerate(sections(report)):
+            body.append(f'<section class="table" id="t{n}"><h2>{_e(heading)}</h2>')
+            if rows is None:
+                body.append('<p class="na">not measured by this engine</p></section>')
+                continue
+            if not rows:
+                body.append('<p class="na">none</p></section>')
+                continue
+            where = "allocated at" if col in ("type", "string") else "function"
+            body.append(
+                f"<table><thead><tr><th>{_e(col)}</th><th>bytes</th><th>objects</th>"
+                f"<th>{where}</th></tr></thead><tbody>"
+            )
+            for row in rows:
+                key = row.key if col != "string" else repr(row.key)
+                body.append(
+                    f'<tr><td class="key">{_e(key)}</td><td class="num">'
+                    f'{_e(format_bytes(row.bytes))}</td><td class="num">{row.count:,}</td>'
+                    f"<td>{_e(row.where)}</td></tr>"
+                )
+            body.append("</tbody></table></section>")
+        if report.notes:
+            body.append("<h2>notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in report.notes))
+            body.append("</ul>")
+        return fill_template(
+            "alloc.html",
+            {
+                "TITLE": _e(title(report)),
+                "HEADER": "".join(head),
+                "BODY": "".join(body),
+                "DATA": safe_json(icicle_data(report)),
+            },
+        )

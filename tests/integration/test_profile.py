@@ -1,0 +1,351 @@
+"""memhound.profile on real allocations of known shape, with both engines."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import threading
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+import memhound
+from memhound.alloc.engine import native_available, native_state
+from memhound.model.allocations import AllocReport, Row
+from memhound.model.run import RUN_FILE
+from tests.conftest import mh
+
+HERE = Path(__file__).name
+ENGINES = ["native", "tracemalloc"]
+needs_native = pytest.mark.skipif(not native_available(), reason="native engine not built")
+
+
+def line_of(marker: str) -> int:
+    """The line of this file holding ``# <marker>``."""
+    for n, text in enumerate(Path(__file__).read_text().splitlines(), 1):
+        if text.rstrip().endswith(f"# {marker}"):
+            return n
+    raise AssertionError(marker)
+
+
+def loc(marker: str) -> str:
+    return f"{HERE}:{line_of(marker)}"
+
+
+def row(rows: tuple[Row, ...] | None, key: str) -> Row | None:
+    assert rows is not None
+    return next((r for r in rows if r.key.endswith(key)), None)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_hooked() -> object:
+    yield
+    state = native_state()
+    if state is not None:
+        assert state["blocks"] == 0 and state["installed"] == 0, state
+        assert state["live"] == 0 and state["sites"] == 0, state
+
+
+class Widget:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def make_widgets(n: int) -> list[Widget]:
+    return [Widget(i) for i in range(n)]  # widgets
+
+
+class Point:
+    """No managed __dict__: Python 3.11's tracemalloc cannot find instances of classes with
+    one (get_object_traceback ignores the pre-header; fixed in 3.12)."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+def make_points(n: int) -> list[Point]:
+    return [Point(i) for i in range(n)]  # points
+
+
+def churn_dicts(n: int) -> int:
+    tmp = [{"k": i, "v": i} for i in range(n)]  # dicts
+    total = len(tmp)
+    del tmp
+    return total
+
+
+def big_list_and_free() -> None:
+    big = [None] * (100 * 1024 * 1024 // 8)  # big-list
+    del big
+
+
+def words(n: int) -> list[str]:
+    return ["=".join(("key", str(i % 4))) for i in range(n)]  # strings
+
+
+@needs_native
+def test_retained_widgets_and_allocated_dicts_at_their_lines() -> None:
+    with memhound.profile(top=200) as p:
+        kept = make_widgets(10_000)
+        churn_dicts(50_000)
+    r = p.report.data
+    types = r.retained.by_type
+    widget = row(types, "Widget")
+    assert widget is not None and widget.count == 10_000, types
+    assert widget.where.endswith(loc("widgets"))
+    dicts = row(r.allocated.by_location if r.allocated else None, loc("dicts"))
+    assert dicts is not None and dicts.count >= 50_000
+    assert row(r.retained.by_location, loc("dicts")) is None  # freed: not retained
+    assert r.allocated_bytes is not None and r.allocated_bytes > r.retained_bytes
+    assert len(kept) == 10_000
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_retained_type_count_is_exact_with_either_engine(engine: str) -> None:
+    if engine == "native" and not native_available():
+        pytest.skip("native engine not built")
+    with memhound.profile(engine=engine) as p:
+        kept = make_points(10_000)
+    point = row(p.report.data.retained.by_type, "Point")
+    assert point is not None and point.count == 10_000 and point.where.endswith(loc("points"))
+    assert len(kept) == 10_000
+
+
+@needs_native
+def test_a_freed_100_mib_list_is_at_the_peak_not_retained() -> None:
+    with memhound.profile() as p:
+        big_list_and_free()
+    r = p.report.data
+    assert r.peak_bytes is not None and r.peak_bytes >= 100 * 1024 * 1024
+    assert r.at_peak is not None
+    at_peak = row(r.at_peak.by_location, loc("big-list"))
+    assert at_peak is not None and at_peak.bytes >= 100 * 1024 * 1024
+    assert row(r.retained.by_location, loc("big-list")) is None
+    assert r.retained_bytes < 1024 * 1024
+
+
+def test_tracemalloc_engine_is_honest_about_what_it_cannot_see() -> None:
+    with memhound.profile(engine="tracemalloc") as p:
+        big_list_and_free()
+        kept = words(100)
+    r = p.report.data
+    assert r.allocated is None and r.allocated_bytes is None and r.at_peak is None
+    assert r.peak_bytes is not None and r.peak_bytes >= 100 * 1024 * 1024
+    assert any("not measured" in n or "not seen" in n for n in r.notes)
+    assert "not measured" in p.report.text()
+    assert not tracemalloc.is_tracing()
+    assert len(kept) == 100
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_repeated_strings_show_with_their_count(engine: str) -> None:
+    if engine == "native" and not native_available():
+        pytest.skip("native engine not built")
+    with memhound.profile(engine=engine) as p:
+        kept = words(4000)
+    strings = p.report.data.strings_retained
+    hit = row(strings, "key=3")
+    assert hit is not None and hit.count == 1000 and hit.where.endswith(loc("strings"))
+    assert len(kept) == 4000
+
+
+@needs_native
+def test_nested_and_repeated_blocks_each_count_their_own() -> None:
+    with memhound.profile() as outer:
+        a = make_widgets(1000)
+        with memhound.profile() as inner:
+            b = make_widgets(2000)
+        c = make_widgets(3000)
+    for _ in range(2):  # the same again: nothing carried over
+        with memhound.profile() as again:
+            d = make_widgets(500)
+    assert row(inner.report.data.retained.by_type, "Widget").count == 2000  # type: ignore[union-attr]
+    assert row(outer.report.data.retained.by_type, "Widget").count == 6000  # type: ignore[union-attr]
+    assert row(again.report.data.retained.by_type, "Widget").count == 500  # type: ignore[union-attr]
+    assert len(a) + len(b) + len(c) + len(d) == 6500
+
+
+@needs_native
+def test_threads_allocating_during_the_block_are_counted() -> None:
+    out: list[list[Widget]] = []
+    with memhound.profile() as p:
+        t = threading.Thread(target=lambda: out.append(make_widgets(5000)))
+        t.start()
+        t.join()
+    assert row(p.report.data.retained.by_type, "Widget").count == 5000  # type: ignore[union-attr]
+
+
+@needs_native
+def test_a_block_that_raises_still_reports_and_unhooks() -> None:
+    p = memhound.profile()
+    with pytest.raises(ValueError), p:
+        kept = make_widgets(700)  # noqa: F841
+        raise ValueError("boom")
+    r = p.report.data
+    assert r.outcome == "raised ValueError"
+    assert row(r.retained.by_type, "Widget").count == 700  # type: ignore[union-attr]
+
+
+def test_tracemalloc_state_is_restored_when_it_was_already_on() -> None:
+    tracemalloc.start(3)
+    try:
+        with memhound.profile() as p:
+            kept = make_widgets(300)
+        assert tracemalloc.is_tracing() and tracemalloc.get_traceback_limit() == 3
+        assert row(p.report.data.retained.by_type, "Widget").count == 300  # type: ignore[union-attr]
+        with memhound.profile(engine="tracemalloc") as q:
+            more = make_points(200)
+        assert tracemalloc.is_tracing()
+        assert row(q.report.data.retained.by_type, "Point").count == 200  # type: ignore[union-attr]
+    finally:
+        tracemalloc.stop()
+    assert len(kept) + len(more) == 500
+
+
+@needs_native
+def test_tracemalloc_started_inside_a_block_keeps_working() -> None:
+    with memhound.profile() as p:
+        tracemalloc.start()
+        kept = make_points(100)
+    # our hooks sit under tracemalloc's now: they stay as a pass-through, never unhook it
+    assert tracemalloc.is_tracing()
+    assert tracemalloc.get_object_traceback(kept[0]) is not None
+    tracemalloc.stop()
+    state = native_state()
+    assert state is not None and state["blocks"] == 0
+    assert row(p.report.data.retained.by_type, "Point").count == 100  # type: ignore[union-attr]
+    # a later block reuses the pass-through hooks; afterwards nothing is on top of the chain
+    with memhound.profile() as q:
+        again = make_widgets(10)
+    assert row(q.report.data.retained.by_type, "Widget").count == 10  # type: ignore[union-attr]
+    assert len(again) == 10
+    gc.collect()
+
+
+@needs_native
+def test_decorator_start_stop_and_saving(tmp_path: Path) -> None:
+    @memhound.profile(top=5)
+    def job() -> list[Widget]:
+        return make_widgets(250)
+
+    kept = job()
+    report = job.profile.report  # type: ignore[attr-defined]
+    assert row(report.data.retained.by_type, "Widget").count == 250
+    p = memhound.profile()
+    p.start()
+    more = make_widgets(40)
+    report2 = p.stop()
+    assert row(report2.data.retained.by_type, "Widget").count == 40  # type: ignore[union-attr]
+    report2.save(tmp_path / "a.json")
+    again = AllocReport.from_dict(json.loads((tmp_path / "a.json").read_text()))
+    assert again == report2.data
+    report2.save(tmp_path / "a.html")
+    assert "Plotly" in (tmp_path / "a.html").read_text()
+    assert json.loads(report2.to_json())["format"] == "memhound.alloc"
+    assert len(kept) + len(more) == 290
+
+
+@needs_native
+def test_paths_are_normalised_and_filters_apply() -> None:
+    import json as json_mod
+
+    payload = json_mod.dumps([{"a": i} for i in range(3000)])
+    with memhound.profile(frames=1) as p:
+        data = json_mod.loads(payload)
+    files = [r.key for r in p.report.data.allocated.by_file]  # type: ignore[union-attr]
+    assert any(f.startswith("<stdlib>/json/") for f in files), files
+    with memhound.profile(ignore=["<stdlib>"], frames=1) as q:
+        data2 = json_mod.loads(payload)
+    files2 = [r.key for r in q.report.data.allocated.by_file]  # type: ignore[union-attr]
+    assert not any(f.startswith("<stdlib>") for f in files2), files2
+    with memhound.profile(allow=["*/json/*"], frames=1) as r:
+        data3 = json_mod.loads(payload)
+    pkgs = {x.key for x in r.report.data.allocated.by_package}  # type: ignore[union-attr]
+    assert pkgs == {"<stdlib>"}
+    assert len(data) + len(data2) + len(data3) == 9000
+
+
+@needs_native
+def test_memhounds_own_frames_are_excluded_by_default() -> None:
+    with memhound.profile() as p:
+        kept = make_widgets(10)
+    files = {r.key for r in p.report.data.allocated.by_file}  # type: ignore[union-attr]
+    assert not any("memhound/" in f for f in files), files
+    assert len(kept) == 10
+
+
+# -- the command ---------------------------------------------------------------------------
+
+PROGRAM = """
+import sys
+class Order:
+    pass
+orders = [Order() for _ in range(3000)]
+junk = [dict(i=i) for i in range(20000)]
+del junk
+label = "<script>alert(1)</script>" * 2
+labels = [label[:-1] + str(i % 2) for i in range(100)]
+if "--exit" in sys.argv:
+    sys.exit(3)
+if "--interrupt" in sys.argv:
+    raise KeyboardInterrupt
+"""
+
+
+@pytest.fixture()
+def program(in_tmp: Path) -> Path:
+    path = in_tmp / "job.py"
+    path.write_text(PROGRAM)
+    return path
+
+
+def test_cli_writes_a_run_with_alloc_json_and_html(program: Path) -> None:
+    res = mh("profile", "-o", "r", "--format", "json", "job.py", "a")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    report = AllocReport.from_dict(json.loads((program.parent / "r" / "alloc.json").read_text()))
+    assert data["retained_count"] == report.retained_count
+    orders = row(report.retained.by_type, "Order")
+    assert orders is not None and orders.count == 3000 and orders.where == "job.py:5"
+    assert (program.parent / "r" / "report.html").is_file()
+    meta = json.loads((program.parent / "r" / RUN_FILE).read_text())["meta"]
+    assert meta["kind"] == "profile" and meta["exit"]["returncode"] == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "code", "word"), [("--exit", 3, "SystemExit"), ("--interrupt", 130, "Keyboard")]
+)
+def test_cli_report_is_written_when_the_program_exits_or_is_interrupted(
+    program: Path, flag: str, code: int, word: str
+) -> None:
+    res = mh("profile", "-o", "r", "job.py", flag)
+    assert res.returncode == code, res.stderr
+    report = AllocReport.from_dict(json.loads((program.parent / "r" / "alloc.json").read_text()))
+    assert word in report.outcome
+    assert row(report.retained.by_type, "Order").count == 3000  # type: ignore[union-attr]
+
+
+def test_cli_module_form(program: Path) -> None:
+    res = mh("profile", "-o", "r", "--format", "none", "-m", "job")
+    assert res.returncode == 0, res.stderr
+    report = AllocReport.from_dict(json.loads((program.parent / "r" / "alloc.json").read_text()))
+    assert row(report.retained.by_type, "Order").count == 3000  # type: ignore[union-attr]
+
+
+def test_cli_clear_errors(in_tmp: Path) -> None:
+    res = mh("profile", "missing.py")
+    assert res.returncode == 127 and "no such script" in res.stderr and "hint:" in res.stderr
+    res = mh("profile", "-m", "no_such_module_here")
+    assert res.returncode == 127 and "not importable" in res.stderr and "hint:" in res.stderr
+    res = mh("profile")
+    assert res.returncode == 2 and "nothing to profile" in res.stderr
+    assert not (in_tmp / "memhound-runs").exists() or not any((in_tmp / "memhound-runs").iterdir())
+
+
+def test_native_engine_is_importable_here() -> None:
+    """CI builds the extension for every interpreter it tests (pip install -e .)."""
+    assert native_available(), f"memhound._native._alloc not built for {sys.version}"
