@@ -20,7 +20,7 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from memhound.analysis.stacks import created_at
 from memhound.leaks.detect import auto_warmup, judge_series
@@ -50,6 +50,9 @@ class SoakOptions:
     #: Servers whose sessions opened by this process are counted at every sample.
     postgres: str | None = None
     redis: str | None = None
+    concurrency: int = 1
+    #: Endpoints soaked one by one for the per-endpoint table (the first ones given).
+    max_endpoints: int = 50
 
 
 @dataclass(frozen=True)
@@ -115,52 +118,190 @@ class _Series:
         return int(self._cols[1][self.n - 1])
 
 
+@dataclass
+class Reading:
+    """One measurement of the target, taken with the load paused."""
+
+    primary: int  # what the verdict judges: the traced Python heap, or RSS without it
+    rss: int
+    fds: int
+    threads: int
+    extra: dict[str, int]
+    errors: tuple[str, ...] = ()
+
+
+class Meter(Protocol):
+    """Where the numbers come from: this process (the app in-process), or a server's tree."""
+
+    #: What ``Reading.primary`` is, for the report: "python-heap" or "rss".
+    primary: str
+
+    def begin(self) -> None: ...
+
+    def end(self) -> None: ...
+
+    def measure(self, t: float) -> Reading | None:
+        """None when the target is gone (the server died)."""
+
+    def open_ids(self) -> set[int]: ...
+
+    def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]: ...
+
+    def snapshot(self, directory: Path, label: str) -> str | None: ...
+
+    def snapshot_prepare(self) -> set[str]:
+        """Called before the first snapshot; returns modules to leave out of the groups."""
+
+    def snapshot_new_modules(self, before: set[str]) -> set[str]: ...
+
+    def gone(self) -> str | None:
+        """Why the target stopped (e.g. "the server exited with status 1"), or None."""
+
+
+class InProcessMeter:
+    """The app runs here under tracemalloc (1 frame); a full collection before each reading."""
+
+    primary = "python-heap"
+
+    def __init__(self, resources: ResourceSampler) -> None:
+        self.resources = resources
+        self.pid = os.getpid()
+        self._tracing = False
+
+    def begin(self) -> None:
+        self._tracing = tracemalloc.is_tracing()
+        if not self._tracing:
+            tracemalloc.start(1)
+
+    def end(self) -> None:
+        if not self._tracing:
+            tracemalloc.stop()
+
+    def measure(self, t: float) -> Reading:
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0]
+        rss = read_status(self.pid).rss_bytes
+        fds = count_fds(self.pid) or 0
+        threads = threading.active_count()
+        rs = self.resources.sample(t, [self.pid])
+        extra = {k: v for k, v in rs.totals.items() if k not in ("fds", "threads")}
+        return Reading(traced, rss, fds, threads, extra, rs.errors)
+
+    def open_ids(self) -> set[int]:
+        return {item["id"] for item in _open_resources()}
+
+    def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
+        counts: dict[tuple[str, str, str], int] = {}
+        for item in _open_resources():
+            if item["id"] not in before:
+                key = (item["kind"], item["what"], created_at(item["stack"]))
+                counts[key] = counts.get(key, 0) + 1
+        return tuple(
+            LeftOpen(kind, what, where, count)
+            for (kind, what, where), count in sorted(
+                counts.items(), key=lambda kv: kv[1], reverse=True
+            )[:50]
+        )
+
+    def snapshot_prepare(self) -> set[str]:
+        import numpy  # noqa: F401  (the writer's: imported now, not between snapshots)
+
+        import memhound.heap.writer  # noqa: F401
+
+        return set(sys.modules)
+
+    def snapshot_new_modules(self, before: set[str]) -> set[str]:
+        return set(sys.modules) - before
+
+    def snapshot(self, directory: Path, label: str) -> str:
+        return _snapshot(directory, label)
+
+    def gone(self) -> str | None:
+        return None
+
+
 def _run(
     driver: Driver,
     endpoints: tuple[str, ...],
     n: int,
     every: int,
     deadline: float | None,
+    meter: Meter,
     on_sample: Callable[[int, _Series], None] | None = None,
-    resources: ResourceSampler | None = None,
+    concurrency: int = 1,
 ) -> tuple[_Series, int, int]:
-    resources = resources or ResourceSampler()
     series = _Series(n // every + 2)
-    pid = os.getpid()
     errors = done = 0
-    for i in range(1, n + 1):
-        out = driver.drive(endpoints[i % len(endpoints)])
-        errors += not out.ok
-        done = i
-        last = i == n or (deadline is not None and time.monotonic() >= deadline)
-        if i % every == 0 or last:
-            gc.collect()
-            series.add(
-                i,
-                tracemalloc.get_traced_memory()[0],
-                read_status(pid).rss_bytes,
-                count_fds(pid) or 0,
-                threading.active_count(),
-            )
-            rs = resources.sample(float(i), [pid])
-            for key, value in rs.totals.items():
-                if key not in ("fds", "threads"):
+    pool = _Workers(driver, concurrency) if concurrency > 1 else None
+    try:
+        i = 0
+        while i < n:
+            batch = min(every - i % every, n - i)
+            if pool is None:
+                for k in range(i + 1, i + batch + 1):
+                    out = driver.drive(endpoints[k % len(endpoints)])
+                    errors += not out.ok
+            else:
+                errors += pool.run(endpoints, i + 1, batch)
+            i += batch
+            done = i
+            last = i == n or (deadline is not None and time.monotonic() >= deadline)
+            if i % every == 0 or last:
+                reading = meter.measure(float(i))
+                if reading is None:  # the target is gone: judge what was gathered
+                    break
+                series.add(i, reading.primary, reading.rss, reading.fds, reading.threads)
+                for key, value in reading.extra.items():
                     series.set_extra(key, value)
-            for key, wanted in (
-                ("postgres.backends", resources.postgres),
-                ("redis.clients", resources.redis),
-            ):
-                if wanted and key not in rs.totals and series.n >= 2 and key in series.extra:
-                    # a sample the server did not answer repeats the last known count
-                    series.set_extra(key, series.extra[key][series.n - 2])
-            for e in rs.errors:
-                if e not in series.errors:
-                    series.errors.append(e)
-            if on_sample is not None:
-                on_sample(i, series)
-        if last:
-            break
+                for key in ("postgres.backends", "redis.clients"):
+                    if key not in reading.extra and series.n >= 2 and key in series.extra:
+                        # a sample the server did not answer repeats the last known count
+                        series.set_extra(key, series.extra[key][series.n - 2])
+                for e in reading.errors:
+                    if e not in series.errors:
+                        series.errors.append(e)
+                if on_sample is not None:
+                    on_sample(i, series)
+            if last:
+                break
+    finally:
+        if pool is not None:
+            pool.close()
     return series, done, errors
+
+
+class _Workers:
+    """``concurrency`` threads that share each batch of requests; the batch ends (and the load
+    pauses for a measurement) when all of them are done."""
+
+    def __init__(self, driver: Driver, concurrency: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.driver = driver
+        self.concurrency = concurrency
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="memhound-soak")
+        # start every worker now: threads appearing mid-series would read as thread growth
+        list(self.pool.map(lambda _: time.sleep(0.01), range(concurrency)))
+
+    def _part(self, endpoints: tuple[str, ...], first: int, count: int, step: int) -> int:
+        errors = 0
+        for k in range(first, first + count, step):
+            errors += not self.driver.drive(endpoints[k % len(endpoints)]).ok
+        return errors
+
+    def run(self, endpoints: tuple[str, ...], first: int, count: int) -> int:
+        together = getattr(self.driver, "drive_concurrently", None)
+        if together is not None:  # an event loop's own concurrency (ASGI)
+            batch = [endpoints[k % len(endpoints)] for k in range(first, first + count)]
+            return int(together(batch, self.concurrency))
+        c = min(self.concurrency, count)
+        futures = [
+            self.pool.submit(self._part, endpoints, first + w, count - w, c) for w in range(c)
+        ]
+        return sum(f.result() for f in futures)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 def soak(
@@ -168,6 +309,7 @@ def soak(
     target: str,
     options: SoakOptions = SoakOptions(),
     on_progress: Callable[[Progress], None] | None = None,
+    meter: Meter | None = None,
 ) -> SoakResult:
     """Soak ``driver`` and judge what it retains.
 
@@ -180,11 +322,12 @@ def soak(
     endpoints = driver.endpoints
     started = time.monotonic()
     deadline = started + options.duration_s if options.duration_s else None
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start(1)
-    open_before = {item["id"] for item in _open_resources()}
+    sampler = ResourceSampler(postgres=options.postgres, redis=options.redis)
+    meter = meter or InProcessMeter(sampler)
+    c = max(1, options.concurrency)
+    meter.begin()
     try:
+        open_before = meter.open_ids()
 
         def on_sample(i: int, series: _Series) -> None:
             if on_progress is not None:
@@ -194,28 +337,19 @@ def soak(
                     slope = judge_series(series.x, series.traced, warmup=warmup).per_request
                 on_progress(Progress(i, n, i / elapsed, series.last_traced(), slope))
 
-        sampler = ResourceSampler(postgres=options.postgres, redis=options.redis)
-        series, done, errors = _run(driver, endpoints, n, every, deadline, on_sample, sampler)
-        duration = time.monotonic() - started
-        left_counts: dict[tuple[str, str, str], int] = {}
-        for item in _open_resources():
-            if item["id"] not in open_before:
-                key = (item["kind"], item["what"], created_at(item["stack"]))
-                left_counts[key] = left_counts.get(key, 0) + 1
-        left_open = tuple(
-            LeftOpen(kind, what, where, count)
-            for (kind, what, where), count in sorted(
-                left_counts.items(), key=lambda kv: kv[1], reverse=True
-            )[:50]
+        series, done, errors = _run(
+            driver, endpoints, n, every, deadline, meter, on_sample, concurrency=c
         )
+        duration = time.monotonic() - started
+        left_open = meter.left_open(open_before)
         verdict = judge_series(
             series.x, series.traced, warmup=warmup, min_per_request=options.min_bytes_per_request
         )
         per_endpoint: list[EndpointResult] = []
-        if options.per_endpoint and len(endpoints) > 1:
+        if options.per_endpoint and len(endpoints) > 1 and meter.gone() is None:
             m = max(300, done // len(endpoints))
-            for e in endpoints:
-                s, d, err = _run(driver, (e,), m, max(1, m // 60), None)
+            for e in endpoints[: options.max_endpoints]:
+                s, d, err = _run(driver, (e,), m, max(1, m // 60), None, meter, concurrency=c)
                 v = judge_series(
                     s.x,
                     s.traced,
@@ -223,25 +357,25 @@ def soak(
                     min_per_request=options.min_bytes_per_request,
                 )
                 per_endpoint.append(EndpointResult(e, d, err, v.leak, v.per_request, v.ci95))
+                if meter.gone() is not None:
+                    break
         snaps: dict[str, str] = {}
         new_modules: set[str] = set()
-        if options.snapshots_dir is not None and verdict.leak:
+        if options.snapshots_dir is not None and verdict.leak and meter.gone() is None:
             rounds = max(100, done // 4)
-            import numpy  # noqa: F401  (the writer's: imported now, not between snapshots)
-
-            import memhound.heap.writer  # noqa: F401
-
-            modules_before = set(sys.modules)
-            snaps["a"] = _snapshot(options.snapshots_dir, "a")
-            for label in ("b", "c"):
-                _run(driver, endpoints, rounds, rounds, None)
-                snaps[label] = _snapshot(options.snapshots_dir, label)
+            modules_before = meter.snapshot_prepare()
+            for label in ("a", "b", "c"):
+                if label != "a":
+                    _run(driver, endpoints, rounds, rounds, None, meter, concurrency=c)
+                path = meter.snapshot(options.snapshots_dir, label)
+                if path is None:
+                    break
+                snaps[label] = path
             # Modules first imported meanwhile (by the app, or lazily by the snapshot writer)
             # are new objects too, but not growth: leave them out of the groups.
-            new_modules = set(sys.modules) - modules_before
+            new_modules = meter.snapshot_new_modules(modules_before)
     finally:
-        if not tracing:
-            tracemalloc.stop()
+        meter.end()
     rss = judge_series(series.x, series.rss, warmup=warmup)
     resources = {}
     columns = {"fds": series.fds, "threads": series.threads}
@@ -269,6 +403,10 @@ def soak(
         errors_watching=tuple(series.errors),
         left_open=left_open,
         series=tuple(zip(series.x, series.traced, series.rss, strict=True)),
+        measured=meter.primary,
+        concurrency=c,
+        target_gone=meter.gone(),
+        endpoints=len(endpoints),
     )
 
 

@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "attach": 4,
     "tune": 4,
     "soak": 4,
+    "soak_server": 4,
     "runs": 4,
     "reporters": 5,
     "cli": 6,

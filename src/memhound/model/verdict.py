@@ -68,6 +68,16 @@ class SoakResult:
     series: tuple[tuple[int, int, int], ...]  # (requests done, traced bytes, RSS bytes)
     errors_watching: tuple[str, ...] = ()  # servers that could not be read (masked)
     left_open: tuple[LeftOpen, ...] = ()
+    #: What the series measures: "python-heap" (traced, after a full collection) or "rss"
+    #: (a server without memhound's agent).
+    measured: str = "python-heap"
+    concurrency: int = 1
+    #: Why the target stopped before the end (a server that died), or None.
+    target_gone: str | None = None
+    endpoints: int = 1
+    #: How the soak was driven: "wsgi", "asgi", "call" or "http", and the server's pids.
+    driver: str = ""
+    server_pids: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (docs/json-schema.md)."""
@@ -80,4 +90,5 @@ class SoakResult:
         d["errors_watching"] = list(self.errors_watching)
         d["left_open"] = [asdict(x) for x in self.left_open]
         d["growing"] = [asdict(g) for g in self.growing]
+        d["server_pids"] = list(self.server_pids)
         return d

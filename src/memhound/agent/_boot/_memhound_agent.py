@@ -39,6 +39,9 @@ ENV_SNAPSHOT_EVERY = "MEMHOUND_SNAPSHOT_EVERY"  # seconds between snapshots
 ENV_SNAPSHOT_ABOVE = "MEMHOUND_SNAPSHOT_ABOVE"  # RSS bytes: one snapshot when crossed
 ENV_SNAPSHOT_AT_EXIT = "MEMHOUND_SNAPSHOT_AT_EXIT"  # "1": at exit and on SIGTERM
 ENV_BOOT_DIR = "MEMHOUND_BOOT_DIR"
+# "40" (a signal number or name): on this signal, collect garbage and send the traced heap,
+# RSS, threads and fds at once ("measured"); memhound soak pauses its load and asks.
+ENV_MEASURE_SIGNAL = "MEMHOUND_MEASURE_SIGNAL"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,6 +79,7 @@ class _Agent:
         self.snapshot_above = 0
         self.snapshot_at_exit = False
         self.next_snapshot_t = 0.0
+        self.measure_signal = 0
 
     # -- transport -------------------------------------------------------------------------
     def _socket(self) -> socket.socket:
@@ -168,6 +172,7 @@ class _Agent:
                 "executable": sys.executable,
                 "argv": list(sys.argv) if hasattr(sys, "argv") else [],
                 "trace_python": self.trace_python,
+                "measure_signal": self.measure_signal,
             }
         )
 
@@ -256,11 +261,9 @@ class _Agent:
             self.snapshot_above = int(env.get(ENV_SNAPSHOT_ABOVE) or 0)
         except ValueError:
             pass
-        name = env.get(ENV_SNAPSHOT_SIGNAL)
-        if name:
-            signum = getattr(signal, name, None)
-            if signum is not None:
-                signal.signal(signum, lambda *_: self.snapshot("signal"))
+        signum = _signal_number(env.get(ENV_SNAPSHOT_SIGNAL))
+        if signum:
+            signal.signal(signum, lambda *_: self.snapshot("signal"))
         if env.get(ENV_SNAPSHOT_AT_EXIT) == "1":
             self.snapshot_at_exit = True
             previous = signal.getsignal(signal.SIGTERM)
@@ -277,6 +280,40 @@ class _Agent:
             self.next_snapshot_t = time.monotonic() + (self.snapshot_every or 0)
             t = threading.Thread(target=self._snapshot_loop, name="memhound-agent", daemon=True)
             t.start()
+
+    # -- measurements on request -------------------------------------------------------------
+    def setup_measure(self) -> None:
+        signum = _signal_number(os.environ.get(ENV_MEASURE_SIGNAL))
+        if signum:
+            import signal
+
+            signal.signal(signum, lambda *_: self.measure_now())
+            self.measure_signal = signum
+
+    def measure_now(self) -> None:
+        """A full collection, then what is left: the traced heap (when tracing), RSS, threads
+        and open fds of this process. Runs in the main thread, between two bytecodes."""
+        try:
+            import tracemalloc
+
+            gc.collect()
+            traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+            try:
+                fds = len(os.listdir("/proc/self/fd")) - 1  # the listing's own fd
+            except OSError:
+                fds = -1
+            self.send(
+                {
+                    "kind": "measured",
+                    "t": time.time(),
+                    "traced": traced,
+                    "rss": _rss(),
+                    "threads": threading.active_count(),
+                    "fds": fds,
+                }
+            )
+        except Exception:
+            pass
 
     def _snapshot_loop(self) -> None:
         while not self.stopping.wait(min(self.interval_s * 4, 0.5)):
@@ -475,6 +512,17 @@ def open_resources(limit: int = 500) -> list[dict[str, Any]]:
     return items
 
 
+def _signal_number(value: str | None) -> int:
+    """A signal given by number ("40") or name ("SIGUSR2"); 0 when absent or unknown."""
+    if not value:
+        return 0
+    if value.isdigit():
+        return int(value)
+    import signal
+
+    return int(getattr(signal, value, 0))
+
+
 def _rss() -> int:
     try:
         with open("/proc/self/statm", "rb") as fh:
@@ -528,6 +576,7 @@ def start(
     agent.apply_settings()
     agent.name_connections()
     agent.setup_snapshots()
+    agent.setup_measure()
     gc.callbacks.append(agent.on_gc)
     atexit.register(agent.at_exit)
     if hasattr(os, "register_at_fork"):

@@ -1,0 +1,115 @@
+"""The soak report page: memory against requests with the warm-up shaded and the fitted trend
+drawn, then the per-endpoint table, what grows with its holder, resources, and what was left
+open. Every text from the target (paths, type names, URLs) is escaped."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from memhound._fsutil import atomic_write
+from memhound.model.verdict import SoakResult
+from memhound.units import format_bytes
+
+
+def _trend(result: SoakResult) -> tuple[list[int], list[float]]:
+    """The fitted line over the judged part of the series: the verdict's slope, and the
+    Theil-Sen intercept (median of y - slope * x over the points after the warm-up)."""
+    pts = [(x, y) for x, y, _ in result.series if x > result.warmup_requests]
+    if len(pts) < 2:
+        return [], []
+    slope = result.bytes_per_request
+    intercept = statistics.median(y - slope * x for x, y in pts)
+    xs = [pts[0][0], pts[-1][0]]
+    return xs, [intercept + slope * x for x in xs]
+
+
+def render_soak_html(result: SoakResult) -> str:
+    from memhound.reporters.html import _e, fill_template, safe_json
+
+    heap = result.measured != "rss"
+    label = "Python heap after gc" if heap else "RSS of the server"
+    lo, hi = result.ci95
+
+    def b(v: float) -> str:
+        return format_bytes(v, signed=True)
+
+    verdict = (
+        f"{'LEAK' if result.leak else 'No leak (plateau)'}: {b(result.bytes_per_request)} per "
+        f"request (95% CI {b(lo)} to {b(hi)}), {label}"
+    )
+    facts = (
+        f"{result.requests:,} requests in {result.duration_s:.1f} s "
+        f"({result.requests_per_s:,.0f} req/s, concurrency {result.concurrency}); "
+        f"{result.warmup_requests:,} warm-up requests not judged; {result.errors:,} errors; "
+        f"RSS {b(result.rss_bytes_per_request)} per request"
+    )
+    if result.target_gone:
+        facts += f". Stopped early: {result.target_gone}"
+    endpoints = (
+        "".join(
+            f"<tr><td>{_e(e.endpoint)}</td><td class=num>{e.requests:,}</td>"
+            f"<td class=num>{e.errors:,}</td><td class=num>{_e(b(e.bytes_per_request))}</td>"
+            f"<td class=num>{_e(b(e.ci95[0]))} to {_e(b(e.ci95[1]))}</td>"
+            f"<td class={'LEAK' if e.leak else 'ok'}>{'LEAK' if e.leak else 'ok'}</td></tr>"
+            for e in result.per_endpoint
+        )
+        or '<tr><td colspan=6 class="empty">one endpoint: see the verdict above</td></tr>'
+    )
+    growing = "".join(
+        f"<tr><td>{_e(g.class_name)}</td><td class=num>{g.count:,}</td>"
+        f"<td class=num>{_e(format_bytes(g.retained_bytes))}</td>"
+        f"<td class=path>{_e(g.path)}</td></tr>"
+        for g in result.growing
+    ) or (
+        '<tr><td colspan=4 class="empty">'
+        + ("no snapshots taken" if not result.snapshots else "nothing new stayed alive")
+        + "</td></tr>"
+    )
+    resources = "".join(
+        f"<tr><td>{_e(name)}</td><td class=num>{r.first:,}</td><td class=num>{r.last:,}</td>"
+        f"<td class=num>{r.per_request:+.4f}</td>"
+        f"<td class={'GROWING' if r.leak else 'ok'}>{'GROWING' if r.leak else 'steady'}</td></tr>"
+        for name, r in result.resources.items()
+    )
+    left = (
+        "".join(
+            f"<tr><td class=num>{x.count:,}</td><td>{_e(x.what)}</td>"
+            f"<td class=path>{_e(x.created_at)}</td></tr>"
+            for x in result.left_open
+        )
+        or '<tr><td colspan=3 class="empty">nothing (or not visible from outside)</td></tr>'
+    )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in result.errors_watching)
+    trend_x, trend_y = _trend(result)
+    data = {
+        "x": [s[0] for s in result.series],
+        "primary": [s[1] for s in result.series],
+        "rss": [s[2] for s in result.series],
+        "show_rss": heap,
+        "primary_label": label,
+        "warmup": result.warmup_requests,
+        "trend_x": trend_x,
+        "trend_y": trend_y,
+        "leak": result.leak,
+    }
+    return fill_template(
+        "soak.html",
+        {
+            "TITLE": _e(f"memhound soak: {result.target}"),
+            "COMMAND": _e(result.target),
+            "VERDICT": _e(verdict),
+            "VERDICTCLASS": "leak" if result.leak else "ok",
+            "FACTS": _e(facts),
+            "ENDPOINTS": endpoints,
+            "GROWING": growing,
+            "RESOURCES": resources,
+            "LEFTOPEN": left,
+            "NOTES": f"<h2>Notes</h2><ul id=notes>{notes}</ul>" if notes else "",
+            "DATA": safe_json(data),
+        },
+    )
+
+
+def write_soak_html(result: SoakResult, path: Path) -> None:
+    atomic_write(path, render_soak_html(result))

@@ -1,0 +1,310 @@
+"""The server side of ``memhound soak --url``: a server memhound starts (``--serve CMD``) or
+one already running (``--pid PID``), and the meter that measures its whole process tree.
+
+A server started by memhound runs memhound's agent (the ``sitecustomize`` on PYTHONPATH, as
+under ``memhound run``) with tracemalloc on: when the load pauses for a measurement, each of
+its Python processes is sent a real-time signal, collects garbage and reports its traced heap,
+so the verdict judges the same figure as in-process. A server memhound did not start is
+measured from outside: RSS of the tree (plus fds, sockets, threads), a coarser figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from memhound.agent.channel import AgentChannel
+from memhound.errors import CommandNotFound, MemhoundError, ProcessNotFound, UsageError
+from memhound.model.verdict import LeftOpen
+from memhound.probes import process as proc
+from memhound.soak import Reading
+from memhound.watchers.tree import ResourceSampler
+
+#: Real-time signals have no meaning to common servers (gunicorn, uvicorn, celery use the
+#: classic ones), so they are safe to borrow for memhound's agent.
+MEASURE_SIGNAL = int(signal.SIGRTMIN) + 6
+SNAPSHOT_SIGNAL = int(signal.SIGRTMIN) + 7
+#: How long a measurement may take (a full collection of a big heap) before it is skipped.
+MEASURE_TIMEOUT_S = 10.0
+SNAPSHOT_TIMEOUT_S = 300.0
+
+
+class Server:
+    """A server process tree: ``pids()``, ``alive()``, why it ended, and (when memhound
+    started it) the agent channel of its Python processes."""
+
+    def __init__(
+        self,
+        root: int,
+        *,
+        popen: subprocess.Popen[bytes] | None = None,
+        channel: AgentChannel | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.root = root
+        self.popen = popen
+        self.channel = channel
+        self.log = log
+        self.agents: dict[int, dict[str, Any]] = {}  # pid -> its hello
+        self.messages: list[dict[str, Any]] = []
+
+    # -- starting and attaching ---------------------------------------------------------------
+    @classmethod
+    def start(
+        cls,
+        command: str,
+        *,
+        log: Path,
+        snapshot_dir: Path | None,
+        trace_python: bool = True,
+    ) -> Server:
+        from memhound.agent import BOOT_DIR
+
+        argv = shlex.split(command)
+        if not argv:
+            raise UsageError("--serve needs a command", hint='e.g. --serve "gunicorn app:app"')
+        from memhound.runner import resolve_command
+
+        resolve_command(argv)
+        channel = AgentChannel()
+        env = dict(os.environ)
+        env.update(channel.child_env(trace_python=trace_python, interval_s=3600.0, gc_keep=0))
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
+        )
+        env["MEMHOUND_MEASURE_SIGNAL"] = str(MEASURE_SIGNAL)
+        env["PYTHONUNBUFFERED"] = "1"
+        if snapshot_dir is not None:
+            env["MEMHOUND_SNAPSHOT_DIR"] = str(snapshot_dir)
+            env["MEMHOUND_SNAPSHOT_SIGNAL"] = str(SNAPSHOT_SIGNAL)
+        out: IO[bytes] = open(log, "wb")  # noqa: SIM115  (the child holds it)
+        try:
+            popen = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            channel.close()
+            raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+        finally:
+            out.close()
+        os.chmod(log, 0o600)
+        return cls(popen.pid, popen=popen, channel=channel, log=log)
+
+    @classmethod
+    def attach(cls, pid: int) -> Server:
+        try:
+            proc.read_status(pid)
+        except ProcessNotFound as exc:
+            raise ProcessNotFound(
+                f"no process {pid}", hint="give the pid of the running server (or use --serve)"
+            ) from exc
+        return cls(pid)
+
+    # -- state --------------------------------------------------------------------------------
+    def alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        try:
+            return not proc.read_status(self.root).is_zombie
+        except MemhoundError:
+            return False
+
+    def pids(self) -> list[int]:
+        try:
+            return proc.tree(self.root)
+        except MemhoundError:
+            return []
+
+    def exit_description(self) -> str | None:
+        if self.alive():
+            return None
+        if self.popen is not None:
+            code = self.popen.returncode
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            return f"the server {how}" + self.log_tail()
+        return f"the server (pid {self.root}) is gone"
+
+    def log_tail(self, lines: int = 8) -> str:
+        if self.log is None:
+            return ""
+        try:
+            text = self.log.read_bytes()[-4000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+        tail = [ln for ln in text.splitlines() if ln.strip()][-lines:]
+        return ("; its last output:\n    " + "\n    ".join(tail)) if tail else ""
+
+    def drain(self) -> list[dict[str, Any]]:
+        if self.channel is None:
+            return []
+        got = self.channel.drain()
+        for m in got:
+            if m.get("kind") == "hello" and isinstance(m.get("pid"), int):
+                self.agents[m["pid"]] = m
+        return got
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM to the server's process group, SIGKILL after ``grace_s``."""
+        if self.popen is not None:
+            if self.popen.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(self.popen.pid, signal.SIGTERM)
+                try:
+                    self.popen.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(OSError):
+                        os.killpg(self.popen.pid, signal.SIGKILL)
+                    self.popen.wait(grace_s)
+            with contextlib.suppress(OSError):
+                os.killpg(self.popen.pid, signal.SIGKILL)  # stragglers of the group
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+    def signal_agents(self, signum: int) -> list[int]:
+        """Send ``signum`` to each process of the tree whose agent said it listens for it."""
+        self.drain()
+        tree = set(self.pids())
+        sent = []
+        for pid, hello in self.agents.items():
+            wanted = hello.get("measure_signal") if signum == MEASURE_SIGNAL else signum
+            if pid in tree and wanted == signum:
+                try:
+                    os.kill(pid, signum)
+                    sent.append(pid)
+                except OSError:
+                    continue
+        return sent
+
+    def wait_for(self, kind: str, pids: list[int], timeout_s: float) -> dict[int, dict[str, Any]]:
+        """The first ``kind`` message of each of ``pids`` (as many as came within the time)."""
+        got: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(got) < len(pids) and time.monotonic() < deadline:
+            for m in self.drain():
+                pid = m.get("pid")
+                if m.get("kind") in (kind, f"{kind}-failed") and pid in pids and pid not in got:
+                    got[pid] = m
+            if len(got) < len(pids):
+                if not self.alive():
+                    break
+                time.sleep(0.002)
+        return got
+
+
+class ServerMeter:
+    """Measures a server's tree with the load paused: the agents' traced heaps after a full
+    collection when they run memhound's agent with tracing, else the tree's RSS."""
+
+    def __init__(self, server: Server, resources: ResourceSampler, *, wait_agent_s: float = 15.0):
+        self.server = server
+        self.resources = resources
+        self.primary = "rss"
+        self.notes: list[str] = []
+        if server.channel is not None:
+            # The agent says hello once its interpreter is up: wait for it (bounded), so the
+            # first reading already has the heap figure.
+            deadline = time.monotonic() + wait_agent_s
+            while time.monotonic() < deadline and server.alive():
+                server.drain()
+                if any(h.get("trace_python") for h in server.agents.values()):
+                    self.primary = "python-heap"
+                    break
+                time.sleep(0.02)
+            else:
+                self.notes.append(
+                    "the server did not start memhound's agent (not a Python program, or it "
+                    "clears PYTHONPATH): judged on RSS"
+                )
+
+    def begin(self) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+    def measure(self, t: float) -> Reading | None:
+        if not self.server.alive():
+            return None
+        pids = self.server.pids()
+        if not pids:
+            return None
+        heap = 0
+        if self.primary == "python-heap":
+            asked = self.server.signal_agents(MEASURE_SIGNAL)
+            got = self.server.wait_for("measured", asked, MEASURE_TIMEOUT_S)
+            if not self.server.alive():
+                return None
+            heap = sum(int(m.get("traced") or 0) for m in got.values())
+        rss = 0
+        for pid in pids:
+            with contextlib.suppress(MemhoundError):
+                rss += proc.read_status(pid).rss_bytes
+        rs = self.resources.sample(t, pids)
+        extra = {k: v for k, v in rs.totals.items() if k not in ("fds", "threads")}
+        primary = heap if self.primary == "python-heap" else rss
+        return Reading(
+            primary, rss, rs.totals.get("fds", 0), rs.totals.get("threads", 0), extra, rs.errors
+        )
+
+    def open_ids(self) -> set[int]:
+        return set()
+
+    def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
+        return ()
+
+    def snapshot_prepare(self) -> set[str]:
+        # A first snapshot, thrown away: the writer's imports (numpy) and what they build
+        # lazily on first use would otherwise be new objects between the three that count.
+        if self.primary == "python-heap":
+            with tempfile.TemporaryDirectory(prefix="memhound-") as tmp:
+                self.snapshot(Path(tmp), "warm-up")
+        return set()
+
+    def snapshot_new_modules(self, before: set[str]) -> set[str]:
+        return set()
+
+    def snapshot(self, directory: Path, label: str) -> str | None:
+        """A heap snapshot of the agent process with the biggest heap (the same process for
+        the three snapshots, so that objects can be matched across them)."""
+        if self.primary != "python-heap":
+            return None
+        pid = getattr(self, "_snap_pid", None)
+        if pid is None:
+            asked = self.server.signal_agents(MEASURE_SIGNAL)
+            got = self.server.wait_for("measured", asked, MEASURE_TIMEOUT_S)
+            if not got:
+                return None
+            pid = max(got, key=lambda p: int(got[p].get("traced") or 0))
+            self._snap_pid = pid
+        try:
+            os.kill(pid, SNAPSHOT_SIGNAL)
+        except OSError:
+            return None
+        msg = self.server.wait_for("snapshot", [pid], SNAPSHOT_TIMEOUT_S).get(pid)
+        if msg is None or msg.get("kind") != "snapshot":
+            error = (msg or {}).get("error", "no answer")
+            self.notes.append(f"heap snapshot {label} of pid {pid} not taken: {error}")
+            return None
+        path = Path(str(msg["path"]))
+        final = directory / f"soak-{label}.heapsnapshot"
+        try:
+            os.replace(path, final)
+        except OSError:
+            return str(path)
+        return str(final)
+
+    def gone(self) -> str | None:
+        return self.server.exit_description()
