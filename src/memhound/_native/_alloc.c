@@ -76,7 +76,7 @@ static uint64_t serial = 1;
 static mh_entry *live = NULL;
 static size_t live_cap = 0, live_len = 0;
 
-static mh_frame *site_frames = NULL; /* site i at site_frames[i * MAX_FRAMES] */
+static mh_frame *site_frames = NULL; /* site i at site_frames[i * nframes] */
 static uint16_t *site_n = NULL;
 static uint32_t *site_hash = NULL;
 static size_t site_len = 0, site_cap = 0;
@@ -283,14 +283,14 @@ static uint32_t site_of(const mh_frame *fr, int n) {
     while (site_index[j]) {
         uint32_t s = site_index[j] - 1;
         if (site_hash[s] == hh && site_n[s] == n &&
-            memcmp(&site_frames[(size_t)s * MAX_FRAMES], fr, (size_t)n * sizeof(mh_frame)) == 0)
+            memcmp(&site_frames[(size_t)s * (size_t)nframes], fr, (size_t)n * sizeof(mh_frame)) == 0)
             return s;
         j = (j + 1) & mask;
     }
     if (site_len >= UINT32_MAX - 1) return UINT32_MAX;
     if (site_len == site_cap) {
         size_t ncap = site_cap ? site_cap * 2 : 1024;
-        mh_frame *nf = realloc(site_frames, ncap * MAX_FRAMES * sizeof(mh_frame));
+        mh_frame *nf = realloc(site_frames, ncap * (size_t)nframes * sizeof(mh_frame));
         if (nf == NULL) return UINT32_MAX;
         site_frames = nf;
         uint16_t *nn = realloc(site_n, ncap * sizeof(uint16_t));
@@ -304,7 +304,7 @@ static uint32_t site_of(const mh_frame *fr, int n) {
     for (int b = 0; b < MAX_BLOCKS; b++)
         if (blocks[b].in_use && block_fit(&blocks[b], site_len + 1) < 0) return UINT32_MAX;
     uint32_t s = (uint32_t)site_len;
-    memcpy(&site_frames[(size_t)s * MAX_FRAMES], fr, (size_t)n * sizeof(mh_frame));
+    memcpy(&site_frames[(size_t)s * (size_t)nframes], fr, (size_t)n * sizeof(mh_frame));
     for (int i = 0; i < n; i++) Py_INCREF((PyObject *)fr[i].code); /* keeps the pointer valid */
     site_n[s] = (uint16_t)n;
     site_hash[s] = hh;
@@ -458,7 +458,7 @@ static void uninstall_and_clear(void) {
     site_len = site_cap = site_index_cap = 0;
     degraded = 0;
     for (size_t s = 0; s < n; s++)
-        for (int i = 0; i < ns[s]; i++) Py_DECREF((PyObject *)frames[(size_t)s * MAX_FRAMES + i].code);
+        for (int i = 0; i < ns[s]; i++) Py_DECREF((PyObject *)frames[(size_t)s * (size_t)nframes + i].code);
     free(frames);
     free(ns);
 }
@@ -644,7 +644,7 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
         PyObject *frames = PyTuple_New(site_n[s]);
         if (frames == NULL) goto done;
         for (int i = 0; i < site_n[s]; i++) {
-            mh_frame *f = &site_frames[s * MAX_FRAMES + i];
+            mh_frame *f = &site_frames[s * (size_t)nframes + i];
             PyObject *t = Py_BuildValue("(Oi)", (PyObject *)f->code, f->offset);
             if (t == NULL) {
                 Py_DECREF(frames);

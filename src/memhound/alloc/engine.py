@@ -9,6 +9,7 @@ total) but not what was allocated and freed inside the block, and says so.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import sys
 from collections.abc import Iterable
@@ -64,22 +65,35 @@ def make_engine(name: str, frames: int) -> Engine:
 
 # -- frames --------------------------------------------------------------------------------
 
-LineCache = dict[CodeType, list[tuple[int, int, int | None]]]
 
+class FrameResolver:
+    """(code, bytecode offset) -> Frame, each code object's line table read once."""
 
-def code_frame(code: CodeType, offset: int, cache: LineCache) -> Frame:
-    """The frame of ``code`` at bytecode ``offset`` (bytes; -1 when not started)."""
-    line: int | None = None
-    if offset >= 0:
-        table = cache.get(code)
-        if table is None:
-            table = cache[code] = list(code.co_lines())
-        for start, end, ln in table:
-            if start <= offset < end:
-                line = ln
-                break
-    name: str = getattr(code, "co_qualname", code.co_name)  # 3.11+
-    return Frame(code.co_filename, line if line is not None else code.co_firstlineno, name)
+    def __init__(self) -> None:
+        self._tables: dict[CodeType, tuple[list[int], list[tuple[int, int, int | None]]]] = {}
+        self._frames: dict[tuple[CodeType, int], Frame] = {}
+
+    def __call__(self, code: CodeType, offset: int) -> Frame:
+        key = (code, offset)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._frames[key] = self._resolve(code, offset)
+        return frame
+
+    def _resolve(self, code: CodeType, offset: int) -> Frame:
+        line: int | None = None
+        if offset >= 0:
+            table = self._tables.get(code)
+            if table is None:
+                ranges = list(code.co_lines())
+                table = self._tables[code] = ([r[0] for r in ranges], ranges)
+            i = bisect.bisect_right(table[0], offset) - 1
+            if i >= 0:
+                start, end, ln = table[1][i]
+                if start <= offset < end:
+                    line = ln
+        name: str = getattr(code, "co_qualname", code.co_name)  # 3.11+
+        return Frame(code.co_filename, line if line is not None else code.co_firstlineno, name)
 
 
 def type_name(t: type) -> str:
@@ -165,9 +179,9 @@ class NativeEngine:
 
     def results(self) -> EngineResult:
         raw = self._native.results(self._id())
-        cache: LineCache = {}
+        resolve = FrameResolver()
         sites = {
-            s: tuple(code_frame(code, offset, cache) for code, offset in frames)
+            s: tuple(resolve(code, offset) for code, offset in frames)
             for s, frames in raw["sites"].items()
         }
         snap = int(raw["peak_snapshot_bytes"])

@@ -62,6 +62,7 @@ class _Paths:
         self.sites = sorted(facts.site_dirs, key=len, reverse=True)
         self.stdlib = sorted(facts.stdlib_dirs, key=len, reverse=True)
         self._cache: dict[str, tuple[str, str]] = {}
+        self._own: dict[str, bool] = {}
 
     def place(self, filename: str) -> tuple[str, str]:
         """(shown path, package) of a file."""
@@ -88,10 +89,13 @@ class _Paths:
         return (rel if rel is not None else filename), USER
 
     def own(self, filename: str) -> bool:
-        return any(
-            filename == p or filename.startswith(p.rstrip("/") + "/")
-            for p in self.facts.own_prefixes
-        )
+        hit = self._own.get(filename)
+        if hit is None:
+            hit = self._own[filename] = any(
+                filename == p or filename.startswith(p.rstrip("/") + "/")
+                for p in self.facts.own_prefixes
+            )
+        return hit
 
 
 def _matches(patterns: Iterable[str], *values: str) -> bool:

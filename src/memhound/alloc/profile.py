@@ -22,7 +22,7 @@ from memhound.model.allocations import ALLOC_FILE, AllocReport
 from memhound.model.run import ExitStatus, Run, read_artifact
 from memhound.model.timeline import Timeline
 
-DEFAULT_FRAMES = 16
+DEFAULT_FRAMES = 8
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", dest="module", metavar="MODULE", help="run MODULE (like python -m)")
     p.add_argument("script", nargs=argparse.REMAINDER, help="a script to run (and its arguments)")
     p.add_argument("--top", type=int, default=50, metavar="N", help="rows per table (default 50)")
-    p.add_argument("--frames", type=int, default=16, metavar="N", help="stack depth (1-64)")
+    p.add_argument("--frames", type=int, default=8, metavar="N", help="stack depth (1-64, default 8)")
     p.add_argument(
         "--allow",
         action="append",
