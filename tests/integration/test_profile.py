@@ -314,6 +314,9 @@ def test_cli_writes_a_run_with_alloc_json_and_html(program: Path) -> None:
     assert (program.parent / "r" / "report.html").is_file()
     meta = json.loads((program.parent / "r" / RUN_FILE).read_text())["meta"]
     assert meta["kind"] == "profile" and meta["exit"]["returncode"] == 0
+    again = mh("report", "r", "--format", "text")
+    assert again.returncode == 0, again.stderr
+    assert "retained memory by type" in again.stdout and "__main__.Order" in again.stdout
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,22 @@ def execute(args: argparse.Namespace) -> int:
         else:
             page = ImportsHtmlReporter().render(imports)
         return _write(page, args, run.path / REPORT_FILE)
+    if run.meta.kind == "profile":
+        from memhound.alloc.profile import load_alloc
+        from memhound.reporters.alloc import (
+            AllocHtmlReporter,
+            AllocJsonReporter,
+            AllocTextReporter,
+        )
+
+        alloc = load_alloc(run)
+        if args.format == "text":
+            page = AllocTextReporter().render(alloc)
+        elif args.format == "json":
+            page = AllocJsonReporter().render(alloc)
+        else:
+            page = AllocHtmlReporter().render(alloc)
+        return _write(page, args, run.path / REPORT_FILE)
     if run.meta.kind == "tune":
         from memhound.reporters.tune import TuneHtmlReporter, TuneJsonReporter, TuneTextReporter
         from memhound.tune import load_tune
