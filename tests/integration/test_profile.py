@@ -99,7 +99,9 @@ def test_retained_widgets_and_allocated_dicts_at_their_lines() -> None:
     assert widget.where.endswith(loc("widgets"))
     dicts = row(r.allocated.by_location if r.allocated else None, loc("dicts"))
     assert dicts is not None and dicts.count >= 50_000
-    assert row(r.retained.by_location, loc("dicts")) is None  # freed: not retained
+    # freed: not retained (a few blocks may stay in CPython's free lists, allocated still)
+    left = row(r.retained.by_location, loc("dicts"))
+    assert left is None or left.bytes < 16 * 1024, left
     assert r.allocated_bytes is not None and r.allocated_bytes > r.retained_bytes
     assert len(kept) == 10_000
 
@@ -352,3 +354,29 @@ def test_cli_clear_errors(in_tmp: Path) -> None:
 def test_native_engine_is_importable_here() -> None:
     """CI builds the extension for every interpreter it tests (pip install -e .)."""
     assert native_available(), f"memhound._native._alloc not built for {sys.version}"
+
+
+def test_without_the_native_engine_auto_falls_back_to_tracemalloc() -> None:
+    """As on a machine where the extension could not be compiled: the import fails."""
+    code = (
+        "import sys; sys.modules['memhound._native._alloc'] = None\n"
+        "import memhound\n"
+        "class Thing:\n    __slots__ = ('n',)\n"
+        "with memhound.profile() as p:\n    kept = [Thing() for _ in range(1234)]\n"
+        "r = p.report.data\n"
+        "print(r.engine, r.allocated_bytes, [x.count for x in r.retained.by_type if"
+        " x.key.endswith('Thing')])\n"
+        "import tracemalloc; assert not tracemalloc.is_tracing()\n"
+    )
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["tracemalloc", "None", "[1234]"], out
+    res = subprocess.run(
+        [sys.executable, "-c", code.replace("profile()", "profile(engine='native')")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0 and "pip install --force-reinstall" in res.stderr
