@@ -155,6 +155,29 @@ def test_repeated_strings_show_with_their_count(engine: str) -> None:
     assert len(kept) == 4000
 
 
+def passing_strings(n: int) -> int:
+    total = 0
+    for i in range(n):
+        s = "-".join(("tmp", str(i % 5)))  # passing-strings
+        total += len(s)
+    return total
+
+
+@needs_native
+def test_allocated_strings_count_the_freed_ones_too() -> None:
+    with memhound.profile() as p:
+        passing_strings(10_000)
+        kept = words(400)
+    r = p.report.data
+    assert r.strings_allocated is not None
+    hit = row(r.strings_allocated, "tmp-4")
+    assert hit is not None and hit.count == 2000 and hit.where.endswith(loc("passing-strings"))
+    kept_row = row(r.strings_allocated, "key=1")  # alive at the end: allocated too
+    assert kept_row is not None and kept_row.count == 100
+    assert row(r.strings_retained, "tmp-4") is None
+    assert len(kept) == 400
+
+
 @needs_native
 def test_nested_and_repeated_blocks_each_count_their_own() -> None:
     with memhound.profile() as outer:

@@ -47,8 +47,21 @@ typedef struct {
     size_t size;
     uint64_t serial;
     uint32_t site;
-    uint32_t used;
+    uint16_t used;
+    uint16_t obj; /* allocated in the OBJ domain (may hold an object header) */
 } mh_entry;
+
+/* Strings freed inside a block, counted at free time: (first bytes of the text, site). */
+#define STR_DATA 64
+#define STR_TABLE_MAX (1 << 15)
+typedef struct {
+    uint64_t hash;
+    uint64_t count, bytes;
+    Py_ssize_t length; /* in characters */
+    uint32_t site;
+    uint8_t kind, used, ndata;
+    char data[STR_DATA];
+} mh_string;
 
 typedef struct {
     int active; /* 1 while counting, 0 after end() */
@@ -60,6 +73,9 @@ typedef struct {
     uint64_t *alloc_count, *alloc_bytes;
     int64_t *live_bytes, *live_count;
     int64_t *snap_bytes, *snap_count;
+    mh_string *strings; /* open addressing, str_cap slots (0 until the first string) */
+    size_t str_cap, str_len;
+    uint64_t str_dropped; /* strings not counted: the table was full */
 } mh_block;
 
 /* -- state (the GIL guards all of it) ---------------------------------------------------- */
@@ -128,7 +144,7 @@ static mh_entry *live_find(const void *ptr) {
     return NULL;
 }
 
-static int live_insert(void *ptr, size_t size, uint32_t site, uint64_t ser) {
+static int live_insert(void *ptr, size_t size, uint32_t site, uint64_t ser, int obj) {
     if ((live_len + 1) * 2 > live_cap && live_grow() < 0) return -1;
     size_t mask = live_cap - 1, i = ptr_hash(ptr) & mask;
     while (live[i].used) {
@@ -141,6 +157,7 @@ static int live_insert(void *ptr, size_t size, uint32_t site, uint64_t ser) {
     live[i].serial = ser;
     live[i].site = site;
     live[i].used = 1;
+    live[i].obj = (uint16_t)obj;
     return 0;
 }
 
@@ -185,6 +202,7 @@ static int block_fit(mh_block *b, size_t need) {
 }
 
 static void block_free(mh_block *b) {
+    free(b->strings);
     free(b->alloc_count);
     free(b->alloc_bytes);
     free(b->live_bytes);
@@ -314,12 +332,101 @@ static uint32_t site_of(const mh_frame *fr, int n) {
 }
 
 /* -- recording ------------------------------------------------------------------------- */
-static void record_free(void *ptr) {
+/* A compact str being freed still has its header and text (tp_free runs last): when the block
+ * holds one, read it within the bounds of the allocation. Non-compact strings are skipped (their
+ * text buffer is freed first), as is anything whose header does not add up. */
+static int freed_string(const mh_entry *e, const char **data, Py_ssize_t *length, int *kind) {
+    if (!e->obj || e->size < sizeof(PyASCIIObject)) return 0;
+    PyASCIIObject *op = (PyASCIIObject *)e->ptr;
+    if (Py_TYPE((PyObject *)op) != &PyUnicode_Type || !op->state.compact) return 0;
+    size_t header = op->state.ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
+    int k = (int)op->state.kind;
+    if (k != 1 && k != 2 && k != 4) return 0;
+    if (op->length < 0 || header > e->size ||
+        (size_t)op->length >= (e->size - header) / (size_t)k)
+        return 0;
+    *data = (const char *)op + header;
+    *length = op->length;
+    *kind = k;
+    return 1;
+}
+
+static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_ssize_t length,
+                         int kind) {
+    size_t n = (size_t)length * (size_t)kind;
+    if (n > STR_DATA) n = STR_DATA;
+    uint64_t h = 1469598103934665603ULL ^ ((uint64_t)e->site << 8) ^ (uint64_t)kind;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
+    h ^= (uint64_t)length * 0x9E3779B97F4A7C15ULL;
+    if (bl->strings == NULL) {
+        bl->strings = calloc(1024, sizeof(mh_string));
+        if (bl->strings == NULL) {
+            bl->str_dropped++;
+            return;
+        }
+        bl->str_cap = 1024;
+    }
+    size_t mask = bl->str_cap - 1, i = (size_t)h & mask;
+    while (bl->strings[i].used) {
+        mh_string *s = &bl->strings[i];
+        if (s->hash == h && s->site == e->site && s->kind == kind && s->length == length &&
+            s->ndata == n && memcmp(s->data, data, n) == 0) {
+            s->count++;
+            s->bytes += e->size;
+            return;
+        }
+        i = (i + 1) & mask;
+    }
+    if ((bl->str_len + 1) * 2 > bl->str_cap) {
+        if (bl->str_cap >= STR_TABLE_MAX * 2) {
+            bl->str_dropped++;
+            return;
+        }
+        size_t ncap = bl->str_cap * 2;
+        mh_string *ns = calloc(ncap, sizeof(mh_string));
+        if (ns == NULL) {
+            bl->str_dropped++;
+            return;
+        }
+        for (size_t j = 0; j < bl->str_cap; j++) {
+            if (!bl->strings[j].used) continue;
+            size_t k = (size_t)bl->strings[j].hash & (ncap - 1);
+            while (ns[k].used) k = (k + 1) & (ncap - 1);
+            ns[k] = bl->strings[j];
+        }
+        free(bl->strings);
+        bl->strings = ns;
+        bl->str_cap = ncap;
+        mask = ncap - 1;
+        i = (size_t)h & mask;
+        while (bl->strings[i].used) i = (i + 1) & mask;
+    }
+    mh_string *s = &bl->strings[i];
+    s->hash = h;
+    s->count = 1;
+    s->bytes = e->size;
+    s->length = length;
+    s->site = e->site;
+    s->kind = (uint8_t)kind;
+    s->ndata = (uint8_t)n;
+    s->used = 1;
+    memcpy(s->data, data, n);
+    bl->str_len++;
+}
+
+/* peek: the memory is still ours to read (a free hook, before the real free; never realloc,
+ * whose old block is already gone when we hear of it). */
+static void record_free(void *ptr, int peek) {
     mh_entry *e = live_find(ptr);
     if (e == NULL) return;
+    const char *sdata = NULL;
+    Py_ssize_t slen = 0;
+    int skind = 0, is_str = -1;
     for (int b = 0; b < nslots; b++) {
         mh_block *bl = &blocks[b];
         if (bl->active && e->serial >= bl->start_serial) {
+            if (is_str < 0) is_str = peek && freed_string(e, &sdata, &slen, &skind);
+            if (is_str) count_string(bl, e, sdata, slen, skind);
             bl->current -= (int64_t)e->size;
             bl->live_bytes[e->site] -= (int64_t)e->size;
             bl->live_count[e->site] -= 1;
@@ -329,12 +436,12 @@ static void record_free(void *ptr) {
 }
 
 /* grown: how many bytes to count as newly allocated (a realloc counts what it added) */
-static void record_alloc(void *ptr, size_t size, size_t grown) {
+static void record_alloc(void *ptr, size_t size, size_t grown, int obj) {
     mh_frame fr[MAX_FRAMES];
     int n = collect_frames(fr);
     uint32_t s = site_of(fr, n);
     uint64_t ser = serial++;
-    if (s == UINT32_MAX || live_insert(ptr, size, s, ser) < 0) {
+    if (s == UINT32_MAX || live_insert(ptr, size, s, ser, obj) < 0) {
         degraded = 1;
         return;
     }
@@ -361,13 +468,13 @@ static inline int should_record(void) {
     return recording > 0 && !suspended && !in_hook && !degraded;
 }
 
-#define HOOKS(NAME, PREV)                                                                  \
+#define HOOKS(NAME, PREV, OBJ)                                                                \
     static void *NAME##_malloc(void *ctx, size_t size) {                                   \
         (void)ctx;                                                                         \
         void *p = PREV.malloc(PREV.ctx, size);                                             \
         if (p != NULL && should_record()) {                                                \
             in_hook = 1;                                                                   \
-            record_alloc(p, size, size);                                                   \
+            record_alloc(p, size, size, OBJ);                                              \
             in_hook = 0;                                                                   \
         }                                                                                  \
         return p;                                                                          \
@@ -377,7 +484,7 @@ static inline int should_record(void) {
         void *p = PREV.calloc(PREV.ctx, nelem, elsize);                                    \
         if (p != NULL && should_record()) {                                                \
             in_hook = 1;                                                                   \
-            record_alloc(p, nelem * elsize, nelem * elsize);                               \
+            record_alloc(p, nelem * elsize, nelem * elsize, OBJ);                          \
             in_hook = 0;                                                                   \
         }                                                                                  \
         return p;                                                                          \
@@ -385,17 +492,17 @@ static inline int should_record(void) {
     static void *NAME##_realloc(void *ctx, void *old, size_t size) {                       \
         (void)ctx;                                                                         \
         void *p = PREV.realloc(PREV.ctx, old, size);                                       \
-        if (p == NULL || in_hook || live == NULL) return p;                                \
+        if (p == NULL || in_hook || (live == NULL && !should_record_nohook())) return p;   \
         in_hook = 1;                                                                       \
         size_t grown = size;                                                               \
         if (old != NULL) {                                                                 \
             mh_entry *e = live_find(old);                                                  \
             if (e != NULL) {                                                               \
                 grown = size > e->size ? size - e->size : 0;                               \
-                record_free(old);                                                          \
+                record_free(old, 0);                                                       \
             }                                                                              \
         }                                                                                  \
-        if (should_record_nohook()) record_alloc(p, size, grown);                          \
+        if (should_record_nohook()) record_alloc(p, size, grown, OBJ);                     \
         in_hook = 0;                                                                       \
         return p;                                                                          \
     }                                                                                      \
@@ -403,7 +510,7 @@ static inline int should_record(void) {
         (void)ctx;                                                                         \
         if (ptr != NULL && !in_hook && live != NULL) {                                     \
             in_hook = 1;                                                                   \
-            record_free(ptr);                                                              \
+            record_free(ptr, OBJ);                                                         \
             in_hook = 0;                                                                   \
         }                                                                                  \
         PREV.free(PREV.ctx, ptr);                                                          \
@@ -413,8 +520,8 @@ static inline int should_record_nohook(void) {
     return recording > 0 && !suspended && !degraded;
 }
 
-HOOKS(mem, prev_mem)
-HOOKS(obj, prev_obj)
+HOOKS(mem, prev_mem, 0)
+HOOKS(obj, prev_obj, 1)
 
 static int hooks_are_ours(void) {
     PyMemAllocatorEx cur_mem, cur_obj;
@@ -602,6 +709,7 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
     size_t n = site_len;
     suspended++;
     PyObject *out = NULL, *allocated = NULL, *retained = NULL, *at_peak = NULL, *sites = NULL;
+    PyObject *strings = NULL;
     uint64_t *ret_count = calloc(n + 1, sizeof(uint64_t));
     uint64_t *ret_bytes = calloc(n + 1, sizeof(uint64_t));
     char *used = calloc(n + 1, 1);
@@ -639,6 +747,21 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
             PUT(at_peak, s, (uint64_t)bl->snap_count[s], bl->snap_bytes[s]);
     }
 #undef PUT
+    strings = PyList_New(0);
+    if (strings == NULL) goto done;
+    for (size_t i = 0; i < bl->str_cap; i++) {
+        mh_string *st = &bl->strings[i];
+        if (!st->used || st->site >= n) continue;
+        PyObject *t = Py_BuildValue("(y#inIKK)", st->data, (Py_ssize_t)st->ndata, (int)st->kind,
+                                    st->length, st->site, (unsigned long long)st->count,
+                                    (unsigned long long)st->bytes);
+        if (t == NULL || PyList_Append(strings, t) < 0) {
+            Py_XDECREF(t);
+            goto done;
+        }
+        Py_DECREF(t);
+        used[st->site] = 1;
+    }
     for (size_t s = 0; s < n; s++) {
         if (!used[s]) continue;
         PyObject *frames = PyTuple_New(site_n[s]);
@@ -659,8 +782,9 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
         if (r < 0) goto done;
     }
     out = Py_BuildValue(
-        "{s:O,s:O,s:O,s:O,s:K,s:K,s:K,s:K,s:L,s:L,s:i,s:i}", "allocated", allocated, "retained",
-        retained, "at_peak", at_peak, "sites", sites, "allocated_count",
+        "{s:O,s:O,s:O,s:O,s:O,s:K,s:K,s:K,s:K,s:K,s:L,s:L,s:i,s:i}", "allocated", allocated,
+        "retained", retained, "at_peak", at_peak, "sites", sites, "freed_strings", strings,
+        "freed_strings_dropped", (unsigned long long)bl->str_dropped, "allocated_count",
         (unsigned long long)bl->total_count, "allocated_bytes", (unsigned long long)bl->total_bytes,
         "retained_count", (unsigned long long)retained_count, "retained_bytes",
         (unsigned long long)retained_bytes, "peak_bytes", (long long)bl->peak, "peak_snapshot_bytes",
@@ -674,6 +798,7 @@ done:
     Py_XDECREF(retained);
     Py_XDECREF(at_peak);
     Py_XDECREF(sites);
+    Py_XDECREF(strings);
     return out;
 }
 

@@ -96,6 +96,13 @@ class FrameResolver:
         return Frame(code.co_filename, line if line is not None else code.co_firstlineno, name)
 
 
+def decode_text(data: bytes, kind: int) -> str:
+    """The first characters of a str from its raw data (1, 2 or 4 bytes per character)."""
+    codec = {1: "latin-1", 2: f"utf-16-{sys.byteorder[0]}e", 4: f"utf-32-{sys.byteorder[0]}e"}
+    usable = len(data) - len(data) % kind
+    return data[:usable].decode(codec[kind], errors="replace")
+
+
 def type_name(t: type) -> str:
     module = getattr(t, "__module__", "builtins")
     return t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
@@ -188,6 +195,15 @@ class NativeEngine:
         notes = []
         if raw["degraded"]:
             notes.append("memory for the engine's tables ran out: the counts are partial")
+        freed = [
+            (decode_text(data, kind)[:STRING_PREVIEW], site, count, nbytes)
+            for data, kind, _length, site, count, nbytes in raw["freed_strings"]
+        ]
+        if raw["freed_strings_dropped"]:
+            notes.append(
+                f"{raw['freed_strings_dropped']:,} freed strings were not counted among the "
+                "allocated strings (more distinct strings than the engine's table holds)"
+            )
         return EngineResult(
             engine=self.name,
             frames=int(raw["frames"]),
@@ -198,6 +214,7 @@ class NativeEngine:
             peak_bytes=int(raw["peak_bytes"]),
             peak_snapshot_bytes=snap or None,
             peak_margin_bytes=max(int(self._native.PEAK_MARGIN_MIN), snap // 100),
+            freed_strings=freed,
             notes=notes,
         )
 

@@ -193,19 +193,20 @@ def _by_key(
 
 
 def _strings(
-    items: list[tuple[str, int, int]], sites: dict[int, _Site], top: int
+    items: Iterable[tuple[str, int, int, int]], sites: dict[int, _Site], top: int
 ) -> tuple[Row, ...]:
-    """The most repeated strings: count and bytes by text, with the location holding most."""
+    """The most repeated strings: count and bytes by text, with the location making most.
+    Items are (text, site, count, bytes)."""
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     where: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for text, sid, nbytes in items:
+    for text, sid, count, nbytes in items:
         site = sites.get(sid)
         if site is None:
             continue
         a = acc[text]
-        a[0] += 1
+        a[0] += count
         a[1] += nbytes
-        where[text][site.location] += 1
+        where[text][site.location] += count
     ranked = sorted(acc.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
     rows = []
     for text, (count, nbytes) in ranked[:top]:
@@ -257,6 +258,11 @@ def group(
     retained = Breakdown(
         retained.by_package, retained.by_file, retained.by_location, _by_key(types, sites, top)
     )
+    retained_strings = [(text, sid, 1, size) for text, sid, size in result.strings]
+    strings_allocated = None
+    if result.freed_strings is not None:
+        # allocated in the block: the ones freed again, and the ones still alive
+        strings_allocated = _strings([*result.freed_strings, *retained_strings], sites, top)
     at_peak = None
     if result.at_peak is not None:
         at_peak = _breakdown(result.at_peak, sites, top)[0]
@@ -287,8 +293,8 @@ def group(
         allocated=allocated,
         retained=retained,
         at_peak=at_peak,
-        strings_allocated=None,
-        strings_retained=_strings(result.strings, sites, top),
+        strings_allocated=strings_allocated,
+        strings_retained=_strings(retained_strings, sites, top),
         stacks=_stacks(result, sites, paths),
         notes=tuple(notes),
         target=target,

@@ -51,6 +51,9 @@ class EngineResult:
     objects: list[tuple[str, int, int]] = field(default_factory=list)
     #: Strings among them: (text, site, bytes); the text is truncated.
     strings: list[tuple[str, int, int]] = field(default_factory=list)
+    #: Strings allocated and freed in the block: (text, site, count, bytes); ``None`` when the
+    #: engine cannot see them.
+    freed_strings: list[tuple[str, int, int, int]] | None = None
     notes: list[str] = field(default_factory=list)
 
 
