@@ -95,6 +95,8 @@ class RunOptions:
     resource_interval_s: float = 1.0
     postgres: str | None = None
     redis: str | None = None
+    #: Run the (Python) command under ``memhound profile``: alloc.json and alloc.html in the run.
+    profile: bool = False
 
 
 def validate_interval(interval_s: float) -> float:
@@ -541,6 +543,14 @@ def run_command(
     executable = resolve_command(argv)
     started = time.time()
     writer = _make_writer("run", tuple(argv), None, options, started)
+    if options.profile:
+        from memhound.alloc.profile import profile_child_argv
+
+        try:
+            argv = profile_child_argv(argv, writer.path)
+        except UsageError:
+            writer.finish(replace(writer.meta, status="failed"), None)
+            raise
     rec = _Recorder(writer, started)
     channel: AgentChannel | None = None
     if options.agent:

@@ -364,6 +364,22 @@ def test_cli_module_form(program: Path) -> None:
     assert row(report.retained.by_type, "Order").count == 3000  # type: ignore[union-attr]
 
 
+def test_run_with_profile_records_memory_and_allocations(program: Path) -> None:
+    res = mh(
+        "run", "--profile", "-q", "-o", "r", "--", sys.executable, "-X", "dev", "job.py", "--exit"
+    )
+    assert res.returncode == 3, res.stderr
+    run_dir = program.parent / "r"
+    report = AllocReport.from_dict(json.loads((run_dir / "alloc.json").read_text()))
+    assert row(report.retained.by_type, "Order").count == 3000  # type: ignore[union-attr]
+    assert "SystemExit" in report.outcome
+    assert (run_dir / "alloc.html").is_file() and (run_dir / "report.html").is_file()
+    meta = json.loads((run_dir / RUN_FILE).read_text())["meta"]
+    assert meta["kind"] == "run" and meta["exit"]["returncode"] == 3
+    res = mh("run", "--profile", "-q", "-o", "r2", "--", "true")
+    assert res.returncode == 2 and "needs a Python script" in res.stderr
+
+
 def test_cli_clear_errors(in_tmp: Path) -> None:
     res = mh("profile", "missing.py")
     assert res.returncode == 127 and "no such script" in res.stderr and "hint:" in res.stderr

@@ -20,9 +20,10 @@ from memhound.alloc.group import GroupOptions, PathFacts, group
 from memhound.errors import CommandNotFound, UsageError
 from memhound.model.allocations import ALLOC_FILE, AllocReport
 from memhound.model.run import ExitStatus, Run, read_artifact
-from memhound.model.timeline import Timeline
 
 DEFAULT_FRAMES = 8
+#: The allocation page of a run recorded with ``memhound run --profile``.
+ALLOC_HTML = "alloc.html"
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,12 @@ def profile_program(
     *,
     output_dir: Path | None,
     runs_dir: Path,
-) -> tuple[Run, AllocReport, int]:
+    into: Path | None = None,
+) -> tuple[Path, AllocReport, int]:
     """Run a script or module in this interpreter under one profile block and save the Run
-    (run.json, alloc.json). The report is written whatever way the program ends."""
+    (run.json, alloc.json); with ``into``, only alloc.json into that directory (a run that
+    ``memhound run --profile`` records). The report is written whatever way the program ends.
+    Returns (the directory, the report, the program's exit code)."""
     import builtins
     import importlib.util
     import json
@@ -200,14 +204,16 @@ def profile_program(
     options.check()
     target.check()
     started = time.time()
-    writer = open_run(
-        "profile",
-        ("memhound", "profile", *target.label()),
-        started,
-        output_dir=output_dir,
-        runs_dir=runs_dir,
-        slug=("profile", *target.label()),
-    )
+    writer = None
+    if into is None:
+        writer = open_run(
+            "profile",
+            ("memhound", "profile", *target.label()),
+            started,
+            output_dir=output_dir,
+            runs_dir=runs_dir,
+            slug=("profile", *target.label()),
+        )
     session = ProfileSession(options)
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     saved_main = sys.modules.get("__main__")
@@ -262,7 +268,14 @@ def profile_program(
             sys.path.pop(0)
         elif saved_path0 is not None:
             sys.path[0] = saved_path0
-    writer.write_file(ALLOC_FILE, json.dumps(report.to_dict(), indent=1) + "\n")
+    data = json.dumps(report.to_dict(), indent=1) + "\n"
+    if writer is None:
+        from memhound._fsutil import atomic_write
+
+        assert into is not None
+        atomic_write(into / ALLOC_FILE, data)
+        return into, report, code
+    writer.write_file(ALLOC_FILE, data)
     done = replace(
         writer.meta,
         status="interrupted" if interrupted else "complete",
@@ -271,7 +284,33 @@ def profile_program(
         exit=ExitStatus(returncode=code, interrupted=interrupted),
     )
     writer.finish(done, None)
-    return Run(path=writer.path, meta=done, timeline=Timeline()), report, code
+    return writer.path, report, code
+
+
+#: Python options that take a value (``python -X dev job.py``).
+_PY_OPTS_WITH_VALUE = {"-X", "-W", "--check-hash-based-pycs"}
+
+
+def profile_child_argv(argv: list[str], into: Path) -> list[str]:
+    """``python [opts] job.py ARGS`` (or ``-m mod``) as the same interpreter running
+    ``memhound profile --into-run INTO`` on it: how ``memhound run --profile`` profiles its
+    child. memhound is appended to the child's sys.path (after the child's own packages)."""
+    i = 1
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-m", "-c", "-"):
+        i += 2 if argv[i] in _PY_OPTS_WITH_VALUE else 1
+    rest = argv[i:]
+    if not rest or rest[0] in ("-c", "-") or (rest[0] == "-m" and len(rest) < 2):
+        raise UsageError(
+            "--profile needs a Python script or module to run",
+            hint="memhound run --profile -- python job.py ARGS (or python -m module ARGS)",
+        )
+    home = os.path.dirname(os.path.dirname(os.path.abspath(memhound.__file__)))
+    boot = (
+        f"import sys; sys.path.append({home!r}); from memhound.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    profile = ["profile", "--format", "none", "--into-run", str(into)]
+    return [argv[0], *argv[1:i], "-c", boot, *profile, *rest]
 
 
 def load_alloc(run: Run) -> AllocReport:

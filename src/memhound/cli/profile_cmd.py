@@ -19,7 +19,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", dest="module", metavar="MODULE", help="run MODULE (like python -m)")
     p.add_argument("script", nargs=argparse.REMAINDER, help="a script to run (and its arguments)")
     p.add_argument("--top", type=int, default=50, metavar="N", help="rows per table (default 50)")
-    p.add_argument("--frames", type=int, default=8, metavar="N", help="stack depth (1-64, default 8)")
+    p.add_argument(
+        "--frames", type=int, default=8, metavar="N", help="stack depth (1-64, default 8)"
+    )
     p.add_argument(
         "--allow",
         action="append",
@@ -35,6 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="DIR", help="the run directory to write")
     p.add_argument("--runs-dir", default="memhound-runs", metavar="DIR")
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
+    # memhound run --profile: alloc.json and alloc.html into the run it records
+    p.add_argument("--into-run", metavar="DIR", help=argparse.SUPPRESS)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -42,7 +46,7 @@ def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from memhound._fsutil import atomic_write
-    from memhound.alloc.profile import ProfileOptions, ProfileTarget, profile_program
+    from memhound.alloc.profile import ALLOC_HTML, ProfileOptions, ProfileTarget, profile_program
     from memhound.errors import UsageError
     from memhound.model.run import REPORT_FILE
     from memhound.reporters.alloc import (
@@ -68,19 +72,20 @@ def execute(args: argparse.Namespace) -> int:
         include_own=args.include_memhound,
         engine=args.engine,
     )
-    run, report, code = profile_program(
+    path, report, code = profile_program(
         target,
         options,
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
+        into=Path(args.into_run) if args.into_run else None,
     )
     if not args.no_html:
+        page = ALLOC_HTML if args.into_run else REPORT_FILE
         try:
-            atomic_write(run.path / REPORT_FILE, AllocHtmlReporter().render(report))
+            atomic_write(path / page, AllocHtmlReporter().render(report))
         except Exception as exc:  # the data is saved; say how to get the page later
             print(
-                f"memhound: report.html not written ({exc}); "
-                f"try `memhound report {run.path} --format html`",
+                f"memhound: {page} not written ({exc}); try `memhound report {path} --format html`",
                 file=sys.stderr,
             )
     if args.format == "json":
@@ -88,5 +93,5 @@ def execute(args: argparse.Namespace) -> int:
         sys.stdout.write(AllocJsonReporter().render(report))
     elif args.format == "text":
         sys.stderr.write(AllocTextReporter(rows=args.rows).render(report))
-        print(f"saved in {run.path}", file=sys.stderr)
+        print(f"saved in {path}", file=sys.stderr)
     return code

@@ -28,6 +28,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         "(slows allocation-heavy code 5-8x)",
     )
     p.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the Python command under `memhound profile`: allocated vs retained memory "
+        "by line and type, in RUN_DIR/alloc.json and alloc.html (about 2-3x slower)",
+    )
+    p.add_argument(
         "--resource-stacks",
         action="store_true",
         help="list sockets, files, connections and threads still open when Python processes "
@@ -124,6 +130,7 @@ def execute(args: argparse.Namespace) -> int:
         trace_python=args.trace_python,
         gc_keep=args.gc_keep,
         resource_stacks=args.resource_stacks,
+        profile=args.profile,
         **snapshot_options(args),
     )
     run = run_command(cmd, options, on_status=None if args.quiet else LiveStatus())
