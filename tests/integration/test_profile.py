@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import sys
 import threading
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -155,6 +157,39 @@ def test_repeated_strings_show_with_their_count(engine: str) -> None:
     assert len(kept) == 4000
 
 
+def widget_stream(n: int) -> Iterator[Widget]:
+    for i in range(n):
+        yield Widget(i)  # generator
+
+
+async def widgets_later(n: int) -> list[Widget]:
+    await asyncio.sleep(0)
+    return [Widget(i) for i in range(n)]  # coroutine
+
+
+def deep(n: int) -> list[Widget]:
+    return deep(n - 1) if n else make_widgets(50)
+
+
+@needs_native
+def test_generators_coroutines_and_deep_stacks_attribute_to_their_lines() -> None:
+    with memhound.profile(frames=64) as p:
+        a = list(widget_stream(300))
+        b = asyncio.run(widgets_later(200))
+        c = deep(200)
+    r = p.report.data
+    assert r.frames == 64
+    where = {
+        x.where.rsplit(":", 1)[-1]: x.count for x in r.retained.by_type or () if "Widget" in x.key
+    }
+    assert where[str(line_of("generator"))] == 300
+    assert where[str(line_of("coroutine"))] == 200
+    assert where[str(line_of("widgets"))] == 50
+    deepest = max(len(s.frames) for s in r.stacks)
+    assert deepest == 64
+    assert len(a) + len(b) + len(c) == 550
+
+
 def passing_strings(n: int) -> int:
     total = 0
     for i in range(n):
@@ -176,6 +211,23 @@ def test_allocated_strings_count_the_freed_ones_too() -> None:
     assert kept_row is not None and kept_row.count == 100
     assert row(r.strings_retained, "tmp-4") is None
     assert len(kept) == 400
+
+
+def many_strings(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += len(f"unique-{i}") + len("-".join(("needle", "x")))  # many-strings
+    return total
+
+
+@needs_native
+def test_repeated_strings_survive_a_flood_of_distinct_ones() -> None:
+    with memhound.profile() as p:
+        many_strings(40_000)
+    r = p.report.data
+    needle = row(r.strings_allocated, "needle-x")
+    assert needle is not None and needle.count >= 39_990, needle
+    assert any("8,192 distinct" in n for n in r.notes), r.notes
 
 
 @needs_native
@@ -249,6 +301,17 @@ def test_tracemalloc_started_inside_a_block_keeps_working() -> None:
     assert row(q.report.data.retained.by_type, "Widget").count == 10  # type: ignore[union-attr]
     assert len(again) == 10
     gc.collect()
+
+
+@needs_native
+def test_tracemalloc_stopped_inside_a_block_does_not_break_later_blocks() -> None:
+    tracemalloc.start()
+    with memhound.profile():  # our hooks go on top of tracemalloc's...
+        tracemalloc.stop()  # ...which takes them out of the chain with its own
+    with memhound.profile() as q:
+        kept = make_points(123)
+    assert row(q.report.data.retained.by_type, "Point").count == 123  # type: ignore[union-attr]
+    assert len(kept) == 123
 
 
 @needs_native

@@ -53,7 +53,7 @@ typedef struct {
 
 /* Strings freed inside a block, counted at free time: (first bytes of the text, site). */
 #define STR_DATA 64
-#define STR_TABLE_MAX (1 << 15)
+#define STR_TABLE_MAX (1 << 13) /* distinct strings a block holds at once */
 typedef struct {
     uint64_t hash;
     uint64_t count, bytes;
@@ -76,6 +76,7 @@ typedef struct {
     mh_string *strings; /* open addressing, str_cap slots (0 until the first string) */
     size_t str_cap, str_len;
     uint64_t str_dropped; /* strings not counted: the table was full */
+    int str_no_prune;     /* pruning freed too little: new strings are dropped from now on */
 } mh_block;
 
 /* -- state (the GIL guards all of it) ---------------------------------------------------- */
@@ -85,6 +86,7 @@ static int installed = 0;   /* our hooks are (or may still be) in the allocator 
 static int recording = 0;   /* number of active blocks */
 static int suspended = 0;   /* > 0: allocations are not recorded (frees still are) */
 static int in_hook = 0;
+static int probing = 0, probe_seen = 0; /* see hooks_in_chain() */
 static int nframes = 1;
 static int degraded = 0;    /* a table could not grow: recording stopped, counts are partial */
 static uint64_t serial = 1;
@@ -378,18 +380,27 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
         i = (i + 1) & mask;
     }
     if ((bl->str_len + 1) * 2 > bl->str_cap) {
-        if (bl->str_cap >= STR_TABLE_MAX * 2) {
+        /* full: forget the strings seen only once so far (lossy counting keeps the repeated
+         * ones), or, when that frees too little, stop taking new ones */
+        int prune = bl->str_cap >= STR_TABLE_MAX * 2;
+        if (prune && bl->str_no_prune) {
             bl->str_dropped++;
             return;
         }
-        size_t ncap = bl->str_cap * 2;
+        size_t ncap = prune ? bl->str_cap : bl->str_cap * 2;
         mh_string *ns = calloc(ncap, sizeof(mh_string));
         if (ns == NULL) {
             bl->str_dropped++;
             return;
         }
+        size_t kept = 0;
         for (size_t j = 0; j < bl->str_cap; j++) {
             if (!bl->strings[j].used) continue;
+            if (prune && bl->strings[j].count < 2) {
+                bl->str_dropped += bl->strings[j].count;
+                continue;
+            }
+            kept++;
             size_t k = (size_t)bl->strings[j].hash & (ncap - 1);
             while (ns[k].used) k = (k + 1) & (ncap - 1);
             ns[k] = bl->strings[j];
@@ -397,6 +408,8 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
         free(bl->strings);
         bl->strings = ns;
         bl->str_cap = ncap;
+        bl->str_len = kept;
+        if (prune && kept * 4 > ncap) bl->str_no_prune = 1;
         mask = ncap - 1;
         i = (size_t)h & mask;
         while (bl->strings[i].used) i = (i + 1) & mask;
@@ -471,6 +484,7 @@ static inline int should_record(void) {
 #define HOOKS(NAME, PREV, OBJ)                                                                \
     static void *NAME##_malloc(void *ctx, size_t size) {                                   \
         (void)ctx;                                                                         \
+        if (probing) probe_seen |= 1 << OBJ;                                               \
         void *p = PREV.malloc(PREV.ctx, size);                                             \
         if (p != NULL && should_record()) {                                                \
             in_hook = 1;                                                                   \
@@ -530,14 +544,32 @@ static int hooks_are_ours(void) {
     return cur_mem.malloc == mem_malloc && cur_obj.malloc == obj_malloc;
 }
 
+/* Which of our hooks an allocation still passes through (bit 0: MEM, bit 1: OBJ). Left in
+ * the chain under someone else's hooks, ours may since have been dropped by them (tracemalloc
+ * stopped restores what it found when it started). */
+static int hooks_in_chain(void) {
+    probing = 1;
+    probe_seen = 0;
+    PyMem_Free(PyMem_Malloc(1));
+    PyObject_Free(PyObject_Malloc(1));
+    probing = 0;
+    return probe_seen;
+}
+
 static void install(void) {
-    if (installed) return; /* still in the chain from an earlier run (see uninstall) */
+    /* a domain whose chain still holds our hook must not get a second one (it would call
+     * itself): only the domains we have left are hooked again */
+    int present = installed ? hooks_in_chain() : 0;
     hook_mem = (PyMemAllocatorEx){NULL, mem_malloc, mem_calloc, mem_realloc, mem_free};
     hook_obj = (PyMemAllocatorEx){NULL, obj_malloc, obj_calloc, obj_realloc, obj_free};
-    PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &prev_mem);
-    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &prev_obj);
-    PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hook_mem);
-    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook_obj);
+    if (!(present & 1)) {
+        PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &prev_mem);
+        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hook_mem);
+    }
+    if (!(present & 2)) {
+        PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &prev_obj);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook_obj);
+    }
     installed = 1;
 }
 
@@ -549,6 +581,8 @@ static void uninstall_and_clear(void) {
         PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &prev_mem);
         PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &prev_obj);
         installed = 0;
+    } else if (installed && hooks_in_chain() == 0) {
+        installed = 0; /* someone took ours out of the chain already */
     }
     free(live);
     live = NULL;

@@ -201,8 +201,9 @@ class NativeEngine:
         ]
         if raw["freed_strings_dropped"]:
             notes.append(
-                f"{raw['freed_strings_dropped']:,} freed strings were not counted among the "
-                "allocated strings (more distinct strings than the engine's table holds)"
+                f"{raw['freed_strings_dropped']:,} freed strings are not among the allocated "
+                "strings: more than 8,192 distinct ones passed, and strings seen once were "
+                "forgotten to keep counting the repeated ones"
             )
         return EngineResult(
             engine=self.name,
