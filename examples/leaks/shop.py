@@ -74,3 +74,17 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         status, body, ctype = "404 Not Found", b"not found", "text/plain"
     start_response(status, [("Content-Type", ctype)])
     return [body]
+
+
+_SERVED = [0]
+
+
+def dying_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The shop, except that the server process dies (exit status 3) at request
+    ``SHOP_DIE_AFTER`` (default 400): what a crash or an OOM kill mid-soak looks like."""
+    import os
+
+    _SERVED[0] += 1
+    if _SERVED[0] >= int(os.environ.get("SHOP_DIE_AFTER", "400")):
+        os._exit(3)
+    return app(environ, start_response)

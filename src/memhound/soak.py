@@ -11,13 +11,16 @@ With several endpoints, each is then soaked on its own to say which one grows.
 from __future__ import annotations
 
 import array
+import contextlib
 import gc
 import os
+import re
 import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +37,11 @@ from memhound.model.verdict import (
 )
 from memhound.probes.process import count_fds, read_status
 from memhound.watchers.tree import ResourceSampler
+
+#: Frames per allocation in the verdict run (1: ~12k requests/s on a trivial app here; 8
+#: frames: ~2.7k) and in the short round that finds where growing resources come from.
+TRACE_FRAMES = 1
+DEEP_FRAMES = 16
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,9 @@ class Meter(Protocol):
 
     def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]: ...
 
+    def deep_stacks(self) -> AbstractContextManager[None]:
+        """Within: allocations record deep stacks (for where resources were created)."""
+
     def snapshot(self, directory: Path, label: str) -> str | None: ...
 
     def snapshot_prepare(self) -> set[str]:
@@ -171,7 +182,9 @@ class InProcessMeter:
     def begin(self) -> None:
         self._tracing = tracemalloc.is_tracing()
         if not self._tracing:
-            tracemalloc.start(1)
+            # frames enough to reach the app's own line under library code (what a socket or
+            # thread left open was created by); the heap figure does not depend on it
+            tracemalloc.start(TRACE_FRAMES)
 
     def end(self) -> None:
         if not self._tracing:
@@ -191,23 +204,44 @@ class InProcessMeter:
         return {item["id"] for item in _open_resources()}
 
     def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
-        counts: dict[tuple[str, str, str], int] = {}
+        """Resources open now and not before, grouped by kind and what they are; each group
+        says where its member with the deepest recorded stack was created."""
+        counts: dict[tuple[str, str], int] = {}
+        deepest: dict[tuple[str, str], Any] = {}
         for item in _open_resources():
             if item["id"] not in before:
-                key = (item["kind"], item["what"], created_at(item["stack"]))
+                key = (item["kind"], _grouping(item["what"]))
                 counts[key] = counts.get(key, 0) + 1
+                if len(item["stack"]) >= len(deepest.get(key, ())):
+                    deepest[key] = item["stack"]
         return tuple(
-            LeftOpen(kind, what, where, count)
-            for (kind, what, where), count in sorted(
-                counts.items(), key=lambda kv: kv[1], reverse=True
-            )[:50]
+            LeftOpen(kind, what, created_at(deepest[(kind, what)]), count)
+            for (kind, what), count in sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[
+                :50
+            ]
         )
 
+    @contextlib.contextmanager
+    def deep_stacks(self) -> Iterator[None]:
+        if self._tracing:  # tracing was on before the soak: its settings are the user's
+            yield
+            return
+        tracemalloc.stop()
+        tracemalloc.start(DEEP_FRAMES)
+        try:
+            yield
+        finally:
+            tracemalloc.stop()
+            tracemalloc.start(TRACE_FRAMES)
+
     def snapshot_prepare(self) -> set[str]:
-        import numpy  # noqa: F401  (the writer's: imported now, not between snapshots)
+        # A first snapshot, thrown away: the writer's imports (numpy, and numpy.ma that
+        # np.unique imports on first use) and its lazily built state would otherwise be new
+        # objects between the three snapshots that count.
+        import tempfile
 
-        import memhound.heap.writer  # noqa: F401
-
+        with tempfile.TemporaryDirectory(prefix="memhound-") as tmp:
+            _snapshot(Path(tmp), "warm-up")
         return set(sys.modules)
 
     def snapshot_new_modules(self, before: set[str]) -> set[str]:
@@ -341,7 +375,22 @@ def soak(
             driver, endpoints, n, every, deadline, meter, on_sample, concurrency=c
         )
         duration = time.monotonic() - started
-        left_open = meter.left_open(open_before)
+        resources = {}
+        columns = {"fds": series.fds, "threads": series.threads}
+        columns.update({k: series.extra_col(k) for k in sorted(series.extra)})
+        for name, values in columns.items():
+            v = judge_series(series.x, values, warmup=warmup, min_per_request=0.0)
+            resources[name] = ResourceVerdict(v.leak, v.per_request, v.ci95, values[0], values[-1])
+        if any(r.leak for r in resources.values()) and meter.gone() is None:
+            # Where the growing sockets, files and threads come from: a short round with deep
+            # stacks (the verdict run records one frame, which is 4x faster, and would name
+            # socket.py rather than the app's line).
+            with meter.deep_stacks():
+                k = min(500, max(50, done // 10))
+                _run(driver, endpoints, k, k, None, meter, concurrency=c)
+                left_open = meter.left_open(open_before)
+        else:
+            left_open = meter.left_open(open_before)
         verdict = judge_series(
             series.x, series.traced, warmup=warmup, min_per_request=options.min_bytes_per_request
         )
@@ -377,12 +426,6 @@ def soak(
     finally:
         meter.end()
     rss = judge_series(series.x, series.rss, warmup=warmup)
-    resources = {}
-    columns = {"fds": series.fds, "threads": series.threads}
-    columns.update({k: series.extra_col(k) for k in sorted(series.extra)})
-    for name, values in columns.items():
-        v = judge_series(series.x, values, warmup=warmup, min_per_request=0.0)
-        resources[name] = ResourceVerdict(v.leak, v.per_request, v.ci95, values[0], values[-1])
     growing = _growing(snaps, new_modules) if len(snaps) == 3 else ()
     return SoakResult(
         target=target,
@@ -408,6 +451,15 @@ def soak(
         target_gone=meter.gone(),
         endpoints=len(endpoints),
     )
+
+
+def _grouping(what: str) -> str:
+    """What makes two open resources "the same kind": a socket's peer, not its own port; a
+    thread's name without its serial number (``Thread-12 (run)`` -> ``Thread-N (run)``)."""
+    m = re.match(r"socket (.*) -> (.*)$", what)
+    if m:
+        return f"socket to {m.group(2)}"
+    return re.sub(r"\b(Thread|Dummy|Timer)-\d+", r"\1-N", what)
 
 
 def _open_resources() -> list[dict[str, Any]]:

@@ -265,6 +265,9 @@ class ServerMeter:
     def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
         return ()
 
+    def deep_stacks(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
     def snapshot_prepare(self) -> set[str]:
         # A first snapshot, thrown away: the writer's imports (numpy) and what they build
         # lazily on first use would otherwise be new objects between the three that count.

@@ -74,11 +74,6 @@ def test_a_closure_on_a_listener_list(soak: Soak) -> None:
     steady(doc, "fds", "threads")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the '(closure)' group also holds numpy.ma's functions (imported by np.unique "
-    "during the first snapshot) and is dropped as 'newly imported' with them",
-)
 def test_a_closure_on_a_listener_list_is_held_by_the_list(soak: Soak) -> None:
     doc = soak("LISTENERS", 400)
     top = doc["growing"][0]
@@ -176,15 +171,12 @@ def test_a_socket_per_request_grows_fds_and_established_sockets(soak: Soak) -> N
     steady(doc, "threads", "sockets.LISTEN")  # the backend's listener: one, from the first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="left_open's 'what' carries the local port (and a Timer's name its number), so "
-    "each socket is a group of 1; and 1-frame stacks point into socket.py, not the app",
-)
 def test_sockets_left_open_are_one_group_at_the_apps_line(soak: Soak) -> None:
     doc = soak("SOCKET_PER_REQUEST", 200, "--no-snapshots")
-    sockets = [x for x in doc["left_open"] if x["kind"] == "socket"]
-    assert max(x["count"] for x in sockets) == 200
+    # (the app's own listener, opened on the first request, is there too, as one socket)
+    sockets = [x for x in doc["left_open"] if x["what"].startswith("socket to ")]
+    # 200 from the verdict run, and 50 more from the short round that records deep stacks
+    assert max(x["count"] for x in sockets) == 250
     assert all(x["created_at"].startswith(ZOO_FILE + ":") for x in sockets)
 
 

@@ -297,6 +297,7 @@ class _Agent:
             import tracemalloc
 
             gc.collect()
+            self.flush()  # the gc events waiting to be sent would read as a sawtooth
             traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
             try:
                 fds = len(os.listdir("/proc/self/fd")) - 1  # the listing's own fd

@@ -1,0 +1,302 @@
+"""`memhound soak --url`: real servers on 127.0.0.1, started by memhound (--serve) or by the
+test (--pid, or found by their port), URLs from sitemaps and links, and the bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, mh
+from tests.servers import free_port
+
+SERVE = [sys.executable, str(ROOT / "examples" / "leaks" / "serve.py")]
+
+
+def serve_cmd(app: str, port: int) -> str:
+    return shlex.join([*SERVE, app, "--port", str(port)])
+
+
+def soak(*args: str, ok: bool = True) -> dict:  # type: ignore[type-arg]
+    res = mh("soak", "--json", *args, cwd=ROOT, timeout=400)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def running_server() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """examples.leaks.zoo:AUDIT_TRAIL on a free port, started without memhound."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*SERVE, "examples.leaks.zoo:AUDIT_TRAIL", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        import socket
+
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield proc, port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_served_leak_is_measured_on_the_python_heap_with_its_holder(tmp_path: Path) -> None:
+    port = free_port()
+    doc = soak(
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/order",
+        "--serve",
+        serve_cmd("examples.leaks.zoo:AUDIT_TRAIL", port),
+        "-n",
+        "1000",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    assert doc["driver"] == "http" and doc["measured"] == "python-heap"
+    assert doc["leak"] is True and doc["errors"] == 0
+    # the same ~1.1 KiB per request as in-process (test_soak.py): Order + dict + payload
+    assert 0.75 * 1130 <= doc["bytes_per_request"] <= 1.25 * 1130
+    top = doc["growing"][0]
+    assert top["class_name"] == "examples.leaks.zoo.Order"
+    assert top["path"].startswith("module examples.leaks.zoo -> _AUDIT -> list[")
+    assert doc["server_pids"] and doc["target_gone"] is None
+    run = tmp_path / "r"
+    assert (run / "report.html").stat().st_mode & 0o777 == 0o600
+    assert (run / "server.log").exists()
+    assert len(list((run / "snapshots").glob("soak-*.heapsnapshot"))) == 3
+    # the server was stopped at the end
+    for pid in doc["server_pids"]:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+@pytest.mark.parametrize("app", ["BIG_TEMPORARIES", "CYCLES", "BOUNDED_CACHE"])
+def test_served_controls_are_not_leaks(app: str, tmp_path: Path) -> None:
+    port = free_port()
+    doc = soak(
+        "--url",
+        f"http://127.0.0.1:{port}/x",
+        "--path",
+        "/x",
+        "--serve",
+        serve_cmd(f"examples.leaks.zoo:{app}", port),
+        # http.server's own per-request churn on 3.11 (interpreter caches filling: ~40 KiB
+        # over the first ~1,000 requests, then flat) needs a run long enough to flatten
+        "-n",
+        "2500",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    assert doc["measured"] == "python-heap"
+    assert doc["leak"] is False, doc
+    assert doc["growing"] == []
+
+
+def test_sitemap_index_gives_the_urls_and_the_leaking_page(tmp_path: Path) -> None:
+    port = free_port()
+    doc = soak(
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--sitemap",
+        f"http://127.0.0.1:{port}/sitemap.xml",
+        "--serve",
+        serve_cmd("examples.leaks.shop:app", port),
+        "-n",
+        "600",
+        "--no-snapshots",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    ends = {e["endpoint"]: e for e in doc["per_endpoint"]}
+    # the index points to two sitemaps: 4 pages and 5 products + the cart
+    assert set(ends) == {
+        "/",
+        "/about",
+        "/products",
+        "/cart",
+        *(f"/product/{i}" for i in range(1, 6)),
+        "/cart/add",
+    }
+    assert ends["/cart/add"]["leak"] is True
+    assert [e for e, r in ends.items() if r["leak"]] == ["/cart/add"]
+    assert doc["leak"] is True
+
+
+def test_links_are_discovered_from_the_start_page_within_max_urls(tmp_path: Path) -> None:
+    port = free_port()
+    res = mh(
+        "soak",
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--serve",
+        serve_cmd("examples.leaks.shop:app", port),
+        "--max-urls",
+        "4",
+        "-n",
+        "100",
+        "--no-snapshots",
+        "-o",
+        str(tmp_path / "r"),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "found 4 URL(s) by following links" in res.stderr
+    doc = json.loads((tmp_path / "r" / "soak.json").read_text())
+    # breadth first from /: its three links, same origin only (no off-site, no #fragment)
+    assert [e["endpoint"] for e in doc["per_endpoint"]] == ["/", "/products", "/about", "/cart"]
+
+
+def test_a_running_server_by_pid_is_judged_on_rss(
+    running_server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    proc, port = running_server
+    doc = soak(
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/order",
+        "--pid",
+        str(proc.pid),
+        "-n",
+        "3000",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    assert doc["measured"] == "rss" and doc["server_pids"] == [proc.pid]
+    # RSS grows by pages and arenas, not bytes: the figure is coarse, the verdict is not
+    assert doc["leak"] is True
+    assert 300 <= doc["bytes_per_request"] <= 4 * 1130
+    assert doc["growing"] == []  # no agent in that server: no snapshots
+    assert proc.poll() is None  # memhound does not stop a server it did not start
+
+
+def test_the_listener_is_found_by_its_port(
+    running_server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    proc, port = running_server
+    res = mh(
+        "soak",
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/a",
+        "-n",
+        "100",
+        "--json",
+        "-o",
+        str(tmp_path / "r"),
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["server_pids"] == [proc.pid]
+
+
+def test_concurrency_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    doc = soak(
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/order",
+        "--serve",
+        serve_cmd("examples.leaks.zoo:AUDIT_TRAIL", port),
+        "-c",
+        "4",
+        "-n",
+        "1000",
+        "--no-snapshots",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    assert doc["concurrency"] == 4 and doc["requests"] == 1000 and doc["errors"] == 0
+    assert doc["leak"] is True
+    assert 0.75 * 1130 <= doc["bytes_per_request"] <= 1.25 * 1130
+    # four kept-alive connections, no more
+    assert doc["resources"]["sockets.ESTABLISHED"]["last"] == 4
+
+
+def test_a_server_that_dies_mid_run(tmp_path: Path) -> None:
+    port = free_port()
+    res = mh(
+        "soak",
+        "--json",
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/cart/add",
+        "--serve",
+        serve_cmd("examples.leaks.shop:dying_app", port),
+        "-n",
+        "2000",
+        "-o",
+        str(tmp_path / "r"),
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "SHOP_DIE_AFTER": "500"},
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert "exited with status 3" in doc["target_gone"]
+    assert 400 <= doc["requests"] < 2000
+    assert doc["leak"] is True  # judged on what was gathered before the death
+    assert (tmp_path / "r" / "report.html").exists()
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    port = free_port()
+    cases = [
+        (["--url", "http://example.com/"], "not a loopback address"),
+        (["--url", "ftp://127.0.0.1/"], "not an http(s) URL"),
+        ([f"--url=http://127.0.0.1:{port}/"], "nothing listens on"),
+        (
+            ["--url", f"http://127.0.0.1:{port}/", "--serve", "no-such-server-command"],
+            "command not found",
+        ),
+        (
+            ["--url", f"http://127.0.0.1:{port}/", "--serve", f"{sys.executable} -c 'pass'"],
+            "the server did not come up: the server exited with status 0",
+        ),
+        (["--wsgi", "examples.leaks.zoo:X", "--sitemap", "/s.xml"], "--sitemap goes with --url"),
+        (["--url", f"http://127.0.0.1:{port}/", "--pid", "999999999"], "no process"),
+    ]
+    for i, (args, message) in enumerate(cases):
+        res = mh("soak", *args, "-n", "50", "-o", str(tmp_path / f"r{i}"), cwd=ROOT)
+        assert res.returncode in (2, 127), (args, res.stderr)
+        assert message in res.stderr, (args, res.stderr)
+        assert "Traceback" not in res.stderr
+
+
+def test_asgi_in_process_with_lifespan_and_concurrency(tmp_path: Path) -> None:
+    doc = soak(
+        "--asgi",
+        "examples.leaks.asgi_zoo:leaky",
+        "-c",
+        "8",
+        "-n",
+        "1000",
+        "--no-snapshots",
+        "-o",
+        str(tmp_path / "a"),
+    )
+    assert doc["driver"] == "asgi" and doc["errors"] == 0 and doc["leak"] is True
+    assert 0.75 * 1130 <= doc["bytes_per_request"] <= 1.25 * 1130
+    doc = soak("--asgi", "examples.leaks.asgi_zoo:steady", "-n", "600", "-o", str(tmp_path / "b"))
+    assert doc["leak"] is False and doc["errors"] == 0  # errors would mean no startup ran
