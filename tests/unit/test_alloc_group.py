@@ -26,7 +26,7 @@ def result(**kw: object) -> EngineResult:
         "sites": {
             1: (LIB, APP),
             2: (STD, APP),
-            3: (APP, OWN),
+            3: (APP, OWN, Frame("/venv/bin/memhound", 8, "<module>")),
             4: (OWN, APP),
             5: (FROZEN,),
         },
@@ -59,6 +59,8 @@ def test_paths_packages_and_own_frames() -> None:
     assert r.retained.by_type[0].key == "Reader" and r.retained.by_type[0].count == 2
     assert r.strings_retained[0].key == "abc" and r.strings_retained[0].count == 2
     assert r.strings_retained[0].where == "job.py:12"
+    # memhound's frame and the launcher under it are cut from site 3's stack
+    assert any(s.frames == ("job.py:12 main",) and s.retained_bytes == 200 for s in r.stacks)
     stack = next(s for s in r.stacks if s.allocated_bytes == 1000)
     assert stack.frames == ("job.py:12 main", "site-packages/yaml/reader.py:40 Reader.read")
 

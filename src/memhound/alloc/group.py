@@ -123,7 +123,9 @@ def _sites(result: EngineResult, paths: _Paths, options: GroupOptions) -> dict[i
         if not options.include_own:
             if frames and paths.own(frames[0].filename):
                 continue  # memhound (or the runner) allocating for itself
-            frames = tuple(f for f in frames if not paths.own(f.filename))
+            # what calls memhound (its command's launcher, runpy) is not the program's stack
+            cut = next((i for i, f in enumerate(frames) if paths.own(f.filename)), len(frames))
+            frames = frames[:cut]
         if not frames:
             continue
         top = frames[0]
