@@ -381,6 +381,7 @@ def soak(
         for name, values in columns.items():
             v = judge_series(series.x, values, warmup=warmup, min_per_request=0.0)
             resources[name] = ResourceVerdict(v.leak, v.per_request, v.ci95, values[0], values[-1])
+        stacks_requests = 0
         if any(r.leak for r in resources.values()) and meter.gone() is None:
             # Where the growing sockets, files and threads come from: a short round with deep
             # stacks (the verdict run records one frame, which is 4x faster, and would name
@@ -388,6 +389,7 @@ def soak(
             with meter.deep_stacks():
                 k = min(500, max(50, done // 10))
                 _run(driver, endpoints, k, k, None, meter, concurrency=c)
+                stacks_requests = k
                 left_open = meter.left_open(open_before)
         else:
             left_open = meter.left_open(open_before)
@@ -450,6 +452,7 @@ def soak(
         concurrency=c,
         target_gone=meter.gone(),
         endpoints=len(endpoints),
+        stacks_requests=stacks_requests,
     )
 
 

@@ -78,6 +78,9 @@ class SoakResult:
     #: How the soak was driven: "wsgi", "asgi", "call" or "http", and the server's pids.
     driver: str = ""
     server_pids: tuple[int, ...] = ()
+    #: Requests of the short round run after the verdict, with deep stacks, when a resource
+    #: grows (so that ``left_open`` names the app's line); included in ``left_open`` counts.
+    stacks_requests: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (docs/json-schema.md)."""
