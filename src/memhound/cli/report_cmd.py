@@ -57,6 +57,28 @@ def execute(args: argparse.Namespace) -> int:
         else:
             page = AllocHtmlReporter().render(alloc)
         return _write(page, args, run.path / REPORT_FILE)
+    if run.meta.kind == "soak":
+        import json as _json
+
+        from memhound.model.verdict import SOAK_FILE, SoakResult
+        from memhound.reporters.soak import render_soak_html, render_soak_text
+
+        try:
+            soaked = SoakResult.from_dict(_json.loads((run.path / SOAK_FILE).read_text()))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            from memhound.errors import RunFormatError
+
+            raise RunFormatError(
+                f"{run.path / SOAK_FILE} is missing or damaged: {exc}",
+                hint="the soak did not finish; run it again",
+            ) from exc
+        if args.format == "text":
+            page = render_soak_text(soaked)
+        elif args.format == "json":
+            page = _json.dumps(soaked.to_dict(), indent=1) + "\n"
+        else:
+            page = render_soak_html(soaked)
+        return _write(page, args, run.path / REPORT_FILE)
     if run.meta.kind == "tune":
         from memhound.reporters.tune import TuneHtmlReporter, TuneJsonReporter, TuneTextReporter
         from memhound.tune import load_tune

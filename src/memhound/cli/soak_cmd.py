@@ -350,43 +350,8 @@ def _listener_pid(port: int) -> int | None:
 
 def _print(result: object, path: object) -> None:
     from memhound.model.verdict import SoakResult
-    from memhound.units import format_bytes
+    from memhound.reporters.soak import render_soak_text
 
     assert isinstance(result, SoakResult)
-    lo, hi = result.ci95
-    print(
-        f"memhound soak: {result.target}: {result.requests} requests in "
-        f"{result.duration_s:.1f}s ({result.requests_per_s:,.0f} req/s), "
-        f"{result.warmup_requests} warm-up"
-    )
-    word = "LEAK" if result.leak else "no leak (plateau)"
-    print(
-        f"  verdict: {word}: {format_bytes(result.bytes_per_request, signed=True)} per request"
-        f" (95% CI {format_bytes(lo, signed=True)} to {format_bytes(hi, signed=True)}), "
-        f"Python heap; RSS {format_bytes(result.rss_bytes_per_request, signed=True)}/request"
-    )
-    for name, r in result.resources.items():
-        state = "GROWING" if r.leak else "steady"
-        print(f"  {name}: {r.first} -> {r.last}, {r.per_request:+.3f} per request ({state})")
-    if result.left_open:
-        print("  opened during the soak and still open at its end:")
-        for x in result.left_open[:10]:
-            print(f"    {x.count:>6} x {x.what}, created at {x.created_at}")
-    for err in result.errors_watching:
-        print(f"  not watched: {err}")
-    if result.per_endpoint:
-        print("  per endpoint:")
-        for e in result.per_endpoint:
-            state = "LEAK" if e.leak else "ok"
-            print(
-                f"    {e.endpoint:<30} {format_bytes(e.bytes_per_request, signed=True):>12}"
-                f"/request  {state}"
-            )
-    if result.growing:
-        print("  new after the first round of load and still alive after the second:")
-        for g in result.growing:
-            print(
-                f"    {g.count:>7,} {g.class_name} ({format_bytes(g.retained_bytes)} retained)"
-                f"  held by: {g.path}"
-            )
+    print(render_soak_text(result), end="")
     print(f"  saved in {path}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 SOAK_FILE = "soak.json"
@@ -95,3 +95,23 @@ class SoakResult:
         d["growing"] = [asdict(g) for g in self.growing]
         d["server_pids"] = list(self.server_pids)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SoakResult:
+        """Read back ``to_dict()`` (soak.json); fields added later get their defaults."""
+        known = {f.name for f in fields(cls)}
+        v = {k: d[k] for k in known if k in d}
+        v["ci95"] = tuple(d.get("ci95", (0.0, 0.0)))
+        v["per_endpoint"] = tuple(
+            EndpointResult(**{**e, "ci95": tuple(e["ci95"])}) for e in d.get("per_endpoint", [])
+        )
+        v["growing"] = tuple(GrowingGroup(**g) for g in d.get("growing", []))
+        v["resources"] = {
+            k: ResourceVerdict(**{**r, "ci95": tuple(r["ci95"])})
+            for k, r in d.get("resources", {}).items()
+        }
+        v["left_open"] = tuple(LeftOpen(**x) for x in d.get("left_open", []))
+        v["series"] = tuple(tuple(s) for s in d.get("series", []))
+        for key in ("snapshots", "errors_watching", "server_pids"):
+            v[key] = tuple(d.get(key, ()))
+        return cls(**v)

@@ -24,6 +24,63 @@ def _trend(result: SoakResult) -> tuple[list[int], list[float]]:
     return xs, [intercept + slope * x for x in xs]
 
 
+def render_soak_text(result: SoakResult) -> str:
+    """The terminal summary: verdict first, then what backs it."""
+    lines = []
+    lo, hi = result.ci95
+    measured = "Python heap" if result.measured != "rss" else "RSS of the server's tree"
+
+    def b(v: float) -> str:
+        return format_bytes(v, signed=True)
+
+    lines.append(
+        f"memhound soak: {result.target}: {result.requests:,} requests in "
+        f"{result.duration_s:.1f}s ({result.requests_per_s:,.0f} req/s"
+        + (f", concurrency {result.concurrency}" if result.concurrency > 1 else "")
+        + f"), {result.warmup_requests:,} warm-up, {result.errors:,} errors"
+    )
+    if result.target_gone:
+        lines.append(f"  STOPPED EARLY: {result.target_gone}")
+    word = "LEAK" if result.leak else "no leak (plateau)"
+    lines.append(
+        f"  verdict: {word}: {b(result.bytes_per_request)} per request (95% CI {b(lo)} to "
+        f"{b(hi)}), {measured}; RSS {b(result.rss_bytes_per_request)}/request"
+    )
+    quiet = 0
+    for name, r in result.resources.items():
+        if r.leak or name in ("fds", "threads"):
+            state = "GROWING" if r.leak else "steady"
+            lines.append(
+                f"  {name}: {r.first} -> {r.last}, {r.per_request:+.3f} per request ({state})"
+            )
+        else:
+            quiet += 1
+    if quiet:
+        lines.append(f"  ({quiet} more resource series, all steady: see --json or report.html)")
+    if result.left_open:
+        lines.append("  opened during the soak and still open at its end:")
+        for x in result.left_open[:10]:
+            lines.append(f"    {x.count:>6} x {x.what}, created at {x.created_at}")
+    for err in result.errors_watching:
+        lines.append(f"  note: {err}")
+    if result.per_endpoint:
+        lines.append("  per endpoint:")
+        for e in result.per_endpoint:
+            state = "LEAK" if e.leak else "ok"
+            lines.append(
+                f"    {e.endpoint:<30} {b(e.bytes_per_request):>12}/request  {state}"
+                + (f"  ({e.errors:,} errors)" if e.errors else "")
+            )
+    if result.growing:
+        lines.append("  new after the first round of load and still alive after the second:")
+        for g in result.growing:
+            lines.append(
+                f"    {g.count:>7,} {g.class_name} ({format_bytes(g.retained_bytes)} retained)"
+                f"  held by: {g.path}"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def render_soak_html(result: SoakResult) -> str:
     from memhound.reporters.html import _e, fill_template, safe_json
 
