@@ -213,6 +213,10 @@ class ServerMeter:
         self.resources = resources
         self.primary = "rss"
         self.notes: list[str] = []
+        # each agent process's heap at its first and latest reading: the snapshots are taken
+        # of the one that grew most (a gunicorn worker, not its master)
+        self.first_traced: dict[int, int] = {}
+        self.last_traced: dict[int, int] = {}
         if server.channel is not None:
             # The agent says hello once its interpreter is up: wait for it (bounded), so the
             # first reading already has the heap figure.
@@ -248,6 +252,10 @@ class ServerMeter:
             if not self.server.alive():
                 return None
             heap = sum(int(m.get("traced") or 0) for m in got.values())
+            for pid, m in got.items():
+                traced = int(m.get("traced") or 0)
+                self.first_traced.setdefault(pid, traced)
+                self.last_traced[pid] = traced
         rss = 0
         for pid in pids:
             with contextlib.suppress(MemhoundError):
@@ -286,11 +294,18 @@ class ServerMeter:
             return None
         pid = getattr(self, "_snap_pid", None)
         if pid is None:
-            asked = self.server.signal_agents(MEASURE_SIGNAL)
-            got = self.server.wait_for("measured", asked, MEASURE_TIMEOUT_S)
-            if not got:
+            alive = set(self.server.pids())
+            grown = {
+                p: self.last_traced[p] - self.first_traced[p]
+                for p in self.last_traced
+                if p in alive
+            }
+            # a master (gunicorn's arbiter) serves no request: prefer its workers
+            parents = {self._ppid(p) for p in grown}
+            workers = {p: g for p, g in grown.items() if p not in parents} or grown
+            if not workers:
                 return None
-            pid = max(got, key=lambda p: int(got[p].get("traced") or 0))
+            pid = max(workers, key=lambda p: workers[p])
             self._snap_pid = pid
         try:
             os.kill(pid, SNAPSHOT_SIGNAL)
@@ -311,3 +326,11 @@ class ServerMeter:
 
     def gone(self) -> str | None:
         return self.server.exit_description()
+
+    @staticmethod
+    def _ppid(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                return int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0

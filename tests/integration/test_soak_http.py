@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import ROOT, mh
 from tests.servers import free_port
 
+ZOO = "examples.leaks.zoo"
 SERVE = [sys.executable, str(ROOT / "examples" / "leaks" / "serve.py")]
 
 
@@ -300,3 +301,30 @@ def test_asgi_in_process_with_lifespan_and_concurrency(tmp_path: Path) -> None:
     assert 0.75 * 1130 <= doc["bytes_per_request"] <= 1.25 * 1130
     doc = soak("--asgi", "examples.leaks.asgi_zoo:steady", "-n", "600", "-o", str(tmp_path / "b"))
     assert doc["leak"] is False and doc["errors"] == 0  # errors would mean no startup ran
+
+
+def test_gunicorn_workers_are_measured_and_the_growing_one_snapshotted(tmp_path: Path) -> None:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    port = free_port()
+    doc = soak(
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/order",
+        "--serve",
+        f"{gunicorn} -w 2 -k gthread --threads 2 -b 127.0.0.1:{port} {ZOO}:AUDIT_TRAIL",
+        "-c",
+        "2",
+        "-n",
+        "1000",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    assert len(doc["server_pids"]) == 3  # the master and its two workers
+    assert doc["measured"] == "python-heap" and doc["leak"] is True
+    # the two workers' heaps together: ~1.1 KiB per request, wherever it was served
+    assert 0.75 * 1130 <= doc["bytes_per_request"] <= 1.25 * 1130
+    # snapshots of a worker (the master serves nothing): the Orders and their holder
+    top = doc["growing"][0]
+    assert top["class_name"] == "examples.leaks.zoo.Order"
+    assert top["path"].startswith("module examples.leaks.zoo -> _AUDIT -> list[")

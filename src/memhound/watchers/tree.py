@@ -24,10 +24,11 @@ class ResourceSampler:
         by_pid: dict[int, dict[str, int]] = {}
         port_owner: dict[int, int] = {}
         errors: list[str] = []
+        sockets_cache: dict[str, dict[str, fdw.SocketInfo]] = {}
         for pid in pids:
             counts: dict[str, int] = {}
             try:
-                fds = fdw.open_fds(pid)
+                fds = fdw.open_fds(pid, sockets_cache=sockets_cache)
             except MemhoundError:
                 continue
             counts["fds"] = len(fds)
