@@ -290,6 +290,12 @@ static int site_index_grow(void) {
     return 0;
 }
 
+static inline int frames_equal(const mh_frame *a, const mh_frame *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (a[i].code != b[i].code || a[i].offset != b[i].offset) return 0;
+    return 1;
+}
+
 /* The site id of this stack, added if new; UINT32_MAX when a table cannot grow. */
 static uint32_t site_of(const mh_frame *fr, int n) {
     uint64_t h = 1469598103934665603ULL ^ (uint64_t)n;
@@ -303,7 +309,7 @@ static uint32_t site_of(const mh_frame *fr, int n) {
     while (site_index[j]) {
         uint32_t s = site_index[j] - 1;
         if (site_hash[s] == hh && site_n[s] == n &&
-            memcmp(&site_frames[(size_t)s * (size_t)nframes], fr, (size_t)n * sizeof(mh_frame)) == 0)
+            frames_equal(&site_frames[(size_t)s * (size_t)nframes], fr, n))
             return s;
         j = (j + 1) & mask;
     }
