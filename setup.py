@@ -1,7 +1,8 @@
-"""Build the one C extension; everything else about the package is in pyproject.toml.
+"""Build the C extensions; everything else about the package is in pyproject.toml.
 
-The extension is optional: where it cannot be compiled, memhound installs without it and
-``memhound.profile`` falls back to its tracemalloc engine (which says what it cannot measure).
+The extensions are optional: where one cannot be compiled, memhound installs without it and
+``memhound.profile`` falls back to its tracemalloc engine (which says what it cannot measure),
+and ``memhound.snapshot`` to its pure-Python walker.
 """
 
 from setuptools import Extension, setup
@@ -12,6 +13,11 @@ setup(
             "memhound._native._alloc",
             sources=["src/memhound/_native/_alloc.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "memhound._native._heapwalk",
+            sources=["src/memhound/_native/_heapwalk.c"],
+            optional=True,
+        ),
     ]
 )

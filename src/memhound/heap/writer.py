@@ -137,11 +137,20 @@ def snapshot(
     t0 = time.perf_counter()
     interval = sys.getswitchinterval()
     sys.setswitchinterval(100.0)  # other threads wait: the graph must not move under us
+    # no collection during the walk: finalizers would run the program's code under it
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        walker = _Walker(gc.get_objects(), redact_strings)
+        native = _native_module()
+        if native is not None:
+            walker: _Walker = _NativeWalker(gc.get_objects(), redact_strings, native)
+        else:
+            walker = _Walker(gc.get_objects(), redact_strings)
         walker.walk()
         tables = walker.tables()
     finally:
+        if was_enabled:
+            gc.enable()
         sys.setswitchinterval(interval)
         walker = None  # type: ignore[assignment]
     t1 = time.perf_counter()
@@ -180,6 +189,7 @@ class _Walker:
         self.locations: list[tuple[int, int, int]] = []
         self.scripts: dict[str, int] = {}
         self.types: dict[type, _TypeInfo] = {}
+        self.infos: dict[type, tuple[int, list[str], set[str], bool]] = {}
         self.synthetic = 0
         self.cursor = 0  # the next node to visit
         for obj in (self, _REGISTRY, gc_objects, self.index, self.objs):
@@ -231,6 +241,20 @@ class _Walker:
     def edge_to_node(self, src: int, etype: int, name: int, to: int) -> None:
         self.edges.extend((src, etype, name, to))
 
+    def set_node(self, i: int, ntype: int, name: int) -> None:
+        self.n_type[i] = ntype
+        self.n_name[i] = name
+
+    def add_size(self, i: int, size: int) -> None:
+        self.n_size[i] = min(self.n_size[i] + size, _MAX_U32)
+
+    def index_get(self, key: int) -> int | None:
+        """The node of the object whose ``id`` is ``key`` (-1: left out), or None."""
+        return self.index.get(key)
+
+    def index_set(self, key: int, i: int) -> None:
+        self.index[key] = i
+
     # -- the walk -----------------------------------------------------------------------
     def walk(self) -> None:
         root = self.synthetic_node("")
@@ -254,15 +278,15 @@ class _Walker:
             stacks.append((node, frames))
         self.edge_to_node(root, E_ELEMENT, len(stacks) + 2, held)
         for fid in own_frames:
-            self.index[fid] = -1
+            self.index_set(fid, -1)
         for name, mod in sorted(sys.modules.items(), key=lambda kv: kv[0]):
             if isinstance(mod, types.ModuleType):
                 i = self.add(mod)
                 if i >= 0:
                     self.edge_to_node(modules, E_PROPERTY, self.s(name), i)
                     d = getattr(mod, "__dict__", None)
-                    if type(d) is dict and id(d) not in self.index:
-                        self.index[id(d)] = i  # fold the module's dict into the module
+                    if type(d) is dict and self.index_get(id(d)) is None:
+                        self.index_set(id(d), i)  # fold the module's dict into the module
         for node, frames in stacks:
             for f in frames:
                 i = self.add(f)
@@ -270,6 +294,15 @@ class _Walker:
                 label = f"{code.co_name} ({_short(code.co_filename)}:{f.f_lineno})"
                 self.edge_to_node(node, E_PROPERTY, self.s(label), i)
         self._drain()
+        count = self._held_pass(held)
+        # what is left unreachable is reached only through weak references (static types and
+        # their descriptors, which gc does not track): held from C too
+        for i in self._unreachable_nodes():
+            self.edge_to_node(held, E_ELEMENT, count, i)
+            count += 1
+
+    def _held_pass(self, held: int) -> int:
+        """Each gc object nothing reached so far becomes an element of ``held``."""
         count = 0
         for obj in self.gc_objects:
             if id(obj) not in self.index:
@@ -277,11 +310,10 @@ class _Walker:
                 self.edge_to_node(held, E_ELEMENT, count, i)
                 count += 1
                 self._drain()
-        # what is left unreachable is reached only through weak references (static types and
-        # their descriptors, which gc does not track): held from C too
-        for i in _unreachable(len(self.objs), self.edges, 0):
-            self.edge_to_node(held, E_ELEMENT, count, i)
-            count += 1
+        return count
+
+    def _unreachable_nodes(self) -> list[int]:
+        return _unreachable(len(self.objs), self.edges, 0)
 
     def _own_frames(self) -> set[int]:
         own: set[int] = set()
@@ -300,52 +332,49 @@ class _Walker:
             if obj is None and self.n_type[i] == N_SYNTHETIC:
                 continue
             try:
-                self.visit(i, obj)
-            except Exception:  # a strange object must not stop the snapshot
-                self.n_type[i] = N_HIDDEN
-                self.n_name[i] = self.s(_type_name(type(obj)))
+                size = sys.getsizeof(obj)
+            except Exception:
+                size = 0
+            self.n_size[i] = min(size, _MAX_U32)
+            self._visit_safe(i, obj)
+
+    def _visit_safe(self, i: int, obj: object) -> None:
+        try:
+            self.visit(i, obj)
+        except Exception:  # a strange object must not stop the snapshot
+            self.set_node(i, N_HIDDEN, self.s(_type_name(type(obj))))
 
     def visit(self, i: int, obj: object) -> None:
         t = type(obj)
-        try:
-            size = sys.getsizeof(obj)
-        except Exception:
-            size = 0
-        self.n_size[i] = min(size, _MAX_U32)
         if t is str:
-            self.n_type[i] = N_STRING
             text: str = obj  # type: ignore[assignment]
             if self.redact:
-                self.n_name[i] = self.s(f"<str len={len(text)}>")
+                self.set_node(i, N_STRING, self.s(f"<str len={len(text)}>"))
             else:
-                self.n_name[i] = self.s(text if len(text) <= NAME_CHARS else text[:NAME_CHARS])
+                short = text if len(text) <= NAME_CHARS else text[:NAME_CHARS]
+                self.set_node(i, N_STRING, self.s(short))
             return
         if t in _NUMBER_TYPES:
-            self.n_type[i] = N_NUMBER
-            self.n_name[i] = self.s(t.__name__)
+            self.set_node(i, N_NUMBER, self.s(t.__name__))
             return
         if t is bytes or t is bytearray:
-            self.n_type[i] = N_STRING
             data: bytes = obj  # type: ignore[assignment]
             if self.redact:
-                self.n_name[i] = self.s(f"<{t.__name__} len={len(data)}>")
+                self.set_node(i, N_STRING, self.s(f"<{t.__name__} len={len(data)}>"))
             else:
-                self.n_name[i] = self.s(repr(bytes(data[:NAME_CHARS])))
+                self.set_node(i, N_STRING, self.s(repr(bytes(data[:NAME_CHARS]))))
             return
         if t is dict:
-            self.n_type[i] = N_OBJECT
-            self.n_name[i] = self.s("dict")
+            self.set_node(i, N_OBJECT, self.s("dict"))
             self._dict_items(i, obj)  # type: ignore[arg-type]
             return
         if t is list or t is tuple:
-            self.n_type[i] = N_OBJECT
-            self.n_name[i] = self.s(t.__name__)
+            self.set_node(i, N_OBJECT, self.s(t.__name__))
             for k, item in enumerate(cast("list[object]", obj)):
                 self.edge(i, E_ELEMENT, k, item)
             return
         if t is set or t is frozenset:
-            self.n_type[i] = N_OBJECT
-            self.n_name[i] = self.s(t.__name__)
+            self.set_node(i, N_OBJECT, self.s(t.__name__))
             for k, item in enumerate(cast("set[object]", obj)):
                 self.edge(i, E_ELEMENT, k, item)
             return
@@ -354,35 +383,31 @@ class _Walker:
             return
         if t is types.CodeType:
             code: types.CodeType = obj  # type: ignore[assignment]
-            self.n_type[i] = N_CODE
             qual = getattr(code, "co_qualname", code.co_name)
-            self.n_name[i] = self.s(f"{qual} ({_short(code.co_filename)}:{code.co_firstlineno})")
+            where = f"{_short(code.co_filename)}:{code.co_firstlineno}"
+            self.set_node(i, N_CODE, self.s(f"{qual} ({where})"))
             self._rest(i, obj, set())
             return
         if t is types.FrameType:
             self._frame(i, obj)  # type: ignore[arg-type]
             return
         if t is types.CellType:
-            self.n_type[i] = N_HIDDEN
-            self.n_name[i] = self.s("cell")
+            self.set_node(i, N_HIDDEN, self.s("cell"))
             try:
                 self.edge(i, E_INTERNAL, self.s("cell_contents"), obj.cell_contents)  # type: ignore[attr-defined]
             except ValueError:
                 pass
             return
         if isinstance(obj, types.ModuleType):
-            self.n_type[i] = N_OBJECT
-            self.n_name[i] = self.s(f"module {obj.__name__}")
+            self.set_node(i, N_OBJECT, self.s(f"module {obj.__name__}"))
             self._module(i, obj)
             return
         if isinstance(obj, type):
-            self.n_type[i] = N_OBJECT
-            self.n_name[i] = self.s(f"class {_type_name(obj)}")
+            self.set_node(i, N_OBJECT, self.s(f"class {_type_name(obj)}"))
             self._class(i, obj)
             return
         if t in _WEAK_TYPES or isinstance(obj, weakref.ReferenceType):
-            self.n_type[i] = N_OBJECT
-            self.n_name[i] = self.s(_type_name(t))
+            self.set_node(i, N_OBJECT, self.s(_type_name(t)))
             target = _weak_target(obj)
             if target is not None:
                 self.edge(i, E_WEAK, self.s("__referent__"), target)
@@ -406,9 +431,8 @@ class _Walker:
 
     def _function(self, i: int, fn: types.FunctionType) -> None:
         code = fn.__code__
-        self.n_type[i] = N_CLOSURE
         where = f"{_short(code.co_filename)}:{code.co_firstlineno}"
-        self.n_name[i] = self.s(f"{fn.__module__}.{fn.__qualname__} ({where})")
+        self.set_node(i, N_CLOSURE, self.s(f"{fn.__module__}.{fn.__qualname__} ({where})"))
         script = self.scripts.setdefault(code.co_filename, len(self.scripts) + 1)
         self.locations.append((i, script, max(code.co_firstlineno - 1, 0)))
         done: set[int] = set()
@@ -435,8 +459,8 @@ class _Walker:
 
     def _frame(self, i: int, f: types.FrameType) -> None:
         code = f.f_code
-        self.n_type[i] = N_HIDDEN
-        self.n_name[i] = self.s(f"frame {code.co_name} ({_short(code.co_filename)}:{f.f_lineno})")
+        where = f"{_short(code.co_filename)}:{f.f_lineno}"
+        self.set_node(i, N_HIDDEN, self.s(f"frame {code.co_name} ({where})"))
         for name, value in list(f.f_locals.items()):
             if type(name) is str:
                 self.edge(i, E_CONTEXT, self.s(name), value)
@@ -449,8 +473,8 @@ class _Walker:
         d = gc.get_referents(mod)
         done: set[int] = set()
         for ref in d:
-            if type(ref) is dict and self.index.get(id(ref)) in (None, i):
-                self.index[id(ref)] = i
+            if type(ref) is dict and self.index_get(id(ref)) in (None, i):
+                self.index_set(id(ref), i)
                 self._dict_items(i, ref, keys_as_names=True)
                 done.add(id(ref))
         self._rest(i, mod, done)
@@ -464,8 +488,8 @@ class _Walker:
             inner = []
         for d in inner:
             if type(d) is dict:
-                if self.index.get(id(d)) in (None, i):
-                    self.index[id(d)] = i
+                if self.index_get(id(d)) in (None, i):
+                    self.index_set(id(d), i)
                     self._dict_items(i, d, keys_as_names=True)
                 else:
                     self.edge(i, E_INTERNAL, self.s("__dict__"), d)
@@ -481,8 +505,10 @@ class _Walker:
         info = self.types.get(t)
         if info is None:
             info = self.types[t] = _TypeInfo(self.s(_type_name(t)), _slots_of(t))
-        self.n_type[i] = N_OBJECT
-        self.n_name[i] = info.name
+            # what the native walker needs to do this type's next instances itself
+            fast = not info.slots and not issubclass(t, dict | list | tuple)
+            self.infos[t] = (info.name, info.learned, info.tried, fast)
+        self.set_node(i, N_OBJECT, info.name)
         refs = gc.get_referents(obj)
         if not refs:
             return
@@ -558,11 +584,11 @@ class _Walker:
             d = object.__getattribute__(obj, "__dict__")
         except Exception:
             return False
-        if d is not left[0] or self.index.get(id(d)) not in (None, i):
+        if d is not left[0] or self.index_get(id(d)) not in (None, i):
             return False
-        self.index[id(d)] = i
+        self.index_set(id(d), i)
         info.folded = True
-        self.n_size[i] = min(self.n_size[i] + sys.getsizeof(d), _MAX_U32)
+        self.add_size(i, sys.getsizeof(d))
         for k, v in dict.items(d):
             if type(k) is str:
                 self.edge(i, E_PROPERTY, self.s(k), v)
@@ -578,6 +604,10 @@ class _Walker:
                 self.edge(i, E_INTERNAL, self.s(type(ref).__name__), ref)
 
     # -- output -------------------------------------------------------------------------
+    @property
+    def node_count(self) -> int:
+        return len(self.objs)
+
     def tables(self) -> dict[str, Any]:
         import numpy as np
 
@@ -586,7 +616,9 @@ class _Walker:
         real[: self.synthetic] = False  # the synthetic nodes come first
         addrs = np.fromiter(map(id, self.objs), dtype=np.int64, count=n)
         trefs = np.fromiter((id(type(o)) for o in self.objs), dtype=np.int64, count=n)
-        traces = self._traces() if tracemalloc.is_tracing() else None
+        traces = (
+            self._traces(self.objs.__getitem__, self.n_size) if tracemalloc.is_tracing() else None
+        )
         self.objs.clear()  # drop our references before writing
         self.gc_objects = []
         self.index.clear()
@@ -627,7 +659,7 @@ class _Walker:
             "strings": list(self.strings),
         }
 
-    def _traces(self) -> tuple[Any, list[int], list[Any]]:
+    def _traces(self, obj: Any, sizes: Any) -> tuple[Any, list[int], list[Any]]:
         """Allocation sites from tracemalloc, as the format's trace tables.
 
         Each node's ``trace_node_id`` names a node of ``trace_tree``: the call path (oldest
@@ -636,15 +668,14 @@ class _Walker:
         """
         import numpy as np
 
-        n = len(self.objs)
+        n = self.node_count
         trace_ids = np.zeros(n, dtype=np.int64)
-        sizes = self.n_size
         infos = [0, self.s("(root)"), 0, 0, 0, 0]
         funcs: dict[tuple[str, int], int] = {}
         # trace node k: [id, function index, count, size, children {function: node}]
         tree: list[list[Any]] = [[1, 0, 0, 0, {}]]
         for k in range(self.synthetic, n):
-            tb = tracemalloc.get_object_traceback(self.objs[k])
+            tb = tracemalloc.get_object_traceback(obj(k))
             if tb is None:
                 continue
             cur = tree[0]
@@ -662,7 +693,7 @@ class _Walker:
                     tree.append(child)
                 cur = child
             cur[2] += 1
-            cur[3] += sizes[k]
+            cur[3] += int(sizes[k])
             trace_ids[k] = cur[0]
 
         def nested(node: list[Any]) -> list[Any]:
@@ -672,6 +703,128 @@ class _Walker:
             return [node[0], node[1], node[2], node[3], kids]
 
         return trace_ids, infos, nested(tree[0])
+
+
+def _native_module() -> Any:
+    """``memhound._native._heapwalk`` where it is built and wanted, else None.
+
+    ``MEMHOUND_NO_NATIVE=1`` in the environment chooses the pure-Python walker.
+    """
+    if os.environ.get("MEMHOUND_NO_NATIVE", "") not in ("", "0"):
+        return None
+    try:
+        from memhound._native import _heapwalk  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    expected_nodes = {"hidden": N_HIDDEN, "string": N_STRING, "object": N_OBJECT}
+    expected_nodes.update(number=N_NUMBER, synthetic=N_SYNTHETIC)
+    expected_edges = {"context": E_CONTEXT, "element": E_ELEMENT, "property": E_PROPERTY}
+    expected_edges.update(internal=E_INTERNAL, hidden=E_HIDDEN, weak=E_WEAK)
+    if (
+        expected_nodes != _heapwalk.NODE_TYPES
+        or expected_edges != _heapwalk.EDGE_TYPES
+        or len(NODE_FIELDS) != _heapwalk.NODE_FIELDS
+    ):
+        return None  # built from another version of the format's tables
+    return _heapwalk
+
+
+class _NativeWalker(_Walker):
+    """The same walk with its hot loop in C (``memhound._native._heapwalk``).
+
+    The C ``Walk`` keeps the graph in flat arrays and visits str, numbers, bytes, exact
+    containers, cells and instances of types already seen; it calls :meth:`_visit_safe` (the
+    Python walker's visit) for everything that needs Python-level knowledge, whose edges come
+    back through the same C methods.
+    """
+
+    def __init__(self, gc_objects: list[object], redact: bool, native: Any) -> None:
+        self.gc_objects = gc_objects
+        self.redact = redact
+        self.types = {}
+        self.infos = {}
+        self.locations = []
+        self.scripts = {}
+        self.synthetic = 0
+        w = self.w = native.Walk(self._visit_safe, self.infos, redact, NAME_CHARS)
+        self.s = w.s  # type: ignore[method-assign]
+        self.add = w.add  # type: ignore[method-assign]
+        self.edge = w.edge  # type: ignore[method-assign]
+        self.edge_to_node = w.edge_to_node  # type: ignore[method-assign]
+        self.set_node = w.set_node  # type: ignore[method-assign]
+        self.add_size = w.add_size  # type: ignore[method-assign]
+        self.index_get = w.index_get  # type: ignore[method-assign]
+        self.index_set = w.index_set  # type: ignore[method-assign]
+        self._drain = w.drain  # type: ignore[method-assign]
+        for obj in (self, w, gc_objects, self.types, self.infos, self.__dict__, _REGISTRY):
+            w.index_set(id(obj), -1)
+
+    def synthetic_node(self, name: str) -> int:
+        i: int = self.w.synthetic_node(self.s(name))
+        self.synthetic += 1
+        return i
+
+    def _held_pass(self, held: int) -> int:
+        count: int = self.w.held_pass(self.gc_objects, held)
+        return count
+
+    def _unreachable_nodes(self) -> list[int]:
+        nodes: list[int] = self.w.unreachable()
+        return nodes
+
+    @property
+    def node_count(self) -> int:
+        count: int = self.w.counts[0]
+        return count
+
+    def tables(self) -> dict[str, Any]:
+        import numpy as np
+
+        w = self.w
+        n, n_edges, synthetic = w.counts[:3]
+        real = np.ones(n, dtype=bool)
+        real[:synthetic] = False
+        raw_addrs, raw_types = w.addresses()
+        addrs = np.frombuffer(raw_addrs, dtype=np.int64)
+        trefs = np.frombuffer(raw_types, dtype=np.int64)
+        traces = None
+        if tracemalloc.is_tracing():
+            traces = self._traces(w.obj, np.frombuffer(w.sizes(), dtype=np.uint32))
+        w.release()  # drop our references before writing
+        self.gc_objects = []
+        ids = np.zeros(n, dtype=np.int64)
+        ids[real] = _REGISTRY.assign(addrs[real], trefs[real])
+        del addrs, trefs, raw_addrs, raw_types
+        synth = np.flatnonzero(~real)
+        ids[synth] = 2 * (synth + 1)
+        ids[0] = 1
+        trace_ids = None if traces is None else np.ascontiguousarray(traces[0], dtype=np.int64)
+        base = len(w.strings)  # the texts of str and bytes nodes follow the string table
+        step = 65536
+        loc = np.array(
+            [(k * len(NODE_FIELDS), s, line, 0) for k, s, line in self.locations],
+            dtype=np.int64,
+        ).reshape(-1, 4)
+
+        def text_chunks() -> Iterator[bytes]:
+            size = w.counts[3]
+            for start in range(0, size, 1 << 20):
+                yield w.texts(start, start + (1 << 20))
+
+        return {
+            "node_count": n,
+            "edge_count": n_edges,
+            "total_size": w.total_size(),
+            "nodes": (
+                w.nodes_json(k, min(k + step, n), base, ids, trace_ids) for k in range(0, n, step)
+            ),
+            "edges": (w.edges_json(k, min(k + step, n_edges)) for k in range(0, n_edges, step)),
+            "locations": loc,
+            "trace_function_infos": [] if traces is None else traces[1],
+            "trace_tree": [] if traces is None else traces[2],
+            "strings": w.strings,
+            "texts": text_chunks(),
+        }
 
 
 def _unreachable(n: int, edges: array[int], root: int) -> list[int]:
@@ -719,7 +872,10 @@ def _write_json(fh: _Sink, tables: dict[str, Any]) -> None:
     fh.write(b'{"snapshot":' + json.dumps(head).encode() + b",\n")
     for key in ("nodes", "edges", "locations"):
         fh.write(f'"{key}":['.encode())
-        _write_rows(fh, tables[key])
+        rows = tables[key]
+        chunks = _row_chunks(rows) if hasattr(rows, "shape") else rows
+        for k, chunk in enumerate(chunks):
+            fh.write((b",\n" if k else b"") + chunk)
         fh.write(b"],\n")
     fh.write(b'"trace_function_infos":' + json.dumps(tables["trace_function_infos"]).encode())
     fh.write(b',\n"trace_tree":' + json.dumps(tables["trace_tree"]).encode())
@@ -729,15 +885,16 @@ def _write_json(fh: _Sink, tables: dict[str, Any]) -> None:
     for start in range(0, len(strings), step):
         chunk = ",\n".join(json.dumps(s) for s in strings[start : start + step])
         fh.write((",\n" if start else "").encode() + chunk.encode())
+    for chunk in tables.get("texts", ()):  # each text JSON already, preceded by a comma
+        fh.write(chunk)
     fh.write(b"]}\n")
 
 
-def _write_rows(fh: _Sink, rows: Any) -> None:
+def _row_chunks(rows: Any) -> Iterator[bytes]:
     step = 65536
     for start in range(0, rows.shape[0], step):
         block = rows[start : start + step]
-        text = ",".join(map(str, block.ravel().tolist()))
-        fh.write((",\n" if start else "").encode() + text.encode())
+        yield ",".join(map(str, block.ravel().tolist())).encode()
 
 
 @contextmanager
