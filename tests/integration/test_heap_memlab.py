@@ -20,6 +20,7 @@ import pytest
 from memhound.heap import graph
 from memhound.heap.v8format import load
 from tests.conftest import ROOT
+from tests.heap import walkers
 
 MEMLAB_VERSION = "2.0.5"
 PROBE = ROOT / "tests" / "heap" / "memlab_probe.js"
@@ -69,8 +70,14 @@ def memlab(modules: Path, snapshot: Path, out: Path, ids: list[int]) -> dict[str
     return result
 
 
-def test_memlab_agrees_on_a_memhound_snapshot(memlab_modules: Path, tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], check=True, timeout=300)
+@pytest.mark.parametrize("walker", walkers.WALKERS)
+def test_memlab_agrees_on_a_memhound_snapshot(
+    memlab_modules: Path, tmp_path: Path, walker: str
+) -> None:
+    subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path)],
+        check=True, timeout=300, env=walkers.env(walker),
+    )  # fmt: skip
     path = tmp_path / "main.heapsnapshot"
     g = graph.analyse(load(path))
     top = graph.top_dominators(g, 1)[0]  # the ORDERS list

@@ -20,14 +20,24 @@ from memhound.heap import graph, snapshot
 from memhound.heap.diff import diff, three_snapshot
 from memhound.heap.v8format import load
 from tests.conftest import ROOT, mh
+from tests.heap import walkers
 
 SCRIPT = ROOT / "tests" / "heap" / "make_snapshots.py"
 
 
+@pytest.fixture(scope="module", params=walkers.WALKERS)
+def walker(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
-def snaps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def snaps(tmp_path_factory: pytest.TempPathFactory, walker: str) -> Path:
     out = tmp_path_factory.mktemp("snaps")
-    subprocess.run([sys.executable, str(SCRIPT), str(out)], check=True, timeout=300, cwd=out)
+    subprocess.run(
+        [sys.executable, str(SCRIPT), str(out)],
+        check=True, timeout=300, cwd=out, env=walkers.env(walker),
+    )  # fmt: skip
     return out
 
 
@@ -97,7 +107,8 @@ def test_every_node_is_reachable_and_function_locations(main_graph: graph.HeapGr
     names = {snap.name(int(i)) for i in graph.nodes_of_class(main_graph, "(closure)")}
     assert any(n.startswith("heapapp.cache.load_orders (") and "cache.py:" in n for n in names)
     # memhound's own walk does not appear: no walker, no frame of it, no list of all objects
-    assert graph.nodes_of_class(main_graph, "memhound.heap.writer._Walker").size == 0
+    for own in ("heap.writer._Walker", "heap.writer._NativeWalker", "_native._heapwalk.Walk"):
+        assert graph.nodes_of_class(main_graph, f"memhound.{own}").size == 0, own
     frames = [snap.name(int(i)) for i in graph.nodes_of_class(main_graph, "(system)")]
     assert not any("writer.py" in f for f in frames if f.startswith("frame "))
     assert int(max(snap.first_edge[1:] - snap.first_edge[:-1])) < 50_000
@@ -136,14 +147,15 @@ class Marker:
     pass
 
 
-def test_in_process_ids_are_stable_and_threads_survive(tmp_path: Path) -> None:
+def test_in_process_ids_are_stable_and_threads_survive(tmp_path: Path, walker: str) -> None:
     marker = Marker()
     stop = threading.Event()
     t = threading.Thread(target=stop.wait, args=(30,), name="busy")
     t.start()
     try:
-        first = snapshot(tmp_path / "1.heapsnapshot", collect=False)
-        second = snapshot(tmp_path / "2.heapsnapshot")
+        with walkers.using(walker):
+            first = snapshot(tmp_path / "1.heapsnapshot", collect=False)
+            second = snapshot(tmp_path / "2.heapsnapshot")
     finally:
         stop.set()
         t.join()
@@ -161,14 +173,15 @@ def test_in_process_ids_are_stable_and_threads_survive(tmp_path: Path) -> None:
     gc.collect()
 
 
-def test_allocation_sites_under_tracemalloc(tmp_path: Path) -> None:
+def test_allocation_sites_under_tracemalloc(tmp_path: Path, walker: str) -> None:
     tracemalloc.start(3)
     try:
         # strings: tracemalloc finds their site on every version (3.11 misses instances of
         # classes with a managed __dict__, and objects reused from free lists have none)
         held = ["x" * (100 + i) for i in range(50)]
         line = sys._getframe().f_lineno - 1
-        snapshot(tmp_path / "t.heapsnapshot")
+        with walkers.using(walker):
+            snapshot(tmp_path / "t.heapsnapshot")
     finally:
         tracemalloc.stop()
     snap = load(tmp_path / "t.heapsnapshot")

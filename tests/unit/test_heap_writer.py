@@ -13,6 +13,7 @@ import pytest
 
 from memhound.heap import graph, snapshot
 from memhound.heap.v8format import HeapSnapshot, load
+from tests.heap import walkers
 
 
 class Shadow:
@@ -53,14 +54,17 @@ class Holder:
 HOLDER: Holder | None = None
 
 
-@pytest.fixture(scope="module")
-def snaps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HeapSnapshot, HeapSnapshot]]:
+@pytest.fixture(scope="module", params=walkers.WALKERS)
+def snaps(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[HeapSnapshot, HeapSnapshot]]:
     global HOLDER
     HOLDER = Holder()
     out = tmp_path_factory.mktemp("w")
     try:
-        snapshot(out / "plain.heapsnapshot")
-        snapshot(out / "redacted.heapsnapshot", redact_strings=True)
+        with walkers.using(request.param):
+            snapshot(out / "plain.heapsnapshot")
+            snapshot(out / "redacted.heapsnapshot", redact_strings=True)
         yield load(out / "plain.heapsnapshot"), load(out / "redacted.heapsnapshot")
     finally:
         HOLDER = None

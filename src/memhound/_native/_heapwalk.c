@@ -432,6 +432,7 @@ static int elements(Walk *w, Py_ssize_t i, PyObject *o) {
 
 /* An instance of a type the Python walker knows: 1 done, 0 leave it to Python, -1 error. */
 static int instance(Walk *w, Py_ssize_t i, PyObject *o, PyTypeObject *t) {
+    if (!w->infos) return 0;
     PyObject *info = PyDict_GetItemWithError(w->infos, (PyObject *)t);
     if (!info) return PyErr_Occurred() ? -1 : 0;
     /* (name index, learned names list, tried names set, fast) */
@@ -545,6 +546,10 @@ static int instance(Walk *w, Py_ssize_t i, PyObject *o, PyTypeObject *t) {
 }
 
 static int visit_python(Walk *w, Py_ssize_t i, PyObject *o) {
+    if (!w->visit) {
+        PyErr_SetString(PyExc_RuntimeError, "the walk is over");
+        return -1;
+    }
     PyObject *r = PyObject_CallFunction(w->visit, "nO", i, o);
     if (!r) return -1;
     Py_DECREF(r);
@@ -899,8 +904,12 @@ static PyObject *Walk_sizes(Walk *w, PyObject *unused) {
     return PyBytes_FromStringAndSize((const char *)w->nsize, w->n * 4);
 }
 
+/* drop the walked objects and the Python walker's callback: the Walk is not gc-tracked, so
+ * the walker -> Walk -> visit -> walker cycle must be broken by hand */
 static PyObject *Walk_release(Walk *w, PyObject *unused) {
     release_objects(w);
+    Py_CLEAR(w->visit);
+    Py_CLEAR(w->infos);
     Py_RETURN_NONE;
 }
 

@@ -140,19 +140,22 @@ def snapshot(
     # no collection during the walk: finalizers would run the program's code under it
     was_enabled = gc.isenabled()
     gc.disable()
+    walker: _Walker | None = None
     try:
         native = _native_module()
         if native is not None:
-            walker: _Walker = _NativeWalker(gc.get_objects(), redact_strings, native)
+            walker = _NativeWalker(gc.get_objects(), redact_strings, native)
         else:
             walker = _Walker(gc.get_objects(), redact_strings)
         walker.walk()
         tables = walker.tables()
     finally:
+        if walker is not None:
+            walker.close()
+        walker = None
         if was_enabled:
             gc.enable()
         sys.setswitchinterval(interval)
-        walker = None  # type: ignore[assignment]
     t1 = time.perf_counter()
     with _atomic_private(target) as raw:
         if gzip:
@@ -603,6 +606,11 @@ class _Walker:
             if id(ref) not in done:
                 self.edge(i, E_INTERNAL, self.s(type(ref).__name__), ref)
 
+    def close(self) -> None:
+        """Drop the walked objects (also after a failed walk)."""
+        self.objs.clear()
+        self.gc_objects = []
+
     # -- output -------------------------------------------------------------------------
     @property
     def node_count(self) -> int:
@@ -758,6 +766,10 @@ class _NativeWalker(_Walker):
         self._drain = w.drain  # type: ignore[method-assign]
         for obj in (self, w, gc_objects, self.types, self.infos, self.__dict__, _REGISTRY):
             w.index_set(id(obj), -1)
+
+    def close(self) -> None:
+        self.w.release()  # also breaks the cycle through the C walk's visit callback
+        self.gc_objects = []
 
     def synthetic_node(self, name: str) -> int:
         i: int = self.w.synthetic_node(self.s(name))

@@ -1,0 +1,117 @@
+"""The native heap walker against the pure-Python one, and the fallback between them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from memhound.heap import writer
+from memhound.heap.v8format import load
+from tests.heap import walkers
+
+# A known heap with every kind of object the native walker does itself (str, bytes, numbers,
+# dict/list/tuple/set/frozenset, cells, instances: managed __dict__, a materialised one,
+# __slots__, a dict subclass) and some it hands to Python (functions, classes, weakrefs).
+HEAP_SCRIPT = r"""
+import collections, json, os, sys, weakref
+from memhound.heap import load, writer
+
+class Slotted:
+    __slots__ = ("a", "b")
+    def __init__(self, i): self.a = [i]; self.b = "s%d" % i
+
+class Order:
+    def __init__(self, i):
+        self.name = "order-%d" % i
+        self.lines = [i, float(i), complex(i, 1)]
+        self.total = i * 1000003
+        self.meta = {"k": i, 3: b"x" * (i % 7), (1, 2): True}
+
+class D(dict):
+    pass
+
+def closure(i):
+    def inner():
+        return i
+    return inner
+
+HEAP = [Order(i) for i in range(3000)] + [Slotted(i) for i in range(300)]
+HEAP += [closure(i) for i in range(200)]
+HEAP += [D(a=1), frozenset({1, 2}), {"x", "\u00e9\udcff"}, bytearray(b"ab\x00"), "q\"\\\n\u00fc"]
+vars(HEAP[1])  # a materialised __dict__
+REF = weakref.ref(HEAP[0])
+
+def take(walker, redact):
+    os.environ["MEMHOUND_NO_NATIVE"] = "0" if walker == "native" else "1"
+    path = sys.argv[1] + "/" + walker[0] + ".heapsnapshot"
+    writer.snapshot(path, redact_strings=redact)
+    return path
+
+def summary(path):
+    s = load(path)
+    names = [s.name(i) for i in range(s.node_count)]
+    edges = collections.Counter()
+    for i in range(s.node_count):
+        for e in range(int(s.first_edge[i]), int(s.first_edge[i + 1])):
+            to = names[int(s.edge_to[e])]
+            kind = s.edge_types[int(s.edge_type[e])]
+            label = s.edge_label(e)
+            if names[i] == "(held from C)":
+                label = "#"  # numbered in the order found
+            key = "\t".join((names[i], kind, label, to))
+            for mine, same in VARYING:  # what differs between the two runs by design
+                key = key.replace(mine, same)
+            edges[key] += 1
+    return {"nodes": s.node_count, "size": int(s.self_size.sum()), "edges": edges}
+
+redact = sys.argv[2] == "1"
+VARYING = [("python", "W"), ("native", "W"), ("p.heapsnapshot", "F"), ("n.heapsnapshot", "F"),
+           ("[<bytes>]\tb'1'", "E"), ("[<bytes>]\tb'0'", "E")]
+for walker in ("python", "native"):  # import what the walks import, once
+    summary(take(walker, redact))
+for walker in ("python", "native"):  # the same state and line for both
+    take(walker, redact)
+out = {w: summary(sys.argv[1] + "/" + w[0] + ".heapsnapshot") for w in ("python", "native")}
+json.dump(out, sys.stdout)
+"""
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_native_and_python_walkers_agree(tmp_path: Path, redact: bool) -> None:
+    walkers.env("native")  # skips where the extension is not built
+    done = subprocess.run(
+        [sys.executable, "-c", HEAP_SCRIPT, str(tmp_path), "1" if redact else "0"],
+        check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    import json
+
+    out = json.loads(done.stdout)
+    py, native = out["python"], out["native"]
+    assert native["nodes"] == py["nodes"] > 20_000
+    assert native["size"] == py["size"]
+    only_py = {k: v for k, v in py["edges"].items() if native["edges"].get(k) != v}
+    only_native = {k: v for k, v in native["edges"].items() if py["edges"].get(k) != v}
+    assert (only_py, only_native) == ({}, {})
+
+
+def test_fallback_without_the_extension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMHOUND_NO_NATIVE", "1")
+    assert writer._native_module() is None
+    monkeypatch.setenv("MEMHOUND_NO_NATIVE", "0")
+    import memhound._native
+
+    monkeypatch.setitem(sys.modules, "memhound._native._heapwalk", None)  # import fails
+    monkeypatch.delattr(memhound._native, "_heapwalk", raising=False)
+    assert writer._native_module() is None
+    info = writer.snapshot(tmp_path / "p.heapsnapshot")
+    snap = load(info.path)
+    assert snap.node_count == info.node_count > 1000
+
+
+def test_native_module_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    walkers.env("native")
+    monkeypatch.setenv("MEMHOUND_NO_NATIVE", "0")
+    assert writer._native_module() is not None
