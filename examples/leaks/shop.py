@@ -88,3 +88,15 @@ def dying_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
     if _SERVED[0] >= int(os.environ.get("SHOP_DIE_AFTER", "400")):
         os._exit(3)
     return app(environ, start_response)
+
+
+def hanging_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The shop, except that from request ``SHOP_HANG_AFTER`` (default 300) on, every request
+    hangs: a deadlocked worker, a database that stopped answering."""
+    import os
+    import time
+
+    _SERVED[0] += 1
+    if _SERVED[0] >= int(os.environ.get("SHOP_HANG_AFTER", "300")):
+        time.sleep(3600)
+    return app(environ, start_response)

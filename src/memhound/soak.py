@@ -275,9 +275,14 @@ def _run(
                 for k in range(i + 1, i + batch + 1):
                     out = driver.drive(endpoints[k % len(endpoints)])
                     errors += not out.ok
+                    if not out.ok and _gave_up(driver):
+                        batch = k - i
+                        break
             else:
                 errors += pool.run(endpoints, i + 1, batch)
             i += batch
+            if _gave_up(driver):
+                break
             done = i
             last = i == n or (deadline is not None and time.monotonic() >= deadline)
             if i % every == 0 or last:
@@ -304,6 +309,12 @@ def _run(
     return series, done, errors
 
 
+def _gave_up(driver: Driver) -> bool:
+    """A driver that cannot reach its target any more (a server that hangs or went away)
+    says so; the soak then stops and judges what it gathered."""
+    return getattr(driver, "gave_up", None) is not None
+
+
 class _Workers:
     """``concurrency`` threads that share each batch of requests; the batch ends (and the load
     pauses for a measurement) when all of them are done."""
@@ -320,7 +331,10 @@ class _Workers:
     def _part(self, endpoints: tuple[str, ...], first: int, count: int, step: int) -> int:
         errors = 0
         for k in range(first, first + count, step):
-            errors += not self.driver.drive(endpoints[k % len(endpoints)]).ok
+            ok = self.driver.drive(endpoints[k % len(endpoints)]).ok
+            errors += not ok
+            if not ok and _gave_up(self.driver):
+                break
         return errors
 
     def run(self, endpoints: tuple[str, ...], first: int, count: int) -> int:
@@ -382,7 +396,11 @@ def soak(
             v = judge_series(series.x, values, warmup=warmup, min_per_request=0.0)
             resources[name] = ResourceVerdict(v.leak, v.per_request, v.ci95, values[0], values[-1])
         stacks_requests = 0
-        if any(r.leak for r in resources.values()) and meter.gone() is None:
+        if (
+            any(r.leak for r in resources.values())
+            and meter.gone() is None
+            and not _gave_up(driver)
+        ):
             # Where the growing sockets, files and threads come from: a short round with deep
             # stacks (the verdict run records one frame, which is 4x faster, and would name
             # socket.py rather than the app's line).
@@ -397,7 +415,12 @@ def soak(
             series.x, series.traced, warmup=warmup, min_per_request=options.min_bytes_per_request
         )
         per_endpoint: list[EndpointResult] = []
-        if options.per_endpoint and len(endpoints) > 1 and meter.gone() is None:
+        if (
+            options.per_endpoint
+            and len(endpoints) > 1
+            and meter.gone() is None
+            and not _gave_up(driver)
+        ):
             m = max(300, done // len(endpoints))
             for e in endpoints[: options.max_endpoints]:
                 s, d, err = _run(driver, (e,), m, max(1, m // 60), None, meter, concurrency=c)
@@ -412,7 +435,12 @@ def soak(
                     break
         snaps: dict[str, str] = {}
         new_modules: set[str] = set()
-        if options.snapshots_dir is not None and verdict.leak and meter.gone() is None:
+        if (
+            options.snapshots_dir is not None
+            and verdict.leak
+            and meter.gone() is None
+            and not _gave_up(driver)
+        ):
             rounds = max(100, done // 4)
             modules_before = meter.snapshot_prepare()
             for label in ("a", "b", "c"):
@@ -450,7 +478,7 @@ def soak(
         series=tuple(zip(series.x, series.traced, series.rss, strict=True)),
         measured=meter.primary,
         concurrency=c,
-        target_gone=meter.gone(),
+        target_gone=meter.gone() or getattr(driver, "gave_up", None),
         endpoints=len(endpoints),
         stacks_requests=stacks_requests,
     )

@@ -388,3 +388,32 @@ def test_served_resource_leaks(app: str, tmp_path: Path) -> None:
 def test_served_more_controls(app: str, tmp_path: Path) -> None:
     doc = served(app, 2500, tmp_path)
     assert doc["leak"] is False, doc
+
+
+def test_a_server_that_hangs_ends_the_soak(tmp_path: Path) -> None:
+    port = free_port()
+    res = mh(
+        "soak",
+        "--json",
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/cart/add",
+        "--serve",
+        serve_cmd("examples.leaks.shop:hanging_app", port),
+        "--timeout",
+        "0.3s",
+        "-n",
+        "2000",
+        "-o",
+        str(tmp_path / "r"),
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "SHOP_HANG_AFTER": "400"},
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert "10 requests in a row got no answer" in doc["target_gone"]
+    assert "timed out" in doc["target_gone"]
+    assert 400 <= doc["requests"] <= 420 and doc["errors"] == 10
+    assert doc["leak"] is True  # the cart lines before it hung

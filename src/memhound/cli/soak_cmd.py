@@ -73,6 +73,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     http.add_argument(
         "--allow-remote", action="store_true", help="allow a host that is not this machine"
     )
+    http.add_argument(
+        "--timeout",
+        default="10s",
+        metavar="TIME",
+        help="per request (default: 10s); 10 requests in a row without an answer end the soak",
+    )
     p.add_argument("-n", "--requests", type=int, default=2000, help="default: 2000")
     p.add_argument("--duration", metavar="TIME", help="stop after this long")
     p.add_argument(
@@ -271,6 +277,9 @@ def _http_target(
     from memhound.units import parse_duration
 
     origin = parse_origin(args.url, allow_remote=args.allow_remote)
+    timeout = parse_duration(args.timeout)
+    if not 0 < timeout <= 3600:
+        raise UsageError(f"--timeout {args.timeout!r} is out of range", hint="e.g. --timeout 5s")
     for p in paths:
         if p.startswith(("http://", "https://")) and parse_origin(p, allow_remote=True) != origin:
             raise UsageError(
@@ -316,17 +325,17 @@ def _http_target(
                 )
             server = Server.attach(pid)
             say(f"found the server: pid {pid}")
-        driver = HttpDriver(origin, tuple(paths))
+        driver = HttpDriver(origin, tuple(paths), timeout_s=timeout)
         if args.sitemap:
             urls = sitemap_urls(driver, args.sitemap, max_urls=args.max_urls)
-            driver = HttpDriver(origin, tuple(urls))
+            driver = HttpDriver(origin, tuple(urls), timeout_s=timeout)
         elif not paths:
             start = args.url
             urls = discover_links(driver, start, max_urls=args.max_urls)
-            driver = HttpDriver(origin, tuple(urls))
+            driver = HttpDriver(origin, tuple(urls), timeout_s=timeout)
             say(f"found {len(urls)} URL(s) by following links from {start}")
         else:
-            driver = HttpDriver(origin, tuple(paths[: args.max_urls]))
+            driver = HttpDriver(origin, tuple(paths[: args.max_urls]), timeout_s=timeout)
         return driver, server
     except BaseException:
         if server is not None and args.serve:

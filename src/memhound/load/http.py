@@ -30,6 +30,9 @@ SITEMAP_MAX_URLS = 50_000
 SITEMAP_MAX_FILES = 100
 #: What a crawled page may weigh before the rest is ignored.
 PAGE_MAX_BYTES = 4 * 1024 * 1024
+#: Requests in a row without any HTTP answer (refused, reset, timed out) before a soak
+#: stops: the server hangs or is gone.
+GIVE_UP_AFTER = 10
 #: A response body is read to its end (the connection is reused), but at most this much.
 BODY_MAX_BYTES = 64 * 1024 * 1024
 
@@ -107,7 +110,7 @@ class HttpDriver:
         origin: Origin,
         endpoints: tuple[str, ...],
         *,
-        timeout_s: float = 30.0,
+        timeout_s: float = 10.0,
         headers: dict[str, str] | None = None,
     ) -> None:
         self.origin = origin
@@ -115,6 +118,9 @@ class HttpDriver:
         self.timeout_s = timeout_s
         self.headers = {"User-Agent": "memhound-soak", **(headers or {})}
         self._local = threading.local()
+        self._failures_in_a_row = 0
+        #: Set once ``GIVE_UP_AFTER`` requests in a row got no HTTP answer at all.
+        self.gave_up: str | None = None
 
     def _path(self, endpoint: str) -> str:
         if endpoint.startswith(("http://", "https://")):
@@ -142,6 +148,19 @@ class HttpDriver:
             self._local.conn = None
 
     def drive(self, endpoint: str) -> Outcome:
+        out = self._drive(endpoint)
+        if out.status is None:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= GIVE_UP_AFTER and self.gave_up is None:
+                self.gave_up = (
+                    f"{GIVE_UP_AFTER} requests in a row got no answer from "
+                    f"{self.origin.base} (last: {out.error})"
+                )
+        else:
+            self._failures_in_a_row = 0
+        return out
+
+    def _drive(self, endpoint: str) -> Outcome:
         last: Exception | None = None
         for _attempt in range(2):
             conn = self._connection()
