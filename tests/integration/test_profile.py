@@ -132,6 +132,26 @@ def test_a_freed_100_mib_list_is_at_the_peak_not_retained() -> None:
     assert r.retained_bytes < 1024 * 1024
 
 
+def huge_zeros() -> bytes:
+    """calloc'd: its pages are never touched, so it costs no RSS."""
+    return bytes(4 * 1024**3 + 100)  # huge
+
+
+@needs_native
+def test_blocks_of_4_gib_and_more_keep_their_exact_size() -> None:
+    with memhound.profile() as p:
+        kept = huge_zeros()
+        huge_zeros()
+    r = p.report.data
+    size = 4 * 1024**3 + 100
+    retained = row(r.retained.by_location, loc("huge"))
+    assert retained is not None and size <= retained.bytes < size + 1024
+    allocated = row(r.allocated.by_location if r.allocated else None, loc("huge"))
+    assert allocated is not None and 2 * size <= allocated.bytes < 2 * size + 2048
+    assert r.peak_bytes is not None and 2 * size <= r.peak_bytes < 2 * size + 1024**2
+    assert len(kept) == size
+
+
 def test_tracemalloc_engine_is_honest_about_what_it_cannot_see() -> None:
     with memhound.profile(engine="tracemalloc") as p:
         big_list_and_free()

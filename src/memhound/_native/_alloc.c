@@ -42,14 +42,17 @@ typedef struct {
     int offset; /* bytecode offset in bytes, -1 if unknown */
 } mh_frame;
 
+/* One live allocation: 24 bytes, as there is one per live block allocated in a block. */
 typedef struct {
-    void *ptr;
-    size_t size;
-    uint64_t serial;
+    uintptr_t key;   /* the pointer; bit 0 set: allocated in the OBJ domain; 0: an empty slot */
+    uint32_t size32; /* the size, or SIZE_BIG: the size is in big[] (4 GiB and more) */
     uint32_t site;
-    uint16_t used;
-    uint16_t obj; /* allocated in the OBJ domain (may hold an object header) */
+    uint64_t serial;
 } mh_entry;
+#define SIZE_BIG UINT32_MAX
+#define E_PTR(e) ((void *)((e)->key & ~(uintptr_t)1))
+#define E_OBJ(e) ((int)((e)->key & 1))
+#define E_USED(e) ((e)->key != 0)
 
 /* Strings freed inside a block, counted at free time: (first bytes of the text, site). */
 #define STR_DATA 64
@@ -119,15 +122,60 @@ static inline size_t ptr_hash(const void *p) {
     return (size_t)x;
 }
 
-/* -- live table (linear probing, backward-shift deletion) ------------------------------ */
+/* -- sizes of 4 GiB and more (rare: a short list searched linearly) ---------------------- */
+typedef struct {
+    void *ptr;
+    size_t size;
+} mh_big;
+static mh_big *big = NULL;
+static size_t big_len = 0, big_cap = 0;
+
+static size_t big_size(const void *ptr) {
+    for (size_t i = 0; i < big_len; i++)
+        if (big[i].ptr == ptr) return big[i].size;
+    return 0;
+}
+
+static int big_set(void *ptr, size_t size) {
+    for (size_t i = 0; i < big_len; i++)
+        if (big[i].ptr == ptr) {
+            big[i].size = size;
+            return 0;
+        }
+    if (big_len == big_cap) {
+        size_t ncap = big_cap ? big_cap * 2 : 16;
+        mh_big *n = realloc(big, ncap * sizeof(mh_big));
+        if (n == NULL) return -1;
+        big = n;
+        big_cap = ncap;
+    }
+    big[big_len].ptr = ptr;
+    big[big_len].size = size;
+    big_len++;
+    return 0;
+}
+
+static void big_del(const void *ptr) {
+    for (size_t i = 0; i < big_len; i++)
+        if (big[i].ptr == ptr) {
+            big[i] = big[--big_len];
+            return;
+        }
+}
+
+static inline size_t E_SIZE(const mh_entry *e) {
+    return e->size32 != SIZE_BIG ? (size_t)e->size32 : big_size(E_PTR(e));
+}
+
+/* -- live table (linear probing, backward-shift deletion, at most 70% full) ------------- */
 static int live_grow(void) {
     size_t ncap = live_cap ? live_cap * 2 : 1 << 16;
     mh_entry *n = calloc(ncap, sizeof(mh_entry));
     if (n == NULL) return -1;
     for (size_t i = 0; i < live_cap; i++) {
-        if (!live[i].used) continue;
-        size_t j = ptr_hash(live[i].ptr) & (ncap - 1);
-        while (n[j].used) j = (j + 1) & (ncap - 1);
+        if (!E_USED(&live[i])) continue;
+        size_t j = ptr_hash(E_PTR(&live[i])) & (ncap - 1);
+        while (E_USED(&n[j])) j = (j + 1) & (ncap - 1);
         n[j] = live[i];
     }
     free(live);
@@ -139,42 +187,44 @@ static int live_grow(void) {
 static mh_entry *live_find(const void *ptr) {
     if (live_len == 0) return NULL;
     size_t mask = live_cap - 1, i = ptr_hash(ptr) & mask;
-    while (live[i].used) {
-        if (live[i].ptr == ptr) return &live[i];
+    while (E_USED(&live[i])) {
+        if (E_PTR(&live[i]) == ptr) return &live[i];
         i = (i + 1) & mask;
     }
     return NULL;
 }
 
+/* 0 when recorded, -1 when out of memory, 1 when the pointer cannot be a key (odd). */
 static int live_insert(void *ptr, size_t size, uint32_t site, uint64_t ser, int obj) {
-    if ((live_len + 1) * 2 > live_cap && live_grow() < 0) return -1;
+    if ((uintptr_t)ptr & 1) return 1; /* never from CPython's allocators, which align */
+    if ((live_len + 1) * 10 > live_cap * 7 && live_grow() < 0) return -1;
+    if (size >= SIZE_BIG && big_set(ptr, size) < 0) return -1;
     size_t mask = live_cap - 1, i = ptr_hash(ptr) & mask;
-    while (live[i].used) {
-        if (live[i].ptr == ptr) break; /* stale entry for a reused address */
+    while (E_USED(&live[i])) {
+        if (E_PTR(&live[i]) == ptr) break; /* stale entry for a reused address */
         i = (i + 1) & mask;
     }
-    if (!live[i].used) live_len++;
-    live[i].ptr = ptr;
-    live[i].size = size;
+    if (!E_USED(&live[i])) live_len++;
+    live[i].key = (uintptr_t)ptr | (obj ? 1 : 0);
+    live[i].size32 = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
     live[i].serial = ser;
     live[i].site = site;
-    live[i].used = 1;
-    live[i].obj = (uint16_t)obj;
     return 0;
 }
 
 static void live_remove(mh_entry *e) {
     size_t mask = live_cap - 1, i = (size_t)(e - live), j = i;
-    live[i].used = 0;
+    if (e->size32 == SIZE_BIG) big_del(E_PTR(e));
+    live[i].key = 0;
     live_len--;
     for (;;) {
         j = (j + 1) & mask;
-        if (!live[j].used) return;
-        size_t k = ptr_hash(live[j].ptr) & mask;
+        if (!E_USED(&live[j])) return;
+        size_t k = ptr_hash(E_PTR(&live[j])) & mask;
         /* move j back to i unless its home slot k lies cyclically in (i, j] */
         if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
             live[i] = live[j];
-            live[j].used = 0;
+            live[j].key = 0;
             i = j;
         }
     }
@@ -344,14 +394,14 @@ static uint32_t site_of(const mh_frame *fr, int n) {
  * holds one, read it within the bounds of the allocation. Non-compact strings are skipped (their
  * text buffer is freed first), as is anything whose header does not add up. */
 static int freed_string(const mh_entry *e, const char **data, Py_ssize_t *length, int *kind) {
-    if (!e->obj || e->size < sizeof(PyASCIIObject)) return 0;
-    PyASCIIObject *op = (PyASCIIObject *)e->ptr;
+    size_t size = E_SIZE(e);
+    if (!E_OBJ(e) || size < sizeof(PyASCIIObject)) return 0;
+    PyASCIIObject *op = (PyASCIIObject *)E_PTR(e);
     if (Py_TYPE((PyObject *)op) != &PyUnicode_Type || !op->state.compact) return 0;
     size_t header = op->state.ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
     int k = (int)op->state.kind;
     if (k != 1 && k != 2 && k != 4) return 0;
-    if (op->length < 0 || header > e->size ||
-        (size_t)op->length >= (e->size - header) / (size_t)k)
+    if (op->length < 0 || header > size || (size_t)op->length >= (size - header) / (size_t)k)
         return 0;
     *data = (const char *)op + header;
     *length = op->length;
@@ -380,7 +430,7 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
         if (s->hash == h && s->site == e->site && s->kind == kind && s->length == length &&
             s->ndata == n && memcmp(s->data, data, n) == 0) {
             s->count++;
-            s->bytes += e->size;
+            s->bytes += E_SIZE(e);
             return;
         }
         i = (i + 1) & mask;
@@ -423,7 +473,7 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
     mh_string *s = &bl->strings[i];
     s->hash = h;
     s->count = 1;
-    s->bytes = e->size;
+    s->bytes = E_SIZE(e);
     s->length = length;
     s->site = e->site;
     s->kind = (uint8_t)kind;
@@ -441,13 +491,14 @@ static void record_free(void *ptr, int peek) {
     const char *sdata = NULL;
     Py_ssize_t slen = 0;
     int skind = 0, is_str = -1;
+    int64_t size = (int64_t)E_SIZE(e);
     for (int b = 0; b < nslots; b++) {
         mh_block *bl = &blocks[b];
         if (bl->active && e->serial >= bl->start_serial) {
             if (is_str < 0) is_str = peek && freed_string(e, &sdata, &slen, &skind);
             if (is_str) count_string(bl, e, sdata, slen, skind);
-            bl->current -= (int64_t)e->size;
-            bl->live_bytes[e->site] -= (int64_t)e->size;
+            bl->current -= size;
+            bl->live_bytes[e->site] -= size;
             bl->live_count[e->site] -= 1;
         }
     }
@@ -460,7 +511,8 @@ static void record_alloc(void *ptr, size_t size, size_t grown, int obj) {
     int n = collect_frames(fr);
     uint32_t s = site_of(fr, n);
     uint64_t ser = serial++;
-    if (s == UINT32_MAX || live_insert(ptr, size, s, ser, obj) < 0) {
+    int r = s == UINT32_MAX ? -1 : live_insert(ptr, size, s, ser, obj);
+    if (r < 0) {
         degraded = 1;
         return;
     }
@@ -471,6 +523,7 @@ static void record_alloc(void *ptr, size_t size, size_t grown, int obj) {
         bl->alloc_bytes[s] += grown;
         bl->total_count += 1;
         bl->total_bytes += grown;
+        if (r != 0) continue; /* not in the live table: its free will not be seen either */
         bl->live_bytes[s] += (int64_t)size;
         bl->live_count[s] += 1;
         bl->current += (int64_t)size;
@@ -518,7 +571,8 @@ static inline int should_record(void) {
         if (old != NULL) {                                                                 \
             mh_entry *e = live_find(old);                                                  \
             if (e != NULL) {                                                               \
-                grown = size > e->size ? size - e->size : 0;                               \
+                size_t was = E_SIZE(e);                                                    \
+                grown = size > was ? size - was : 0;                                       \
                 record_free(old, 0);                                                       \
             }                                                                              \
         }                                                                                  \
@@ -593,6 +647,9 @@ static void uninstall_and_clear(void) {
     free(live);
     live = NULL;
     live_cap = live_len = 0;
+    free(big);
+    big = NULL;
+    big_len = big_cap = 0;
     size_t n = site_len;
     mh_frame *frames = site_frames;
     uint16_t *ns = site_n;
@@ -722,7 +779,7 @@ static PyObject *py_new_objects(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         mh_entry *e = live_find(alloc_address(items[i]));
         if (e == NULL || e->serial < bl->start_serial || e->serial >= end) continue;
-        PyObject *t = Py_BuildValue("(OIn)", items[i], e->site, (Py_ssize_t)e->size);
+        PyObject *t = Py_BuildValue("(OIn)", items[i], e->site, (Py_ssize_t)E_SIZE(e));
         if (t == NULL || PyList_Append(out, t) < 0) {
             Py_XDECREF(t);
             Py_DECREF(out);
@@ -760,11 +817,12 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
     uint64_t retained_count = 0, retained_bytes = 0;
     for (size_t i = 0; i < live_cap; i++) {
         mh_entry *e = &live[i];
-        if (!e->used || e->serial < bl->start_serial || e->serial >= end) continue;
+        if (!E_USED(e) || e->serial < bl->start_serial || e->serial >= end) continue;
+        size_t size = E_SIZE(e);
         ret_count[e->site] += 1;
-        ret_bytes[e->site] += e->size;
+        ret_bytes[e->site] += size;
         retained_count += 1;
-        retained_bytes += e->size;
+        retained_bytes += size;
     }
     allocated = PyDict_New();
     retained = PyDict_New();
