@@ -390,6 +390,7 @@ def test_memhounds_own_frames_are_excluded_by_default() -> None:
 
 PROGRAM = """
 import sys
+assert sys.argv[0].endswith("job.py"), sys.argv
 class Order:
     pass
 orders = [Order() for _ in range(3000)]
@@ -418,7 +419,7 @@ def test_cli_writes_a_run_with_alloc_json_and_html(program: Path) -> None:
     report = AllocReport.from_dict(json.loads((program.parent / "r" / "alloc.json").read_text()))
     assert data["retained_count"] == report.retained_count
     orders = row(report.retained.by_type, "Order")
-    assert orders is not None and orders.count == 3000 and orders.where == "job.py:5"
+    assert orders is not None and orders.count == 3000 and orders.where == "job.py:6"
     assert (program.parent / "r" / "report.html").is_file()
     meta = json.loads((program.parent / "r" / RUN_FILE).read_text())["meta"]
     assert meta["kind"] == "profile" and meta["exit"]["returncode"] == 0
@@ -470,6 +471,11 @@ def test_cli_clear_errors(in_tmp: Path) -> None:
     assert res.returncode == 127 and "not importable" in res.stderr and "hint:" in res.stderr
     res = mh("profile")
     assert res.returncode == 2 and "nothing to profile" in res.stderr
+    (in_tmp / "broken.py").write_text("def f(:\n")
+    res = mh("profile", "broken.py")
+    assert res.returncode == 2 and "does not compile" in res.stderr and "hint:" in res.stderr
+    res = mh("profile", "-m", "broken")
+    assert res.returncode == 2 and "does not compile" in res.stderr
     assert not (in_tmp / "memhound-runs").exists() or not any((in_tmp / "memhound-runs").iterdir())
 
 

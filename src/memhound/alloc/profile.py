@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import CodeType, ModuleType
 
 import memhound
 from memhound.alloc.engine import Engine, describe_objects, find_new_objects, make_engine
@@ -172,6 +173,58 @@ class ProfileTarget:
             )
 
 
+def _prepare(target: ProfileTarget) -> tuple[CodeType, ModuleType, str]:
+    """The compiled program, its ``__main__`` module and its sys.path[0]; compiled here rather
+    than by runpy, so that runpy's own work is not counted. Nothing global changes yet."""
+    import builtins
+    import importlib.util
+
+    main = ModuleType("__main__")
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    if target.kind == "script":
+        path = os.path.abspath(target.name)
+        with open(path, "rb") as f:
+            source = f.read()
+        try:
+            compiled = compile(source, path, "exec")
+        except SyntaxError as exc:
+            raise UsageError(
+                f"{target.name} does not compile: {exc.msg} (line {exc.lineno})",
+                hint=f"python {target.name} shows the same error",
+            ) from exc
+        main.__file__ = path
+        return compiled, main, os.path.dirname(path)
+    sys.path.insert(0, os.getcwd())
+    try:
+        spec = importlib.util.find_spec(target.name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(target.name + ".__main__")  # a package: its __main__
+        code = None
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "get_code"):
+            try:
+                code = spec.loader.get_code(spec.name)
+            except SyntaxError as exc:
+                raise UsageError(
+                    f"module {target.name!r} does not compile: {exc.msg} "
+                    f"({exc.filename}, line {exc.lineno})",
+                    hint=f"python -m {target.name} shows the same error",
+                ) from exc
+    except ImportError as exc:
+        raise CommandNotFound(f"module {target.name!r} cannot be run ({exc})") from exc
+    finally:
+        sys.path.pop(0)
+    if spec is None or code is None:
+        raise CommandNotFound(
+            f"module {target.name!r} cannot be run",
+            hint="a package needs a __main__ module; python -m must be able to run it",
+        )
+    main.__file__ = spec.origin
+    main.__spec__ = spec
+    main.__loader__ = spec.loader
+    main.__package__ = spec.parent
+    return code, main, os.getcwd()
+
+
 def _exit_code(exc: SystemExit) -> int:
     if exc.code is None:
         return 0
@@ -193,16 +246,14 @@ def profile_program(
     (run.json, alloc.json); with ``into``, only alloc.json into that directory (a run that
     ``memhound run --profile`` records). The report is written whatever way the program ends.
     Returns (the directory, the report, the program's exit code)."""
-    import builtins
-    import importlib.util
     import json
     import traceback
-    import types
 
     from memhound.runner import open_run
 
     options.check()
     target.check()
+    compiled, main, path0 = _prepare(target)
     started = time.time()
     writer = None
     if into is None:
@@ -218,35 +269,13 @@ def profile_program(
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     saved_main = sys.modules.get("__main__")
     code, outcome, interrupted = 0, "completed", False
-    sys.argv = [target.name, *target.args]
-    compiled = None
-    main = types.ModuleType("__main__")
+    # as Python sets it: the script as given, or the module's file
+    argv0 = target.name if target.kind == "script" else (main.__file__ or target.name)
+    sys.argv = [argv0, *target.args]
     if target.kind == "script":
-        # compiled and run here rather than by runpy, so that runpy's own work is not counted
-        path = os.path.abspath(target.name)
-        with open(path, "rb") as f:
-            compiled = compile(f.read(), path, "exec")
-        main.__file__ = path
-        main.__builtins__ = builtins  # type: ignore[attr-defined]
-        sys.path[0] = os.path.dirname(path)
+        sys.path[0] = path0
     else:
-        sys.path.insert(0, os.getcwd())
-        spec = importlib.util.find_spec(target.name)
-        if spec is not None and spec.submodule_search_locations is not None:
-            spec = importlib.util.find_spec(target.name + ".__main__")  # a package: its __main__
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "get_code"):
-            sys.path.pop(0)
-            raise CommandNotFound(
-                f"module {target.name!r} cannot be run",
-                hint="a package needs a __main__ module; python -m must be able to run it",
-            )
-        compiled = spec.loader.get_code(spec.name)
-        main.__file__ = spec.origin
-        main.__spec__ = spec
-        main.__loader__ = spec.loader
-        main.__package__ = spec.parent
-        main.__builtins__ = builtins  # type: ignore[attr-defined]
-        sys.argv[0] = spec.origin or target.name
+        sys.path.insert(0, path0)
     sys.modules["__main__"] = main
     session.start()
     try:
@@ -260,14 +289,16 @@ def profile_program(
         traceback.print_exc()
         code, outcome = 1, f"raised {type(exc).__name__}: {exc}"
     finally:
-        report = session.stop(target=target.label(), outcome=outcome)
-        sys.argv = saved_argv
-        if saved_main is not None:
-            sys.modules["__main__"] = saved_main
-        if target.kind == "module":
-            sys.path.pop(0)
-        elif saved_path0 is not None:
-            sys.path[0] = saved_path0
+        try:
+            report = session.stop(target=target.label(), outcome=outcome)
+        finally:
+            sys.argv = saved_argv
+            if saved_main is not None:
+                sys.modules["__main__"] = saved_main
+            if target.kind == "module":
+                sys.path.pop(0)
+            elif saved_path0 is not None:
+                sys.path[0] = saved_path0
     data = json.dumps(report.to_dict(), indent=1) + "\n"
     if writer is None:
         from memhound._fsutil import atomic_write
