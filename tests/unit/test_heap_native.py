@@ -115,3 +115,43 @@ def test_native_module_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> No
     walkers.env("native")
     monkeypatch.setenv("MEMHOUND_NO_NATIVE", "0")
     assert writer._native_module() is not None
+
+
+def test_native_ids_are_kept_per_object_and_unique(tmp_path: Path) -> None:
+    walkers.env("native")  # skips where the extension is not built
+    import numpy as np
+
+    from memhound.heap import graph
+
+    kept = [Kept() for _ in range(2000)]
+    gone: list[object] = [Gone() for _ in range(2000)]
+    with walkers.using("native"):
+        first = load(writer.snapshot(tmp_path / "1.heapsnapshot").path)
+        del gone[:]
+        fresh = [Fresh() for _ in range(500)]  # some at the addresses of the gone ones
+        second = load(writer.snapshot(tmp_path / "2.heapsnapshot").path)
+    ids: dict[str, list[set[int]]] = {}
+    for snap in (first, second):
+        assert np.unique(snap.node_id).size == snap.node_count  # unique within a snapshot
+        real = snap.node_type != snap.node_types.index("synthetic")
+        assert (snap.node_id[real] % 2 == 1).all() and int(snap.node_id.max()) < 2**32
+        g = graph.analyse(snap)
+        for cls in ("Kept", "Gone", "Fresh"):
+            nodes = graph.nodes_of_class(g, f"{__name__}.{cls}")
+            ids.setdefault(cls, []).append(set(snap.node_id[nodes].tolist()))
+    assert len(ids["Kept"][0]) == 2000 and ids["Kept"][0] == ids["Kept"][1]
+    assert len(ids["Gone"][0]) == 2000 and not ids["Gone"][1]
+    assert len(ids["Fresh"][1]) == 500 and not ids["Fresh"][1] & set(first.node_id.tolist())
+    del kept, fresh
+
+
+class Kept:
+    pass
+
+
+class Gone:
+    pass
+
+
+class Fresh:
+    pass

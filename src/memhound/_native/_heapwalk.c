@@ -4,9 +4,12 @@
  *   nodes: the object (a strong reference while the walk lives), V8 node type (int8),
  *          name (int32: an index into the string table, or -(k+1) for the k-th text kept in
  *          the JSON buffer of str/bytes nodes), self size (uint32), edge count (uint32);
- *   index: address -> node, open addressing over uint32 node numbers (the key is read back
- *          from the node's object), plus a small table of aliases (a folded __dict__ -> its
- *          owner, memhound's own objects -> -1);
+ *   index: address -> node, open addressing over 64-bit slots (node number + 1 in the low
+ *          half, the upper half of the address's hash in the high half, so that a probe reads
+ *          the node's object back only when the hash matches), sized from the number of gc
+ *          objects so that it seldom grows, plus a small table of aliases (a folded __dict__ ->
+ *          its owner, memhound's own objects -> -1);
+ *   ids: node ids (uint32), given by a Registry (below) that keeps them between walks.
  *   edges: edges of real nodes are appended while their node is visited, so they come out
  *          grouped by source in node order with no sort; edges of the synthetic nodes (the
  *          root and its groups) are kept apart with their source.
@@ -50,8 +53,9 @@ typedef struct {
     uint32_t *nedges;
     Py_ssize_t n, ncap, nsynth, cursor, visiting, ntexts;
     /* index */
-    uint32_t *table;
-    size_t tmask;
+    uint64_t *table;
+    size_t tmask, hint;
+    uint32_t *ids;
     uintptr_t *akeys;
     int32_t *avals;
     size_t amask, aused;
@@ -131,31 +135,44 @@ static int alias_set(Walk *w, uintptr_t a, int32_t v) {
     return 0;
 }
 
-static Py_ssize_t lookup(Walk *w, uintptr_t a) {
-    Py_ssize_t v = alias_get(w, a);
-    if (v != ABSENT) return v;
+/* the node of address a in the main table only (no aliases), or ABSENT */
+static inline Py_ssize_t table_get(Walk *w, uintptr_t a) {
     if (!w->table) return ABSENT;
-    size_t h = hash_addr(a) & w->tmask;
-    uint32_t s;
+    uint64_t x = (uint64_t)hash_addr(a);
+    uint64_t tag = x & 0xFFFFFFFF00000000ULL;
+    size_t h = (size_t)x & w->tmask;
+    uint64_t s;
     while ((s = w->table[h]) != 0) {
-        if ((uintptr_t)w->objs[s - 1] == a) return (Py_ssize_t)s - 1;
+        if ((s & 0xFFFFFFFF00000000ULL) == tag) {
+            Py_ssize_t i = (Py_ssize_t)(uint32_t)s - 1;
+            if ((uintptr_t)w->objs[i] == a) return i;
+        }
         h = (h + 1) & w->tmask;
     }
     return ABSENT;
 }
 
-static void table_put(Walk *w, Py_ssize_t i) {
-    size_t h = hash_addr((uintptr_t)w->objs[i]) & w->tmask;
-    while (w->table[h]) h = (h + 1) & w->tmask;
-    w->table[h] = (uint32_t)(i + 1);
+static Py_ssize_t lookup(Walk *w, uintptr_t a) {
+    Py_ssize_t v = alias_get(w, a);
+    if (v != ABSENT) return v;
+    return table_get(w, a);
 }
 
+static void table_put(Walk *w, Py_ssize_t i) {
+    uint64_t x = (uint64_t)hash_addr((uintptr_t)w->objs[i]);
+    size_t h = (size_t)x & w->tmask;
+    while (w->table[h]) h = (h + 1) & w->tmask;
+    w->table[h] = (x & 0xFFFFFFFF00000000ULL) | (uint64_t)(uint32_t)(i + 1);
+}
+
+/* up to 85% full: with the hash's tag in the slot, a longer probe costs little */
 static int table_room(Walk *w) {
     size_t cap = w->table ? w->tmask + 1 : 0;
-    if (w->table && (size_t)(w->n + 1) * 10 <= cap * 7) return 0;
+    if (w->table && (size_t)(w->n + 1) * 20 <= cap * 17) return 0;
     size_t ncap = cap ? cap * 2 : 1 << 16;
+    while (!cap && (size_t)w->hint * 20 > ncap * 17 && ncap < ((size_t)1 << 32)) ncap *= 2;
     PyMem_RawFree(w->table);
-    w->table = PyMem_RawCalloc(ncap, sizeof(uint32_t));
+    w->table = PyMem_RawCalloc(ncap, sizeof(uint64_t));
     if (!w->table) { PyErr_NoMemory(); return -1; }
     w->tmask = ncap - 1;
     for (Py_ssize_t i = 0; i < w->n; i++)
@@ -655,14 +672,16 @@ static int drain(Walk *w) {
 
 /* -- Python methods ------------------------------------------------------------------- */
 static PyObject *Walk_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"visit", "infos", "redact", "name_chars", NULL};
+    static char *kwlist[] = {"visit", "infos", "redact", "name_chars", "size_hint", NULL};
     PyObject *visit, *infos;
     int redact, name_chars;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!pi", kwlist, &visit, &PyDict_Type, &infos,
-                                     &redact, &name_chars))
+    Py_ssize_t hint = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!pi|n", kwlist, &visit, &PyDict_Type, &infos,
+                                     &redact, &name_chars, &hint))
         return NULL;
     Walk *w = (Walk *)type->tp_alloc(type, 0);
     if (!w) return NULL;
+    w->hint = hint > 0 ? (size_t)hint : 0;
     w->visiting = -1;
     w->redact = redact;
     w->name_chars = name_chars;
@@ -708,6 +727,7 @@ static void Walk_dealloc(Walk *w) {
     PyMem_RawFree(w->nedges); PyMem_RawFree(w->eto); PyMem_RawFree(w->ename);
     PyMem_RawFree(w->etype); PyMem_RawFree(w->sfrom); PyMem_RawFree(w->sto);
     PyMem_RawFree(w->sname); PyMem_RawFree(w->stype); PyMem_RawFree(w->tbuf);
+    PyMem_RawFree(w->ids);
     Py_XDECREF(w->strings); Py_XDECREF(w->strlist); Py_XDECREF(w->tnames);
     Py_XDECREF(w->infos); Py_XDECREF(w->visit); Py_XDECREF(w->class_name);
     Py_TYPE(w)->tp_free((PyObject *)w);
@@ -875,6 +895,188 @@ done:
     return out;
 }
 
+/* -- node ids kept between walks ------------------------------------------------------ */
+/* A Registry remembers, for every real node of the last walk it gave ids to, a key (the
+ * object's address >> 3 in the low 45 bits, its type's number in the registry's type list in
+ * the high 19) and the id: 12 bytes a node, in that walk's node order. The next walk looks each
+ * key's address up in its own index: the same address with the same type keeps its id (an
+ * object lives at one address for its whole life), the other nodes get fresh odd ids. Objects
+ * whose address or type number does not fit the key get a fresh id each time. */
+#define KEY_ADDR_BITS 45
+#define KEY_ADDR_MASK ((1ULL << KEY_ADDR_BITS) - 1)
+#define KEY_TYPES (1 << (64 - KEY_ADDR_BITS))
+#define MAX_ID 0xFFFFFFFFULL
+#define FIRST_ID 101
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t *keys;
+    uint32_t *ids;
+    Py_ssize_t m;
+    uintptr_t *types; /* type addresses by number (identity only: no reference held) */
+    Py_ssize_t ntypes, tcap;
+    uint64_t next_id;
+} Registry;
+
+static PyObject *Registry_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    if (!PyArg_ParseTuple(args, ":Registry")) return NULL;
+    Registry *r = (Registry *)type->tp_alloc(type, 0);
+    if (r) r->next_id = FIRST_ID;
+    return (PyObject *)r;
+}
+
+static void Registry_dealloc(Registry *r) {
+    PyMem_RawFree(r->keys);
+    PyMem_RawFree(r->ids);
+    PyMem_RawFree(r->types);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyObject *Registry_get_size(Registry *r, void *c) {
+    return Py_BuildValue("(nnK)", r->m, r->ntypes, (unsigned long long)r->next_id);
+}
+
+static PyGetSetDef Registry_getset[] = {
+    {"size", (getter)Registry_get_size, NULL, "(entries, types, next id)", NULL},
+    {NULL}};
+
+static PyTypeObject RegistryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memhound._native._heapwalk.Registry",
+    .tp_basicsize = sizeof(Registry),
+    .tp_dealloc = (destructor)Registry_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Node ids kept between heap walks of one process.",
+    .tp_getset = Registry_getset,
+    .tp_new = Registry_new,
+};
+
+/* type address -> number: a small open-addressing map over the registry's type list */
+typedef struct { uintptr_t *keys; uint32_t *vals; size_t mask; } TypeMap;
+
+static int typemap_put(TypeMap *tm, uintptr_t t, uint32_t v) {
+    size_t h = hash_addr(t) & tm->mask;
+    while (tm->keys[h] && tm->keys[h] != t) h = (h + 1) & tm->mask;
+    tm->keys[h] = t;
+    tm->vals[h] = v;
+    return 0;
+}
+
+static int typemap_init(TypeMap *tm, Registry *r) {
+    size_t cap = 1024;
+    while (cap < (size_t)r->ntypes * 4) cap *= 2;
+    tm->keys = PyMem_RawCalloc(cap, sizeof(uintptr_t));
+    tm->vals = PyMem_RawMalloc(cap * sizeof(uint32_t));
+    tm->mask = cap - 1;
+    if (!tm->keys || !tm->vals) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t k = 0; k < r->ntypes; k++) typemap_put(tm, r->types[k], (uint32_t)k);
+    return 0;
+}
+
+/* the number of type t, added to the registry's list when new; -1 when the list is full */
+static Py_ssize_t type_number(TypeMap *tm, Registry *r, uintptr_t t) {
+    size_t h = hash_addr(t) & tm->mask;
+    while (tm->keys[h]) {
+        if (tm->keys[h] == t) return tm->vals[h];
+        h = (h + 1) & tm->mask;
+    }
+    if (r->ntypes >= KEY_TYPES) return -1;
+    if (grow((void **)&r->types, &r->tcap, r->ntypes + 1, sizeof(uintptr_t))) return -2;
+    if ((size_t)(r->ntypes + 1) * 2 > tm->mask + 1) { /* keep the map at most half full */
+        size_t cap = (tm->mask + 1) * 2;
+        PyMem_RawFree(tm->keys);
+        PyMem_RawFree(tm->vals);
+        tm->keys = PyMem_RawCalloc(cap, sizeof(uintptr_t));
+        tm->vals = PyMem_RawMalloc(cap * sizeof(uint32_t));
+        tm->mask = cap - 1;
+        if (!tm->keys || !tm->vals) { PyErr_NoMemory(); return -2; }
+        for (Py_ssize_t k = 0; k < r->ntypes; k++) typemap_put(tm, r->types[k], (uint32_t)k);
+    }
+    r->types[r->ntypes] = t;
+    typemap_put(tm, t, (uint32_t)r->ntypes);
+    return r->ntypes++;
+}
+
+/* Give every node its id (kept from the registry's last walk where the object is the same),
+ * and make this walk the registry's last. Frees the walk's index afterwards. */
+static PyObject *Walk_assign_ids(Walk *w, PyObject *arg) {
+    CHECK_LIVE(w);
+    if (!PyObject_TypeCheck(arg, &RegistryType)) {
+        PyErr_SetString(PyExc_TypeError, "assign_ids(registry)");
+        return NULL;
+    }
+    Registry *r = (Registry *)arg;
+    Py_ssize_t n = w->n;
+    TypeMap tm = {0};
+    uint64_t *keys = PyMem_RawCalloc((size_t)n + 1, sizeof(uint64_t));
+    uint32_t *ids = PyMem_RawCalloc((size_t)n + 1, sizeof(uint32_t));
+    uint32_t *kept = NULL;
+    if (!keys || !ids) { PyErr_NoMemory(); goto fail; }
+    if (typemap_init(&tm, r)) goto fail;
+    /* this walk's keys (0: no key) */
+    for (Py_ssize_t i = w->nsynth; i < n; i++) {
+        PyObject *o = w->objs[i];
+        if (!o) continue;
+        uintptr_t a = (uintptr_t)o;
+        if ((a & 7) || (a >> 3) > KEY_ADDR_MASK) continue;
+        Py_ssize_t tn = type_number(&tm, r, (uintptr_t)Py_TYPE(o));
+        if (tn == -2) goto fail;
+        if (tn < 0) continue;
+        keys[i] = ((uint64_t)a >> 3) | ((uint64_t)tn << KEY_ADDR_BITS);
+    }
+    /* ids kept: each of the last walk's keys whose address is a node with the same key */
+    enum { AHEAD = 8 };
+    for (Py_ssize_t j = 0; j < r->m; j++) {
+        if (j + AHEAD < r->m && w->table) {
+            uint64_t ka = r->keys[j + AHEAD];
+            __builtin_prefetch(&w->table[hash_addr((uintptr_t)((ka & KEY_ADDR_MASK) << 3)) & w->tmask]);
+        }
+        uint64_t k = r->keys[j];
+        if (!k) continue;
+        Py_ssize_t i = table_get(w, (uintptr_t)((k & KEY_ADDR_MASK) << 3));
+        if (i >= 0 && keys[i] == k) ids[i] = r->ids[j];
+    }
+    /* fresh ids, in node order; synthetic nodes: 1 for the root, 2(i+1) for the others */
+    uint64_t next = r->next_id;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i < w->nsynth || !w->objs[i]) {
+            ids[i] = i == 0 ? 1 : (uint32_t)(2 * (i + 1));
+            continue;
+        }
+        if (ids[i]) continue;
+        if (next > MAX_ID - 2) next = FIRST_ID; /* ids must fit V8's uint32: start again */
+        ids[i] = (uint32_t)next;
+        next += 2;
+    }
+    kept = PyMem_RawMalloc(((size_t)n + 1) * sizeof(uint32_t));
+    if (!kept) { PyErr_NoMemory(); goto fail; }
+    memcpy(kept, ids, (size_t)n * sizeof(uint32_t));
+    PyMem_RawFree(r->keys);
+    PyMem_RawFree(r->ids);
+    r->keys = keys;
+    r->ids = kept;
+    r->m = n;
+    r->next_id = next;
+    PyMem_RawFree(w->ids);
+    w->ids = ids;
+    PyMem_RawFree(tm.keys);
+    PyMem_RawFree(tm.vals);
+    PyMem_RawFree(w->table); /* the index is not needed after this */
+    w->table = NULL;
+    Py_RETURN_NONE;
+fail:
+    PyMem_RawFree(keys);
+    PyMem_RawFree(ids);
+    PyMem_RawFree(tm.keys);
+    PyMem_RawFree(tm.vals);
+    return NULL;
+}
+
+static PyObject *Walk_ids(Walk *w, PyObject *unused) {
+    if (!w->ids) { PyErr_SetString(PyExc_RuntimeError, "no ids: call assign_ids first"); return NULL; }
+    return PyBytes_FromStringAndSize((const char *)w->ids, w->n * 4);
+}
+
 /* addresses and type addresses of every node (0 for synthetic ones), as int64 bytes */
 static PyObject *Walk_addresses(Walk *w, PyObject *unused) {
     CHECK_LIVE(w);
@@ -926,16 +1128,21 @@ static char *put_int(char *p, int64_t v) {
 /* nodes [start, stop) as JSON numbers; ids (int64) and traces (int64 or None) are buffers */
 static PyObject *Walk_nodes_json(Walk *w, PyObject *args) {
     Py_ssize_t start, stop, base;
-    Py_buffer ids, traces = {0};
-    PyObject *traces_obj;
-    if (!PyArg_ParseTuple(args, "nnny*O", &start, &stop, &base, &ids, &traces_obj)) return NULL;
-    if (traces_obj != Py_None && PyObject_GetBuffer(traces_obj, &traces, PyBUF_SIMPLE)) {
-        PyBuffer_Release(&ids);
+    Py_buffer ids = {0}, traces = {0};
+    PyObject *ids_obj, *traces_obj;
+    if (!PyArg_ParseTuple(args, "nnnOO", &start, &stop, &base, &ids_obj, &traces_obj)) return NULL;
+    if (ids_obj == Py_None && !w->ids) {
+        PyErr_SetString(PyExc_RuntimeError, "no ids: call assign_ids first");
         return NULL;
     }
-    if (start < 0 || stop > w->n || start > stop || ids.len < w->n * 8 ||
+    if (ids_obj != Py_None && PyObject_GetBuffer(ids_obj, &ids, PyBUF_SIMPLE)) return NULL;
+    if (traces_obj != Py_None && PyObject_GetBuffer(traces_obj, &traces, PyBUF_SIMPLE)) {
+        if (ids.buf) PyBuffer_Release(&ids);
+        return NULL;
+    }
+    if (start < 0 || stop > w->n || start > stop || (ids.buf && ids.len < w->n * 8) ||
         (traces.buf && traces.len < w->n * 8)) {
-        PyBuffer_Release(&ids);
+        if (ids.buf) PyBuffer_Release(&ids);
         if (traces.buf) PyBuffer_Release(&traces);
         PyErr_SetString(PyExc_ValueError, "bad range or buffers");
         return NULL;
@@ -955,7 +1162,7 @@ static PyObject *Walk_nodes_json(Walk *w, PyObject *args) {
         int64_t name = nm < 0 ? base + (-(int64_t)nm - 1) : nm;
         p = put_int(p, w->ntype[i]); *p++ = ',';
         p = put_int(p, name); *p++ = ',';
-        p = put_int(p, pid[i]); *p++ = ',';
+        p = put_int(p, pid ? pid[i] : (int64_t)w->ids[i]); *p++ = ',';
         p = put_int(p, w->nsize[i]); *p++ = ',';
         p = put_int(p, i < ns ? scount[i] : w->nedges[i]); *p++ = ',';
         p = put_int(p, ptr ? ptr[i] : 0); *p++ = ',';
@@ -965,7 +1172,7 @@ static PyObject *Walk_nodes_json(Walk *w, PyObject *args) {
 done:
     PyMem_RawFree(scount);
     PyMem_RawFree(buf);
-    PyBuffer_Release(&ids);
+    if (ids.buf) PyBuffer_Release(&ids);
     if (traces.buf) PyBuffer_Release(&traces);
     return out;
 }
@@ -1044,7 +1251,8 @@ static PyObject *Walk_get_strings(Walk *w, void *c) {
 
 static PyObject *Walk_memory(Walk *w, PyObject *unused) {
     size_t b = (size_t)w->ncap * (sizeof(PyObject *) + 1 + 4 + 4 + 4) + (size_t)w->ecap * 9 +
-               (size_t)w->scap * 13 + w->tcap + (w->table ? (w->tmask + 1) * 4 : 0) +
+               (size_t)w->scap * 13 + w->tcap + (w->table ? (w->tmask + 1) * 8 : 0) +
+               (w->ids ? (size_t)w->n * 4 : 0) +
                (w->akeys ? (w->amask + 1) * 12 : 0);
     return PyLong_FromSize_t(b);
 }
@@ -1063,6 +1271,8 @@ static PyMethodDef Walk_methods[] = {
     {"held_pass", (PyCFunction)(void (*)(void))Walk_held_pass, METH_FASTCALL, "held_pass(gc_objects, held)"},
     {"unreachable", (PyCFunction)Walk_unreachable, METH_NOARGS, "nodes the root does not reach"},
     {"addresses", (PyCFunction)Walk_addresses, METH_NOARGS, "(addresses, type addresses) as int64 bytes"},
+    {"assign_ids", (PyCFunction)Walk_assign_ids, METH_O, "give the nodes their ids from a Registry (frees the index)"},
+    {"ids", (PyCFunction)Walk_ids, METH_NOARGS, "node ids as uint32 bytes (after assign_ids)"},
     {"obj", (PyCFunction)Walk_obj, METH_O, "the object of a node"},
     {"sizes", (PyCFunction)Walk_sizes, METH_NOARGS, "self sizes as uint32 bytes"},
     {"release", (PyCFunction)Walk_release, METH_NOARGS, "drop the references to the walked objects"},
@@ -1095,11 +1305,13 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__heapwalk(void) {
-    if (PyType_Ready(&WalkType) < 0) return NULL;
+    if (PyType_Ready(&WalkType) < 0 || PyType_Ready(&RegistryType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&WalkType);
     if (PyModule_AddObject(m, "Walk", (PyObject *)&WalkType) < 0) { Py_DECREF(&WalkType); Py_DECREF(m); return NULL; }
+    Py_INCREF(&RegistryType);
+    if (PyModule_AddObject(m, "Registry", (PyObject *)&RegistryType) < 0) { Py_DECREF(&RegistryType); Py_DECREF(m); return NULL; }
     PyObject *types = Py_BuildValue("{sisisisisi}", "hidden", N_HIDDEN, "string", N_STRING,
                                     "object", N_OBJECT, "number", N_NUMBER, "synthetic", N_SYNTHETIC);
     PyObject *edges = Py_BuildValue("{sisisisisisi}", "context", E_CONTEXT, "element", E_ELEMENT,

@@ -68,7 +68,11 @@ class SnapshotInfo:
 
 
 class _IdRegistry:
-    """Node ids kept between snapshots: (address, type address) -> id, as sorted arrays."""
+    """Node ids kept between snapshots: (address, type address) -> id, as sorted arrays.
+
+    The pure-Python walker's; the native walker keeps its ids in ``_heapwalk.Registry``
+    (:func:`_native_registry`), 12 bytes a node, matched through the walk's own index.
+    """
 
     def __init__(self) -> None:
         self.addrs: Any = None
@@ -96,6 +100,14 @@ class _IdRegistry:
 
 
 _REGISTRY = _IdRegistry()
+_NATIVE_REGISTRY: list[Any] = []
+
+
+def _native_registry(native: Any) -> Any:
+    """The process's ``_heapwalk.Registry``, made on first use."""
+    if not _NATIVE_REGISTRY:
+        _NATIVE_REGISTRY.append(native.Registry())
+    return _NATIVE_REGISTRY[0]
 
 
 class _TypeInfo:
@@ -195,7 +207,8 @@ class _Walker:
         self.infos: dict[type, tuple[int, list[str], set[str], bool]] = {}
         self.synthetic = 0
         self.cursor = 0  # the next node to visit
-        for obj in (self, _REGISTRY, gc_objects, self.index, self.objs):
+        own = (self, _REGISTRY, _NATIVE_REGISTRY, *_NATIVE_REGISTRY, gc_objects, self.index)
+        for obj in (*own, self.objs):
             self.index[id(obj)] = -1
 
     # -- tables -------------------------------------------------------------------------
@@ -754,7 +767,11 @@ class _NativeWalker(_Walker):
         self.locations = []
         self.scripts = {}
         self.synthetic = 0
-        w = self.w = native.Walk(self._visit_safe, self.infos, redact, NAME_CHARS)
+        self.registry = _native_registry(native)
+        # about two nodes per gc object (their str, int... are not tracked): the index is
+        # sized for that at once rather than grown (each growth rehashes every node)
+        hint = 2 * len(gc_objects)
+        w = self.w = native.Walk(self._visit_safe, self.infos, redact, NAME_CHARS, hint)
         self.s = w.s  # type: ignore[method-assign]
         self.add = w.add  # type: ignore[method-assign]
         self.edge = w.edge  # type: ignore[method-assign]
@@ -764,7 +781,8 @@ class _NativeWalker(_Walker):
         self.index_get = w.index_get  # type: ignore[method-assign]
         self.index_set = w.index_set  # type: ignore[method-assign]
         self._drain = w.drain  # type: ignore[method-assign]
-        for obj in (self, w, gc_objects, self.types, self.infos, self.__dict__, _REGISTRY):
+        own = (self, w, gc_objects, self.types, self.infos, self.__dict__, _REGISTRY)
+        for obj in (*own, _NATIVE_REGISTRY, *_NATIVE_REGISTRY):
             w.index_set(id(obj), -1)
 
     def close(self) -> None:
@@ -781,6 +799,9 @@ class _NativeWalker(_Walker):
         return count
 
     def _unreachable_nodes(self) -> list[int]:
+        # every node is known by now: the ids are given while the walk's index is there
+        # (assign_ids frees it, before unreachable() needs its memory)
+        self.w.assign_ids(self.registry)
         nodes: list[int] = self.w.unreachable()
         return nodes
 
@@ -793,23 +814,12 @@ class _NativeWalker(_Walker):
         import numpy as np
 
         w = self.w
-        n, n_edges, synthetic = w.counts[:3]
-        real = np.ones(n, dtype=bool)
-        real[:synthetic] = False
-        raw_addrs, raw_types = w.addresses()
-        addrs = np.frombuffer(raw_addrs, dtype=np.int64)
-        trefs = np.frombuffer(raw_types, dtype=np.int64)
+        n, n_edges = w.counts[:2]
         traces = None
         if tracemalloc.is_tracing():
             traces = self._traces(w.obj, np.frombuffer(w.sizes(), dtype=np.uint32))
         w.release()  # drop our references before writing
         self.gc_objects = []
-        ids = np.zeros(n, dtype=np.int64)
-        ids[real] = _REGISTRY.assign(addrs[real], trefs[real])
-        del addrs, trefs, raw_addrs, raw_types
-        synth = np.flatnonzero(~real)
-        ids[synth] = 2 * (synth + 1)
-        ids[0] = 1
         trace_ids = None if traces is None else np.ascontiguousarray(traces[0], dtype=np.int64)
         base = len(w.strings)  # the texts of str and bytes nodes follow the string table
         step = 65536
@@ -828,7 +838,7 @@ class _NativeWalker(_Walker):
             "edge_count": n_edges,
             "total_size": w.total_size(),
             "nodes": (
-                w.nodes_json(k, min(k + step, n), base, ids, trace_ids) for k in range(0, n, step)
+                w.nodes_json(k, min(k + step, n), base, None, trace_ids) for k in range(0, n, step)
             ),
             "edges": (w.edges_json(k, min(k + step, n_edges)) for k in range(0, n_edges, step)),
             "locations": loc,
