@@ -155,3 +155,61 @@ class Gone:
 
 class Fresh:
     pass
+
+
+def test_native_dominators_match_igraph(monkeypatch: pytest.MonkeyPatch) -> None:
+    walkers.env("native")  # skips where the extension is not built
+    import numpy as np
+
+    from memhound.heap import graph
+
+    rng = np.random.default_rng(4)
+    for n, m in ((1, 0), (2, 1), (60, 150), (3000, 6000), (50_000, 80_000)):
+        src = rng.integers(0, n, m)
+        dst = rng.integers(0, n, m)
+        chain = np.arange(0, n - 1, 3)  # a spine, so that most nodes are reached
+        src, dst = np.r_[src, chain], np.r_[dst, chain + 1]
+        for root in (0, n // 2):
+            monkeypatch.delenv("MEMHOUND_NO_NATIVE", raising=False)
+            native = graph._dominators(n, root, src, dst)
+            monkeypatch.setenv("MEMHOUND_NO_NATIVE", "1")
+            ours = graph._dominators(n, root, src, dst)
+            assert native.tolist() == ours.tolist(), (n, m, root)
+
+
+def test_native_number_parsing_names_a_bad_value(tmp_path: Path) -> None:
+    walkers.env("native")
+    from memhound.heap import v8format
+
+    good = ",".join(["3", " -12", "\n7"] * 3000)
+    raw = f"[{good}, 9]".encode()
+    out = v8format._numbers_in(raw, 1, len(raw) - 1, "nodes", "f", __import__("numpy"))
+    assert out.tolist() == [3, -12, 7] * 3000 + [9]
+    for bad in ("9x", "1.5", "", "--1", "12345678901234567890123"):
+        raw = f"[{good},{bad},4]".encode()
+        with pytest.raises(v8format.SnapshotFormatError, match=r"field 'nodes': value 9000 at"):
+            v8format._numbers_in(raw, 1, len(raw) - 1, "nodes", "f", __import__("numpy"))
+
+
+def test_analysis_is_the_same_with_and_without_the_extension(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walkers.env("native")
+    from memhound.heap import graph
+
+    held = {f"k{i}": [Kept() for _ in range(20)] for i in range(300)}
+    path = writer.snapshot(tmp_path / "a.heapsnapshot").path
+    del held
+    results = []
+    for off in ("0", "1"):
+        monkeypatch.setenv("MEMHOUND_NO_NATIVE", off)
+        g = graph.analyse(load(path))
+        results.append(
+            (
+                graph.summary(g),
+                g.idom.tolist(),
+                g.retained_size.tolist(),
+                [d.node_id for d in graph.top_dominators(g, 10)],
+            )
+        )
+    assert results[0] == results[1]

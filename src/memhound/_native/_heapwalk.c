@@ -1300,8 +1300,173 @@ static PyTypeObject WalkType = {
     .tp_new = Walk_new,
 };
 
+/* -- analysis helpers (memhound.heap.graph / v8format use them when the extension is built) - */
+
+/* parse_ints(data, start, stop, out): the comma-separated decimal integers in data[start:stop]
+ * (whitespace allowed around them) into out, a writable int64 buffer. Returns how many were
+ * read; stops at the first token that is not an integer (or when out is full), so a count
+ * short of the expected one means a bad token, which the caller finds and names. */
+static PyObject *parse_ints(PyObject *mod, PyObject *args) {
+    Py_buffer data, out;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "y*nnw*", &data, &start, &stop, &out)) return NULL;
+    if (start < 0) start = 0;
+    if (stop > data.len) stop = data.len;
+    const unsigned char *p = (const unsigned char *)data.buf + start;
+    const unsigned char *end = (const unsigned char *)data.buf + (stop > start ? stop : start);
+    int64_t *o = out.buf;
+    Py_ssize_t cap = out.len / 8, k = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (k < cap) {
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+        if (p >= end) break;
+        int neg = 0;
+        if (*p == '-') { neg = 1; p++; }
+        if (p >= end || *p < '0' || *p > '9') break;
+        uint64_t v = 0;
+        int digits = 0;
+        while (p < end && *p >= '0' && *p <= '9') { v = v * 10 + (uint64_t)(*p - '0'); p++; digits++; }
+        if (digits > 18) break; /* beyond int64: let the caller's slow path judge it */
+        o[k++] = neg ? -(int64_t)v : (int64_t)v;
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+        if (p >= end) break;
+        if (*p != ',') { k--; break; } /* garbage after a number: that token is bad */
+        p++;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    return PyLong_FromSsize_t(k);
+}
+
+/* dominators(n, root, src, dst): immediate dominators of the graph of n nodes with the edges
+ * src[k] -> dst[k] (int64 buffers), by Lengauer-Tarjan (simple version, path compression).
+ * Returns int64 bytes: idom of each node; the root's and unreached nodes' is the root. */
+static PyObject *dominators(PyObject *mod, PyObject *args) {
+    Py_ssize_t n, root;
+    Py_buffer bsrc, bdst;
+    if (!PyArg_ParseTuple(args, "nny*y*", &n, &root, &bsrc, &bdst)) return NULL;
+    Py_ssize_t m = bsrc.len / 8;
+    PyObject *result = NULL;
+    if (bdst.len / 8 != m || n <= 0 || root < 0 || root >= n || n >= INT32_MAX || m >= INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "dominators: bad sizes");
+        PyBuffer_Release(&bsrc); PyBuffer_Release(&bdst);
+        return NULL;
+    }
+    const int64_t *src = bsrc.buf, *dst = bdst.buf;
+    size_t N1 = (size_t)n + 1;
+    int64_t *ff = PyMem_RawCalloc(N1, 8), *rf = PyMem_RawCalloc(N1, 8);
+    int32_t *fto = PyMem_RawMalloc((size_t)m * 4 + 4), *rfrom = PyMem_RawMalloc((size_t)m * 4 + 4);
+    int32_t *dfn = PyMem_RawMalloc(N1 * 4), *vert = PyMem_RawMalloc(N1 * 4);
+    int32_t *par = PyMem_RawMalloc(N1 * 4), *semi = PyMem_RawMalloc(N1 * 4);
+    int32_t *idom = PyMem_RawMalloc(N1 * 4), *anc = PyMem_RawMalloc(N1 * 4);
+    int32_t *label = PyMem_RawMalloc(N1 * 4), *bhead = PyMem_RawMalloc(N1 * 4);
+    int32_t *bnext = PyMem_RawMalloc(N1 * 4), *stk = PyMem_RawMalloc(N1 * 4);
+    int64_t *stke = PyMem_RawMalloc(N1 * 8);
+    int ok = ff && rf && fto && rfrom && dfn && vert && par && semi && idom && anc && label &&
+             bhead && bnext && stk && stke;
+    int bad = 0;
+    if (!ok) { PyErr_NoMemory(); goto done; }
+    Py_BEGIN_ALLOW_THREADS
+    /* forward and reverse adjacency by counting sort */
+    for (Py_ssize_t k = 0; k < m; k++) {
+        if (src[k] < 0 || src[k] >= n || dst[k] < 0 || dst[k] >= n) { bad = 1; break; }
+        ff[src[k] + 1]++;
+        rf[dst[k] + 1]++;
+    }
+    if (!bad) {
+        for (Py_ssize_t i = 0; i < n; i++) { ff[i + 1] += ff[i]; rf[i + 1] += rf[i]; }
+        for (Py_ssize_t k = 0; k < m; k++) {
+            fto[ff[src[k]]++] = (int32_t)dst[k];
+            rfrom[rf[dst[k]]++] = (int32_t)src[k];
+        }
+        for (Py_ssize_t i = n; i > 0; i--) { ff[i] = ff[i - 1]; rf[i] = rf[i - 1]; }
+        ff[0] = rf[0] = 0;
+        /* depth-first numbering from the root */
+        for (Py_ssize_t i = 0; i < n; i++) dfn[i] = -1;
+        int32_t N = 0;
+        Py_ssize_t sp = 0;
+        dfn[root] = N; vert[N] = (int32_t)root; par[N] = 0; N++;
+        stk[sp] = (int32_t)root; stke[sp] = ff[root]; sp++;
+        while (sp) {
+            int32_t v = stk[sp - 1];
+            int64_t e = stke[sp - 1];
+            if (e >= ff[v + 1]) { sp--; continue; }
+            stke[sp - 1] = e + 1;
+            int32_t t = fto[e];
+            if (dfn[t] >= 0) continue;
+            dfn[t] = N; vert[N] = t; par[N] = dfn[v]; N++;
+            stk[sp] = t; stke[sp] = ff[t]; sp++;
+        }
+        for (int32_t k = 0; k < N; k++) { semi[k] = k; label[k] = k; anc[k] = -1; bhead[k] = -1; idom[k] = 0; }
+        for (int32_t w = N - 1; w > 0; w--) {
+            int32_t x = vert[w];
+            for (int64_t e = rf[x]; e < rf[x + 1]; e++) {
+                int32_t v = dfn[rfrom[e]];
+                if (v < 0) continue;
+                int32_t u = v;
+                if (anc[v] >= 0) { /* eval(v), compressing the path */
+                    Py_ssize_t s = 0;
+                    int32_t y = v;
+                    while (anc[anc[y]] >= 0) { stk[s++] = y; y = anc[y]; }
+                    while (s) {
+                        int32_t z = stk[--s], a = anc[z];
+                        if (semi[label[a]] < semi[label[z]]) label[z] = label[a];
+                        anc[z] = anc[a];
+                    }
+                    u = label[v];
+                }
+                if (semi[u] < semi[w]) semi[w] = semi[u];
+            }
+            bnext[w] = bhead[semi[w]];
+            bhead[semi[w]] = w;
+            int32_t p = par[w];
+            anc[w] = p;
+            for (int32_t v = bhead[p]; v >= 0; v = bnext[v]) {
+                int32_t u = v;
+                if (anc[v] >= 0) {
+                    Py_ssize_t s = 0;
+                    int32_t y = v;
+                    while (anc[anc[y]] >= 0) { stk[s++] = y; y = anc[y]; }
+                    while (s) {
+                        int32_t z = stk[--s], a = anc[z];
+                        if (semi[label[a]] < semi[label[z]]) label[z] = label[a];
+                        anc[z] = anc[a];
+                    }
+                    u = label[v];
+                }
+                idom[v] = semi[u] < semi[v] ? u : p;
+            }
+            bhead[p] = -1;
+        }
+        for (int32_t w = 1; w < N; w++)
+            if (idom[w] != semi[w]) idom[w] = idom[idom[w]];
+        /* back to node ordinals, into stke (int64) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int32_t d = dfn[i];
+            stke[i] = d <= 0 ? (int64_t)root : (int64_t)vert[idom[d]];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) { PyErr_SetString(PyExc_ValueError, "dominators: an edge names no node"); goto done; }
+    result = PyBytes_FromStringAndSize((const char *)stke, n * 8);
+done:
+    PyMem_RawFree(ff); PyMem_RawFree(rf); PyMem_RawFree(fto); PyMem_RawFree(rfrom);
+    PyMem_RawFree(dfn); PyMem_RawFree(vert); PyMem_RawFree(par); PyMem_RawFree(semi);
+    PyMem_RawFree(idom); PyMem_RawFree(anc); PyMem_RawFree(label); PyMem_RawFree(bhead);
+    PyMem_RawFree(bnext); PyMem_RawFree(stk); PyMem_RawFree(stke);
+    PyBuffer_Release(&bsrc);
+    PyBuffer_Release(&bdst);
+    return result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"parse_ints", parse_ints, METH_VARARGS, "parse_ints(data, start, stop, out) -> count"},
+    {"dominators", dominators, METH_VARARGS, "dominators(n, root, src, dst) -> int64 bytes"},
+    {NULL}};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_heapwalk", "memhound's native heap walker.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_heapwalk", "memhound's native heap walker.", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__heapwalk(void) {

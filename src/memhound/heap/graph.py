@@ -12,7 +12,8 @@ computes its Memory panel's columns:
 - a **class** groups nodes the way DevTools' Summary does: objects by their name (for Python,
   the qualified type name), strings as ``(string)``, code as ``(compiled code)``...
 
-Dominators use igraph's C implementation (Lengauer-Tarjan) when it is installed.
+Dominators use the native extension's Lengauer-Tarjan (``memhound._native._heapwalk``) where
+it is built, else igraph's C implementation.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from memhound.errors import MissingDependency
-from memhound.heap.v8format import NUMBERED_EDGE_TYPES, HeapSnapshot
+from memhound.heap.v8format import NUMBERED_EDGE_TYPES, HeapSnapshot, native_heapwalk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -427,8 +428,16 @@ def _bfs(snap: HeapSnapshot, strong: Any, n: int) -> tuple[Any, Any]:
 
 
 def _dominators(n: int, root: int, src: Any, dst: Any) -> Any:
+    """Immediate dominators: the native extension's Lengauer-Tarjan where it is built (the
+    dominator tree is unique: both give the same), else igraph's."""
     import numpy as np
 
+    native = native_heapwalk()
+    if native is not None and n > 0:
+        out = native.dominators(
+            n, root, np.ascontiguousarray(src, np.int64), np.ascontiguousarray(dst, np.int64)
+        )
+        return np.frombuffer(out, dtype=np.int64).copy()
     try:
         import igraph  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - igraph is a dependency of the heap extra

@@ -181,7 +181,7 @@ def _parse(raw: bytes, where: str) -> HeapSnapshot:
     nodes = sections["nodes"]
     edges = sections["edges"]
     strings = sections["strings"]
-    if not isinstance(strings, list) or not all(isinstance(s, str) for s in strings):
+    if not isinstance(strings, list) or not set(map(type, strings)) <= {str}:
         raise SnapshotFormatError(f"{where!r}: 'strings' is not a list of strings", hint=_HINT)
     if nodes.shape[0] != node_count * nf:
         raise SnapshotFormatError(
@@ -334,7 +334,7 @@ def _top_level(raw: bytes, where: str) -> dict[str, Any]:
                     f"ends at byte {len(raw)}",
                     hint=_HINT,
                 )
-            out[key] = _numbers(raw[pos + 1 : close], key, pos + 1, where, np)
+            out[key] = _numbers_in(raw, pos + 1, close, key, where, np)
             pos = close + 1
         else:
             text = raw[pos:].decode("utf-8", "surrogatepass") if key == "strings" else None
@@ -382,6 +382,30 @@ def _decode_value(decoder: json.JSONDecoder, raw: bytes, pos: int) -> tuple[Any,
         return value, pos + len(text[:used].encode("utf-8"))
 
 
+def _numbers_in(raw: bytes, start: int, stop: int, key: str, where: str, np: Any) -> Any:
+    """The integers of ``raw[start:stop]``: parsed in place by the native extension where
+    it is built (no copy of the text), else by numpy; a bad token is named either way."""
+    native = native_heapwalk()
+    if native is not None and stop - start > 4096:
+        arr = np.empty(raw.count(b",", start, stop) + 1, dtype=np.int64)
+        if native.parse_ints(raw, start, stop, arr) == arr.shape[0]:
+            return arr
+    return _numbers(raw[start:stop], key, start, where, np)
+
+
+def native_heapwalk() -> Any:
+    """``memhound._native._heapwalk`` when built and not turned off (MEMHOUND_NO_NATIVE=1)."""
+    import os
+
+    if os.environ.get("MEMHOUND_NO_NATIVE", "") not in ("", "0"):
+        return None
+    try:
+        from memhound._native import _heapwalk  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _heapwalk if hasattr(_heapwalk, "parse_ints") else None
+
+
 def _numbers(body: bytes, key: str, offset: int, where: str, np: Any) -> Any:
     stripped = body.strip()
     if not stripped:
@@ -396,8 +420,11 @@ def _numbers(body: bytes, key: str, offset: int, where: str, np: Any) -> Any:
             arr = np.fromstring(stripped.decode("ascii", "replace"), dtype=np.int64, sep=",")
     except ValueError:
         arr = np.zeros(0, dtype=np.int64)
-    if arr.shape[0] != count:
-        bad = _first_bad_number(stripped)
+    # numpy clamps a number past int64 to its bounds: such a value is checked token by token
+    limits = np.iinfo(np.int64)
+    clamped = arr.shape[0] == count and bool(((arr == limits.max) | (arr == limits.min)).any())
+    bad = _first_bad_number(stripped) if arr.shape[0] != count or clamped else (-1, 0, "")
+    if bad[0] >= 0 or arr.shape[0] != count:
         raise SnapshotFormatError(
             f"{where!r}: field {key!r}: value {bad[0]} at byte {offset + bad[1]} is not an "
             f"integer ({bad[2]!r})",
@@ -410,7 +437,8 @@ def _first_bad_number(body: bytes) -> tuple[int, int, str]:
     pos = 0
     for i, token in enumerate(body.split(b",")):
         t = token.strip()
-        if not t.lstrip(b"-").isdigit():
+        digits = t[1:] if t[:1] == b"-" else t
+        if not digits.isdigit() or not -(2**63) <= int(t) < 2**63:
             return i, pos, t[:40].decode("ascii", "replace")
         pos += len(token) + 1
     return -1, len(body), ""
