@@ -4,9 +4,8 @@
  *   nodes: the object (a strong reference while the walk lives), V8 node type (int8),
  *          name (int32: an index into the string table, or -(k+1) for the k-th text kept in
  *          the JSON buffer of str/bytes nodes), self size (uint32), edge count (uint32);
- *   index: address -> node, open addressing over 64-bit slots (node number + 1 in the low
- *          half, the upper half of the address's hash in the high half, so that a probe reads
- *          the node's object back only when the hash matches), sized from the number of gc
+ *   index: address -> node, open addressing over 12-byte slots (the address and the node
+ *          number: a probe never reads the node's object back), sized from the number of gc
  *          objects so that it seldom grows, plus a small table of aliases (a folded __dict__ ->
  *          its owner, memhound's own objects -> -1);
  *   ids: node ids (uint32), given by a Registry (below) that keeps them between walks.
@@ -43,6 +42,13 @@ enum { E_CONTEXT = 0, E_ELEMENT = 1, E_PROPERTY = 2, E_INTERNAL = 3, E_HIDDEN = 
 #define NODE_FIELDS 7
 #define ABSENT (-2)
 
+#pragma pack(push, 4)
+typedef struct {
+    uintptr_t addr; /* 0: empty */
+    uint32_t node;
+} Slot;
+#pragma pack(pop)
+
 typedef struct {
     PyObject_HEAD
     /* nodes */
@@ -53,7 +59,7 @@ typedef struct {
     uint32_t *nedges;
     Py_ssize_t n, ncap, nsynth, cursor, visiting, ntexts;
     /* index */
-    uint64_t *table;
+    Slot *table;
     size_t tmask, hint;
     uint32_t *ids;
     uintptr_t *akeys;
@@ -138,15 +144,10 @@ static int alias_set(Walk *w, uintptr_t a, int32_t v) {
 /* the node of address a in the main table only (no aliases), or ABSENT */
 static inline Py_ssize_t table_get(Walk *w, uintptr_t a) {
     if (!w->table) return ABSENT;
-    uint64_t x = (uint64_t)hash_addr(a);
-    uint64_t tag = x & 0xFFFFFFFF00000000ULL;
-    size_t h = (size_t)x & w->tmask;
-    uint64_t s;
-    while ((s = w->table[h]) != 0) {
-        if ((s & 0xFFFFFFFF00000000ULL) == tag) {
-            Py_ssize_t i = (Py_ssize_t)(uint32_t)s - 1;
-            if ((uintptr_t)w->objs[i] == a) return i;
-        }
+    size_t h = hash_addr(a) & w->tmask;
+    uintptr_t k;
+    while ((k = w->table[h].addr) != 0) {
+        if (k == a) return (Py_ssize_t)w->table[h].node;
         h = (h + 1) & w->tmask;
     }
     return ABSENT;
@@ -159,20 +160,26 @@ static Py_ssize_t lookup(Walk *w, uintptr_t a) {
 }
 
 static void table_put(Walk *w, Py_ssize_t i) {
-    uint64_t x = (uint64_t)hash_addr((uintptr_t)w->objs[i]);
-    size_t h = (size_t)x & w->tmask;
-    while (w->table[h]) h = (h + 1) & w->tmask;
-    w->table[h] = (x & 0xFFFFFFFF00000000ULL) | (uint64_t)(uint32_t)(i + 1);
+    uintptr_t a = (uintptr_t)w->objs[i];
+    size_t h = hash_addr(a) & w->tmask;
+    while (w->table[h].addr) h = (h + 1) & w->tmask;
+    w->table[h].addr = a;
+    w->table[h].node = (uint32_t)i;
 }
 
-/* up to 85% full: with the hash's tag in the slot, a longer probe costs little */
+/* a probe of the index with no memory access of its own in the meantime */
+static inline void table_prefetch(Walk *w, PyObject *o) {
+    if (w->table) __builtin_prefetch(&w->table[hash_addr((uintptr_t)o) & w->tmask]);
+}
+
+/* up to 85% full: with the key in the slot, a longer probe costs little */
 static int table_room(Walk *w) {
     size_t cap = w->table ? w->tmask + 1 : 0;
     if (w->table && (size_t)(w->n + 1) * 20 <= cap * 17) return 0;
     size_t ncap = cap ? cap * 2 : 1 << 16;
     while (!cap && (size_t)w->hint * 20 > ncap * 17 && ncap < ((size_t)1 << 32)) ncap *= 2;
     PyMem_RawFree(w->table);
-    w->table = PyMem_RawCalloc(ncap, sizeof(uint64_t));
+    w->table = PyMem_RawCalloc(ncap, sizeof(Slot));
     if (!w->table) { PyErr_NoMemory(); return -1; }
     w->tmask = ncap - 1;
     for (Py_ssize_t i = 0; i < w->n; i++)
@@ -424,14 +431,19 @@ static int dict_items(Walk *w, Py_ssize_t i, PyObject *d) {
 }
 
 static int elements(Walk *w, Py_ssize_t i, PyObject *o) {
+    enum { AHEAD = 8 };
     if (PyList_CheckExact(o)) {
-        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(o); k++)
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(o); k++) {
+            if (k + AHEAD < PyList_GET_SIZE(o)) table_prefetch(w, PyList_GET_ITEM(o, k + AHEAD));
             if (edge(w, i, E_ELEMENT, k, PyList_GET_ITEM(o, k))) return -1;
+        }
         return 0;
     }
     if (PyTuple_CheckExact(o)) {
-        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(o); k++)
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(o); k++) {
+            if (k + AHEAD < PyTuple_GET_SIZE(o)) table_prefetch(w, PyTuple_GET_ITEM(o, k + AHEAD));
             if (edge(w, i, E_ELEMENT, k, PyTuple_GET_ITEM(o, k))) return -1;
+        }
         return 0;
     }
     PyObject *it = PyObject_GetIter(o); /* exact set / frozenset: no user code */
@@ -459,6 +471,7 @@ static int instance(Walk *w, Py_ssize_t i, PyObject *o, PyTypeObject *t) {
     PyObject *learned = PyTuple_GET_ITEM(info, 1), *tried = PyTuple_GET_ITEM(info, 2);
     if (referents(w, o)) return -1;
     Py_ssize_t nrefs = w->nrefs;
+    for (Py_ssize_t k = 0; k < nrefs && k < 16; k++) table_prefetch(w, w->refs[k]);
     PyObject *matched_v[16];
     Py_ssize_t matched_n[16];
     Py_ssize_t nm = 0;
@@ -843,6 +856,7 @@ static PyObject *Walk_held_pass(Walk *w, PyObject *const *args, Py_ssize_t nargs
     Py_ssize_t count = 0;
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(objs); k++) {
         PyObject *o = PyList_GET_ITEM(objs, k);
+        if (k + 8 < PyList_GET_SIZE(objs)) table_prefetch(w, PyList_GET_ITEM(objs, k + 8));
         if (lookup(w, (uintptr_t)o) != ABSENT) continue;
         Py_ssize_t i = new_node(w, o);
         if (i < 0 || push_edge(w, held, E_ELEMENT, count++, i) || drain(w)) return NULL;
@@ -1029,7 +1043,7 @@ static PyObject *Walk_assign_ids(Walk *w, PyObject *arg) {
     for (Py_ssize_t j = 0; j < r->m; j++) {
         if (j + AHEAD < r->m && w->table) {
             uint64_t ka = r->keys[j + AHEAD];
-            __builtin_prefetch(&w->table[hash_addr((uintptr_t)((ka & KEY_ADDR_MASK) << 3)) & w->tmask]);
+            table_prefetch(w, (PyObject *)(uintptr_t)((ka & KEY_ADDR_MASK) << 3));
         }
         uint64_t k = r->keys[j];
         if (!k) continue;
@@ -1251,7 +1265,7 @@ static PyObject *Walk_get_strings(Walk *w, void *c) {
 
 static PyObject *Walk_memory(Walk *w, PyObject *unused) {
     size_t b = (size_t)w->ncap * (sizeof(PyObject *) + 1 + 4 + 4 + 4) + (size_t)w->ecap * 9 +
-               (size_t)w->scap * 13 + w->tcap + (w->table ? (w->tmask + 1) * 8 : 0) +
+               (size_t)w->scap * 13 + w->tcap + (w->table ? (w->tmask + 1) * sizeof(Slot) : 0) +
                (w->ids ? (size_t)w->n * 4 : 0) +
                (w->akeys ? (w->amask + 1) * 12 : 0);
     return PyLong_FromSize_t(b);
