@@ -21,7 +21,7 @@ LAYERS: dict[str, int] = {
     "leaks": 3,
     "load": 2,
     "alloc": 2,
-    "_native": 2,
+    "_native": 0,  # C extensions: import nothing of memhound; used by model-level parsers too
     "alloc.group": 3,
     "alloc.profile": 4,
     "profiler": 6,
