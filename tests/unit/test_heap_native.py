@@ -197,9 +197,13 @@ def test_analysis_is_the_same_with_and_without_the_extension(
     walkers.env("native")
     from memhound.heap import graph
 
-    held = {f"k{i}": [Kept() for _ in range(20)] for i in range(300)}
+    held: dict[str, object] = {f"k{i}": [Kept() for _ in range(20)] for i in range(300)}
+    chain: list[object] = []
+    for _ in range(3000):  # a deep dominator tree: one level per link
+        chain = [chain, Kept()]
+    held["chain"] = chain
     path = writer.snapshot(tmp_path / "a.heapsnapshot").path
-    del held
+    del held, chain
     results = []
     for off in ("0", "1"):
         monkeypatch.setenv("MEMHOUND_NO_NATIVE", off)
@@ -207,8 +211,12 @@ def test_analysis_is_the_same_with_and_without_the_extension(
         results.append(
             (
                 graph.summary(g),
+                g.distance.tolist(),
+                g.parent_edge.tolist(),
                 g.idom.tolist(),
                 g.retained_size.tolist(),
+                g.preorder.tolist(),
+                g.subtree_nodes.tolist(),
                 [d.node_id for d in graph.top_dominators(g, 10)],
             )
         )

@@ -1474,9 +1474,163 @@ done:
     return result;
 }
 
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* bfs(n, root, first, to, strong): breadth-first from root over the edges e with strong[e]
+ * (node v's edges are first[v]:first[v+1]; int64 buffers, strong a bool buffer), each level's
+ * nodes taken in increasing ordinal and their edges in order. Returns (distance, parent edge)
+ * as int64 bytes: -1 where unreached; a node's parent edge is the first edge that reached it. */
+static PyObject *bfs(PyObject *mod, PyObject *args) {
+    Py_ssize_t n, root;
+    Py_buffer bfirst, bto, bstrong;
+    if (!PyArg_ParseTuple(args, "nny*y*y*", &n, &root, &bfirst, &bto, &bstrong)) return NULL;
+    Py_ssize_t m = bto.len / 8;
+    PyObject *result = NULL;
+    int64_t *dist = NULL, *par = NULL;
+    int32_t *cur = NULL, *nxt = NULL;
+    uint64_t *bits = NULL;
+    if (n <= 0 || root < 0 || root >= n || n >= INT32_MAX || bfirst.len / 8 != n + 1 ||
+        bstrong.len != m) {
+        PyErr_SetString(PyExc_ValueError, "bfs: bad sizes");
+        goto done;
+    }
+    const int64_t *first = bfirst.buf, *to = bto.buf;
+    const uint8_t *strong = bstrong.buf;
+    for (Py_ssize_t i = 0; i <= n; i++)
+        if (first[i] < 0 || first[i] > m || (i && first[i] < first[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "bfs: bad edge offsets");
+            goto done;
+        }
+    dist = PyMem_RawMalloc((size_t)n * 8);
+    par = PyMem_RawMalloc((size_t)n * 8);
+    cur = PyMem_RawMalloc((size_t)n * 4);
+    nxt = PyMem_RawMalloc((size_t)n * 4);
+    bits = PyMem_RawCalloc((size_t)n / 64 + 1, 8);
+    if (!dist || !par || !cur || !nxt || !bits) { PyErr_NoMemory(); goto done; }
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) { dist[i] = -1; par[i] = -1; }
+    dist[root] = 0;
+    cur[0] = (int32_t)root;
+    Py_ssize_t ncur = 1;
+    int64_t level = 0;
+    while (ncur && !bad) {
+        level++;
+        Py_ssize_t nn = 0;
+        for (Py_ssize_t k = 0; k < ncur; k++) {
+            int32_t v = cur[k];
+            for (int64_t e = first[v]; e < first[v + 1]; e++) {
+                if (!strong[e]) continue;
+                int64_t t = to[e];
+                if (t < 0 || t >= n) { bad = 1; break; }
+                if (dist[t] >= 0) continue;
+                dist[t] = level;
+                par[t] = e;
+                nxt[nn++] = (int32_t)t;
+            }
+        }
+        if (nn > n / 64) { /* many: sort through a bitmap */
+            for (Py_ssize_t k = 0; k < nn; k++) bits[nxt[k] >> 6] |= 1ULL << (nxt[k] & 63);
+            Py_ssize_t out = 0;
+            for (Py_ssize_t wd = 0; wd <= n / 64; wd++) {
+                uint64_t b = bits[wd];
+                bits[wd] = 0;
+                while (b) {
+                    int z = __builtin_ctzll(b);
+                    nxt[out++] = (int32_t)(wd * 64 + z);
+                    b &= b - 1;
+                }
+            }
+        } else {
+            qsort(nxt, (size_t)nn, sizeof(int32_t), cmp_i32);
+        }
+        int32_t *tmp = cur; cur = nxt; nxt = tmp;
+        ncur = nn;
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) { PyErr_SetString(PyExc_ValueError, "bfs: an edge names no node"); goto done; }
+    result = Py_BuildValue("(y#y#)", (const char *)dist, n * 8, (const char *)par, n * 8);
+done:
+    PyMem_RawFree(dist); PyMem_RawFree(par); PyMem_RawFree(cur); PyMem_RawFree(nxt);
+    PyMem_RawFree(bits);
+    PyBuffer_Release(&bfirst); PyBuffer_Release(&bto); PyBuffer_Release(&bstrong);
+    return result;
+}
+
+/* dominator_tree(idom, self_size, root): over the dominator tree (idom: int64 buffer, the
+ * root's own entry ignored), retained sizes (self sizes added up the tree), pre-order numbers
+ * (children in increasing ordinal) and subtree node counts, as int64 bytes. */
+static PyObject *dominator_tree(PyObject *mod, PyObject *args) {
+    Py_ssize_t root;
+    Py_buffer bidom, bsize;
+    if (!PyArg_ParseTuple(args, "y*y*n", &bidom, &bsize, &root)) return NULL;
+    Py_ssize_t n = bidom.len / 8;
+    PyObject *result = NULL;
+    int64_t *ret = NULL, *tin = NULL, *sub = NULL, *cfirst = NULL;
+    int32_t *kids = NULL, *stk = NULL, *order = NULL;
+    if (n <= 0 || bsize.len / 8 != n || root < 0 || root >= n || n >= INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "dominator_tree: bad sizes");
+        goto done;
+    }
+    const int64_t *idom = bidom.buf, *self = bsize.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (idom[i] < 0 || idom[i] >= n) {
+            PyErr_SetString(PyExc_ValueError, "dominator_tree: an idom names no node");
+            goto done;
+        }
+    ret = PyMem_RawMalloc((size_t)n * 8);
+    tin = PyMem_RawCalloc((size_t)n, 8);
+    sub = PyMem_RawMalloc((size_t)n * 8);
+    cfirst = PyMem_RawCalloc((size_t)n + 1, 8);
+    kids = PyMem_RawMalloc((size_t)n * 4 + 4);
+    stk = PyMem_RawMalloc((size_t)n * 4 + 4);
+    order = PyMem_RawMalloc((size_t)n * 4 + 4);
+    if (!ret || !tin || !sub || !cfirst || !kids || !stk || !order) { PyErr_NoMemory(); goto done; }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ret[i] = self[i];
+        sub[i] = 1;
+        if (i != root) cfirst[idom[i] + 1]++;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) cfirst[i + 1] += cfirst[i];
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (i != root) kids[cfirst[idom[i]]++] = (int32_t)i;
+    for (Py_ssize_t i = n; i > 0; i--) cfirst[i] = cfirst[i - 1];
+    cfirst[0] = 0;
+    /* pre-order from the root, children in increasing ordinal (pushed in reverse) */
+    Py_ssize_t sp = 0, no = 0;
+    stk[sp++] = (int32_t)root;
+    while (sp) {
+        int32_t v = stk[--sp];
+        tin[v] = no;
+        order[no++] = v;
+        for (int64_t e = cfirst[v + 1]; e > cfirst[v]; e--) stk[sp++] = kids[e - 1];
+    }
+    /* sizes, children before their parent: reverse pre-order */
+    for (Py_ssize_t k = no - 1; k > 0; k--) {
+        int32_t v = order[k];
+        ret[idom[v]] += ret[v];
+        sub[idom[v]] += sub[v];
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(y#y#y#)", (const char *)ret, n * 8, (const char *)tin, n * 8,
+                           (const char *)sub, n * 8);
+done:
+    PyMem_RawFree(ret); PyMem_RawFree(tin); PyMem_RawFree(sub); PyMem_RawFree(cfirst);
+    PyMem_RawFree(kids); PyMem_RawFree(stk); PyMem_RawFree(order);
+    PyBuffer_Release(&bidom);
+    PyBuffer_Release(&bsize);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
     {"parse_ints", parse_ints, METH_VARARGS, "parse_ints(data, start, stop, out) -> count"},
     {"dominators", dominators, METH_VARARGS, "dominators(n, root, src, dst) -> int64 bytes"},
+    {"bfs", bfs, METH_VARARGS, "bfs(n, root, first, to, strong) -> (distance, parent edge) bytes"},
+    {"dominator_tree", dominator_tree, METH_VARARGS, "dominator_tree(idom, self_size, root) -> (retained, preorder, subtree) bytes"},
     {NULL}};
 
 static struct PyModuleDef module = {

@@ -399,6 +399,17 @@ def _bfs(snap: HeapSnapshot, strong: Any, n: int) -> tuple[Any, Any]:
     """Level-synchronous BFS over the strong edges: distances and first-found parent edges."""
     import numpy as np
 
+    native = native_heapwalk()
+    if native is not None and n > 0:
+        dist, par = native.bfs(
+            n,
+            snap.root,
+            np.ascontiguousarray(snap.first_edge, np.int64),
+            np.ascontiguousarray(snap.edge_to, np.int64),
+            np.ascontiguousarray(strong, np.bool_),
+        )
+        return np.frombuffer(dist, np.int64).copy(), np.frombuffer(par, np.int64).copy()
+
     keep = np.flatnonzero(strong)
     to = snap.edge_to[keep]
     src = np.repeat(np.arange(n, dtype=np.int64), np.diff(snap.first_edge))[keep]
@@ -455,8 +466,16 @@ def _dominators(n: int, root: int, src: Any, dst: Any) -> Any:
 
 
 def _retained(idom: Any, self_size: Any, root: int) -> tuple[Any, Any, Any]:
-    """Retained sizes, pre-order numbers and subtree sizes of the dominator tree, by levels."""
+    """Retained sizes, pre-order numbers and subtree sizes of the dominator tree, by levels
+    (in one pass over the tree in the native extension, where it is built)."""
     import numpy as np
+
+    native = native_heapwalk()
+    if native is not None and idom.shape[0] > 0:
+        out = native.dominator_tree(
+            np.ascontiguousarray(idom, np.int64), np.ascontiguousarray(self_size, np.int64), root
+        )
+        return tuple(np.frombuffer(b, np.int64).copy() for b in out)
 
     n = idom.shape[0]
     children_order = np.argsort(idom, kind="stable")
