@@ -2,7 +2,7 @@
 
 The extensions are optional: where one cannot be compiled, memhound installs without it and
 ``memhound.profile`` falls back to its tracemalloc engine (which says what it cannot measure),
-and ``memhound.snapshot`` to its pure-Python walker.
+``memhound.snapshot`` to its pure-Python walker, and the heap analysis to numpy and igraph.
 """
 
 from setuptools import Extension, setup

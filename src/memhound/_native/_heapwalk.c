@@ -22,6 +22,11 @@
  * Everything runs with the GIL held; the only Python code that runs during the walk is the
  * walker's own visit and what the Python walker would run too (an object's __sizeof__,
  * object.__getattribute__ of learned, non-descriptor names).
+ *
+ * A Registry keeps node ids between walks (see assign_ids). The module also has the analyser's
+ * loops over a whole snapshot (memhound.heap.v8format / graph use them when this is built):
+ * parse_ints (the nodes/edges integers, in place), bfs, dominators (Lengauer-Tarjan) and
+ * dominator_tree (retained sizes, pre-order, subtree counts); these release the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

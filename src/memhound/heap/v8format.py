@@ -403,7 +403,8 @@ def native_heapwalk() -> Any:
         from memhound._native import _heapwalk  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return _heapwalk if hasattr(_heapwalk, "parse_ints") else None
+    wanted = ("parse_ints", "bfs", "dominators", "dominator_tree")
+    return _heapwalk if all(hasattr(_heapwalk, f) for f in wanted) else None
 
 
 def _numbers(body: bytes, key: str, offset: int, where: str, np: Any) -> Any:

@@ -742,7 +742,8 @@ def _native_module() -> Any:
     expected_edges = {"context": E_CONTEXT, "element": E_ELEMENT, "property": E_PROPERTY}
     expected_edges.update(internal=E_INTERNAL, hidden=E_HIDDEN, weak=E_WEAK)
     if (
-        expected_nodes != _heapwalk.NODE_TYPES
+        not hasattr(_heapwalk, "Registry")  # an extension built from older source
+        or expected_nodes != _heapwalk.NODE_TYPES
         or expected_edges != _heapwalk.EDGE_TYPES
         or len(NODE_FIELDS) != _heapwalk.NODE_FIELDS
     ):
