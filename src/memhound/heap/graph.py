@@ -553,6 +553,23 @@ def _sites(snap: HeapSnapshot) -> tuple[Any, tuple[str, ...]]:
     return np.where(known, label_of[pos], 0), tuple(names)
 
 
+def _unique_small(code: Any, low: int, high: int) -> tuple[Any, Any]:
+    """``np.unique(code, return_inverse=True)`` for codes in ``[-low, high)``: by a table of
+    the values present (linear) rather than a sort of every node."""
+    import numpy as np
+
+    if not code.size or int(code.min()) < -low or int(code.max()) >= high:
+        uniq, inverse = np.unique(code, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    shifted = code + low
+    present = np.zeros(low + high, dtype=bool)
+    present[shifted] = True
+    values = np.flatnonzero(present)
+    rank = np.zeros(low + high, dtype=np.int64)
+    rank[values] = np.arange(values.size)
+    return values - low, rank[shifted]
+
+
 def classes(snap: HeapSnapshot) -> tuple[Any, tuple[str, ...]]:
     """Each node's class (an index into the returned names), grouped as DevTools does."""
     import numpy as np
@@ -562,7 +579,7 @@ def classes(snap: HeapSnapshot) -> tuple[Any, tuple[str, ...]]:
         named[i] = t in _NAMED_CLASS_TYPES
     node_type = snap.node_type.astype(np.int64)
     code = np.where(named[node_type], snap.node_name, -1 - node_type)
-    uniq, inverse = np.unique(code, return_inverse=True)
+    uniq, inverse = _unique_small(code, len(snap.node_types), len(snap.strings))
     names = []
     for c in uniq.tolist():
         if c >= 0:
