@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, mh
 from tests.servers import free_port
+from tests.zoo_truth import true_bytes_per_request
 
 ZOO = "examples.leaks.zoo"
 SERVE = [sys.executable, str(ROOT / "examples" / "leaks" / "serve.py")]
@@ -371,7 +372,7 @@ def served(app: str, n: int, tmp_path: Path, *extra: str) -> dict:  # type: igno
 @pytest.mark.parametrize("app", sorted(HEAP_LEAKS))
 def test_served_heap_leaks(app: str, tmp_path: Path) -> None:
     doc = served(app, 1000, tmp_path)
-    true = HEAP_LEAKS[app]
+    true = true_bytes_per_request(app)  # HEAP_LEAKS holds 3.11's: frames differ by version
     assert doc["leak"] is True and doc["measured"] == "python-heap", doc
     assert 0.75 * true <= doc["bytes_per_request"] <= 1.25 * true + 80, doc["bytes_per_request"]
 

@@ -30,6 +30,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <frameobject.h> /* PyFrame_Type: not in Python.h on 3.10 */
 #include <stdint.h>
 #include <string.h>
 
