@@ -893,16 +893,25 @@ def _write_json(fh: _Sink, tables: dict[str, Any]) -> None:
         "trace_function_count": len(tables["trace_function_infos"]) // 6,
     }
     fh.write(b'{"snapshot":' + json.dumps(head).encode() + b",\n")
-    for key in ("nodes", "edges", "locations"):
+
+    def rows_of(key: str) -> None:
         fh.write(f'"{key}":['.encode())
         rows = tables[key]
         chunks = _row_chunks(rows) if hasattr(rows, "shape") else rows
         for k, chunk in enumerate(chunks):
             fh.write((b",\n" if k else b"") + chunk)
         fh.write(b"],\n")
+
+    # V8's order of sections, which Chrome DevTools' loader relies on: it looks for each key
+    # in turn from where the previous one ended, so "locations" written before the trace
+    # tables was searched for further on, and found among the strings.
+    rows_of("nodes")
+    rows_of("edges")
     fh.write(b'"trace_function_infos":' + json.dumps(tables["trace_function_infos"]).encode())
     fh.write(b',\n"trace_tree":' + json.dumps(tables["trace_tree"]).encode())
-    fh.write(b',\n"samples":[],\n"strings":[')
+    fh.write(b',\n"samples":[],\n')
+    rows_of("locations")
+    fh.write(b'"strings":[')
     strings: list[str] = tables["strings"]
     step = 4096
     for start in range(0, len(strings), step):
