@@ -65,23 +65,6 @@ LEAKS: dict[str, int | None] = {
 CONTROLS = ("BOUNDED_CACHE", "LAZY_INIT", "BIG_TEMPORARIES", "CYCLES", "GC_SAWTOOTH", "HELLO")
 LADDER = (100, 200, 500, 1000, 2000, 5000, 10_000, 20_000)
 
-_TRUE = """
-import gc, sys, tracemalloc
-tracemalloc.start(1)
-from examples.leaks import zoo
-from memhound.load.wsgi import WsgiDriver
-driver = WsgiDriver(getattr(zoo, sys.argv[1]))
-for _ in range(200):
-    assert driver.drive("/").ok
-gc.collect()
-before = tracemalloc.get_traced_memory()[0]
-n = int(sys.argv[2])
-for _ in range(n):
-    driver.drive("/")
-gc.collect()
-print((tracemalloc.get_traced_memory()[0] - before) / n)
-"""
-
 _DRIVER = """
 import sys, time
 from examples.leaks import zoo
@@ -160,7 +143,7 @@ class Bench:
         return doc
 
     def true_bytes(self, app: str, n: int) -> float:
-        return float(self.python("-c", _TRUE, app, str(n)))
+        return float(self.python("-m", "examples.leaks.truth", app, str(n)))
 
     def driver_rps(self, n: int) -> float:
         return float(self.python("-c", _DRIVER, str(n)))
