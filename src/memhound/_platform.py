@@ -129,38 +129,71 @@ _MEMCG_RE = re.compile(r"oom_memcg=([^,\s]+)")
 _TASK_PID_RE = re.compile(r",pid=(\d+),")
 
 
-def kernel_oom_kills(pids: set[int], *, max_records: int = 20_000) -> dict[int, KernelOomKill]:
-    """OOM kills of ``pids`` recorded in the kernel log (``/dev/kmsg``); {} where unreadable.
+class KernelLog:
+    """A reader of the kernel log (``/dev/kmsg``) that sees only what is logged after it opened.
 
-    The log is the kernel's own word, so it settles what memory figures can only suggest.
-    Reading it needs root or CAP_SYSLOG on most systems, and containers often hide it.
+    Open it before the child starts: a pid is reused, and an old "Killed process <pid>" record
+    of another process that once had the child's pid must not be taken for the child's death
+    (CI saw exactly that). Positioning at the end of the log is the kernel's own cursor, so no
+    clock has to be compared with the log's timestamps. Unreadable logs (no root or
+    CAP_SYSLOG, containers) give no records.
     """
-    try:
-        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return {}
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+            return
+        try:
+            os.lseek(self._fd, 0, os.SEEK_END)
+        except OSError:
+            self.close()
+
+    @property
+    def readable(self) -> bool:
+        return self._fd is not None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> KernelLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def oom_kills(self, pids: set[int], *, max_records: int = 20_000) -> dict[int, KernelOomKill]:
+        """OOM kills of ``pids`` logged since this reader opened (or since its last call)."""
+        if self._fd is None:
+            return {}
+        return _read_oom_kills(self._fd, pids, max_records)
+
+
+def _read_oom_kills(fd: int, pids: set[int], max_records: int) -> dict[int, KernelOomKill]:
     found: dict[int, KernelOomKill] = {}
     memcg_of: dict[int, str] = {}
-    try:
-        for _ in range(max_records):
-            try:
-                raw = os.read(fd, 8192)
-            except BlockingIOError:
-                break
-            except OSError:  # EPIPE: records overwritten while reading; go on
-                continue
-            text = raw.decode("utf-8", "replace").split(";", 1)[-1].split("\n", 1)[0]
-            if "oom-kill:" in text:
-                pm, mm = _TASK_PID_RE.search(text), _MEMCG_RE.search(text)
-                if pm and mm:
-                    memcg_of[int(pm.group(1))] = mm.group(1)
-                continue
-            m = _KILLED_RE.search(text)
-            if m and int(m.group(1)) in pids:
-                pid = int(m.group(1))
-                found[pid] = KernelOomKill(pid, text.strip(), memcg_of.get(pid))
-    finally:
-        os.close(fd)
+    for _ in range(max_records):
+        try:
+            raw = os.read(fd, 8192)
+        except BlockingIOError:
+            break
+        except OSError:  # EPIPE: records overwritten while reading; go on
+            continue
+        if not raw:
+            break
+        text = raw.decode("utf-8", "replace").split(";", 1)[-1].split("\n", 1)[0]
+        if "oom-kill:" in text:
+            pm, mm = _TASK_PID_RE.search(text), _MEMCG_RE.search(text)
+            if pm and mm:
+                memcg_of[int(pm.group(1))] = mm.group(1)
+            continue
+        m = _KILLED_RE.search(text)
+        if m and int(m.group(1)) in pids:
+            pid = int(m.group(1))
+            found[pid] = KernelOomKill(pid, text.strip(), memcg_of.get(pid))
     return found
 
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from memhound import __version__
 from memhound._platform import (
     CgroupMemory,
+    KernelLog,
     cgroup_limit_at,
     cgroup_membership,
     cgroup_memory,
     cgroup_memory_reread,
-    kernel_oom_kills,
 )
 from memhound.analysis.summary import diagnose_exit, summarize
 from memhound.errors import CommandNotFound, OutputNotWritable, UsageError
@@ -558,6 +558,7 @@ def run_command(
 
         channel = AgentChannel()
     sigs = _Signals()
+    klog = KernelLog()  # before the child starts: only records of its lifetime count
     try:
         with sigs.installed():  # before the child starts: no window for an orphan
             t0 = time.monotonic()
@@ -592,17 +593,16 @@ def run_command(
             time.sleep(0.01)  # the agent's last words (atexit) may still be in flight
             for msg in channel.drain():
                 rec.agent_message(msg)
+        record = (
+            klog.oom_kills({child.pid}).get(child.pid) if raw_status == -signal.SIGKILL else None
+        )
     finally:
+        klog.close()
         if channel is not None:
             channel.close()
     limit = options.limit_bytes or (cgroups.cg.limit_bytes if cgroups.cg else None)
-    kernel_says = None
-    if raw_status == -signal.SIGKILL:
-        record = kernel_oom_kills({child.pid}).get(child.pid)
-        if record is not None:
-            kernel_says = record.message
-            if options.limit_bytes is None and record.memcg:
-                limit = cgroup_limit_at(record.memcg) or limit
+    if record is not None and record.memcg and options.limit_bytes is None:
+        limit = cgroup_limit_at(record.memcg) or limit
     exit_status = diagnose_exit(
         raw_status,
         samples=rec.timeline.samples,
@@ -611,7 +611,7 @@ def run_command(
         oom_kills_after=cgroups.kills_after(),
         interrupted=sigs.received is not None,
         max_rss_bytes=maxrss,
-        kernel_oom_message=kernel_says,
+        kernel_oom_message=record.message if record is not None else None,
     )
     status = "interrupted" if sigs.received is not None else "complete"
     return _finish(writer, rec, status, exit_status, duration, options, on_status)
