@@ -267,6 +267,35 @@ def test_nested_and_repeated_blocks_each_count_their_own() -> None:
 
 
 @needs_native
+def test_blocks_keep_their_own_objects_when_the_epoch_counter_runs_over() -> None:
+    # Entries carry a 16-bit epoch that moves at every block start and end; past 65,535 they
+    # are renumbered. A block ended before that and one still counting must still tell their
+    # own objects from the rest.
+    from memhound._native import _alloc  # type: ignore[attr-defined]
+
+    with memhound.profile() as outer:
+        before = make_widgets(100)
+        ended, _ = _alloc.start(1)
+        mine = make_widgets(300)
+        _alloc.end(ended)
+        for _ in range(35_000):  # 70,000 starts and ends
+            slot, _ = _alloc.start(1)
+            _alloc.end(slot)
+            _alloc.release(slot)
+        state = native_state()
+        assert state is not None and state["epoch"] < 0xFFFF - 60_000, state  # renumbered
+        after = make_widgets(200)
+        found = {id(o) for o, _site, _size in _alloc.new_objects(ended, before + mine + after)}
+        _alloc.release(ended)
+        with memhound.profile() as inner:
+            inner_widgets = make_widgets(50)
+    assert found == {id(w) for w in mine}
+    assert row(inner.report.data.retained.by_type, "Widget").count == 50  # type: ignore[union-attr]
+    assert row(outer.report.data.retained.by_type, "Widget").count == 650  # type: ignore[union-attr]
+    assert len(before) + len(after) + len(inner_widgets) == 350
+
+
+@needs_native
 def test_threads_allocating_during_the_block_are_counted() -> None:
     out: list[list[Widget]] = []
     with memhound.profile() as p:

@@ -3,8 +3,8 @@
  * Every allocation made while at least one block is active is recorded against its site (the
  * top N Python frames, each as code object + bytecode offset; line numbers are resolved later
  * in Python, so the hook never walks a line table). A live table maps each recorded pointer to
- * (site, size, serial); frees remove the entry. Each block keeps per-site allocated counters,
- * per-site live bytes and a copy of them taken near its peak.
+ * (site, size, epoch) in 16 bytes; frees remove the entry. Each block keeps per-site allocated
+ * counters, per-site live bytes and a copy of them taken near its peak.
  *
  * Both hooked domains are called with the GIL held, so the state below needs no lock. The hooks
  * chain to the allocator that was installed before them (pymalloc, tracemalloc's hooks, the
@@ -42,17 +42,29 @@ typedef struct {
     int offset; /* bytecode offset in bytes, -1 if unknown */
 } mh_frame;
 
-/* One live allocation: 24 bytes, as there is one per live block allocated in a block. */
+/* One live allocation in 16 bytes, as there is one per live block allocated in a block (the
+ * table is most of what profiling costs in memory: 9.5 million entries at the sales report's
+ * peak).
+ *   hi: the pointer (48 bits: user-space addresses on x86-64 and arm64; a pointer above that is
+ *       not recorded) | the epoch it was allocated in (16 bits); 0 = an empty slot
+ *   lo: the size (32 bits, or SIZE_BIG: the size is in big[], 4 GiB and more) | the site
+ *       (31 bits) | allocated in the OBJ domain (1 bit)
+ * Epochs replace a serial number per allocation: the counter moves only when a block starts or
+ * ends, so "allocated while block b counted" is start_epoch <= epoch < end_epoch. */
 typedef struct {
-    uintptr_t key;   /* the pointer; bit 0 set: allocated in the OBJ domain; 0: an empty slot */
-    uint32_t size32; /* the size, or SIZE_BIG: the size is in big[] (4 GiB and more) */
-    uint32_t site;
-    uint64_t serial;
+    uint64_t hi, lo;
 } mh_entry;
 #define SIZE_BIG UINT32_MAX
-#define E_PTR(e) ((void *)((e)->key & ~(uintptr_t)1))
-#define E_OBJ(e) ((int)((e)->key & 1))
-#define E_USED(e) ((e)->key != 0)
+#define PTR_BITS 48
+#define PTR_MASK ((UINT64_C(1) << PTR_BITS) - 1)
+#define EPOCH_MAX 0xFFFFu
+#define SITE_MAX 0x7FFFFFFEu
+#define E_PTR(e) ((void *)(uintptr_t)((e)->hi & PTR_MASK))
+#define E_EPOCH(e) ((uint32_t)((e)->hi >> PTR_BITS))
+#define E_SIZE32(e) ((uint32_t)((e)->lo >> 32))
+#define E_SITE(e) ((uint32_t)(((e)->lo >> 1) & 0x7FFFFFFFu))
+#define E_OBJ(e) ((int)((e)->lo & 1))
+#define E_USED(e) ((e)->hi != 0)
 
 /* Strings freed inside a block, counted at free time: (first bytes of the text, site). */
 #define STR_DATA 64
@@ -69,7 +81,7 @@ typedef struct {
 typedef struct {
     int active; /* 1 while counting, 0 after end() */
     int in_use;
-    uint64_t start_serial, end_serial;
+    uint32_t start_epoch, end_epoch; /* end_epoch: exclusive, set by end() */
     int64_t current, peak, snap_current;
     uint64_t total_count, total_bytes;
     size_t cap;
@@ -92,10 +104,19 @@ static int in_hook = 0;
 static int probing = 0, probe_seen = 0; /* see hooks_in_chain() */
 static int nframes = 1;
 static int degraded = 0;    /* a table could not grow: recording stopped, counts are partial */
-static uint64_t serial = 1;
+static uint32_t epoch = 1;
 
-static mh_entry *live = NULL;
-static size_t live_cap = 0, live_len = 0;
+/* The live table is split into 256 shards by the hash's top byte, each growing on its own, so
+ * a growth copies 1/256 of the table instead of having the old and the new whole table in
+ * memory at once (at 9.5 million entries that transient was 600 MB). */
+#define SHARD_BITS 8
+#define NSHARDS (1 << SHARD_BITS)
+typedef struct {
+    mh_entry *t;
+    size_t cap, len;
+} mh_shard;
+static mh_shard shards[NSHARDS];
+static size_t live_len = 0, live_peak = 0;
 
 static mh_frame *site_frames = NULL; /* site i at site_frames[i * nframes] */
 static uint16_t *site_n = NULL;
@@ -164,70 +185,157 @@ static void big_del(const void *ptr) {
 }
 
 static inline size_t E_SIZE(const mh_entry *e) {
-    return e->size32 != SIZE_BIG ? (size_t)e->size32 : big_size(E_PTR(e));
+    return E_SIZE32(e) != SIZE_BIG ? (size_t)E_SIZE32(e) : big_size(E_PTR(e));
 }
 
-/* -- live table (linear probing, backward-shift deletion, at most 70% full) ------------- */
-static int live_grow(void) {
-    size_t ncap = live_cap ? live_cap * 2 : 1 << 16;
+/* -- live table (256 shards; linear probing, backward-shift deletion, at most 70% full) -- */
+static inline mh_shard *shard_of(size_t h) {
+    return &shards[(h >> (sizeof(size_t) * 8 - SHARD_BITS)) & (NSHARDS - 1)];
+}
+
+static int shard_grow(mh_shard *sh) {
+    size_t ncap = sh->cap ? sh->cap * 2 : 256;
     mh_entry *n = calloc(ncap, sizeof(mh_entry));
     if (n == NULL) return -1;
-    for (size_t i = 0; i < live_cap; i++) {
-        if (!E_USED(&live[i])) continue;
-        size_t j = ptr_hash(E_PTR(&live[i])) & (ncap - 1);
+    for (size_t i = 0; i < sh->cap; i++) {
+        if (!E_USED(&sh->t[i])) continue;
+        size_t j = ptr_hash(E_PTR(&sh->t[i])) & (ncap - 1);
         while (E_USED(&n[j])) j = (j + 1) & (ncap - 1);
-        n[j] = live[i];
+        n[j] = sh->t[i];
     }
-    free(live);
-    live = n;
-    live_cap = ncap;
+    free(sh->t);
+    sh->t = n;
+    sh->cap = ncap;
     return 0;
 }
 
-static mh_entry *live_find(const void *ptr) {
+static mh_entry *live_find(const void *ptr, mh_shard **where) {
     if (live_len == 0) return NULL;
-    size_t mask = live_cap - 1, i = ptr_hash(ptr) & mask;
-    while (E_USED(&live[i])) {
-        if (E_PTR(&live[i]) == ptr) return &live[i];
+    size_t h = ptr_hash(ptr);
+    mh_shard *sh = shard_of(h);
+    if (sh->len == 0) return NULL;
+    size_t mask = sh->cap - 1, i = h & mask;
+    while (E_USED(&sh->t[i])) {
+        if (E_PTR(&sh->t[i]) == ptr) {
+            if (where != NULL) *where = sh;
+            return &sh->t[i];
+        }
         i = (i + 1) & mask;
     }
     return NULL;
 }
 
-/* 0 when recorded, -1 when out of memory, 1 when the pointer cannot be a key (odd). */
-static int live_insert(void *ptr, size_t size, uint32_t site, uint64_t ser, int obj) {
-    if ((uintptr_t)ptr & 1) return 1; /* never from CPython's allocators, which align */
-    if ((live_len + 1) * 10 > live_cap * 7 && live_grow() < 0) return -1;
+/* 0 when recorded, -1 when out of memory, 1 when the pointer cannot be a key (above 48 bits). */
+static int live_insert(void *ptr, size_t size, uint32_t site, int obj) {
+    uint64_t key = (uint64_t)(uintptr_t)ptr;
+    if (key & ~PTR_MASK) return 1;
+    size_t h = ptr_hash(ptr);
+    mh_shard *sh = shard_of(h);
+    if ((sh->len + 1) * 10 > sh->cap * 7 && shard_grow(sh) < 0) return -1;
     if (size >= SIZE_BIG && big_set(ptr, size) < 0) return -1;
-    size_t mask = live_cap - 1, i = ptr_hash(ptr) & mask;
-    while (E_USED(&live[i])) {
-        if (E_PTR(&live[i]) == ptr) break; /* stale entry for a reused address */
+    size_t mask = sh->cap - 1, i = h & mask;
+    while (E_USED(&sh->t[i])) {
+        if (E_PTR(&sh->t[i]) == ptr) break; /* stale entry for a reused address */
         i = (i + 1) & mask;
     }
-    if (!E_USED(&live[i])) live_len++;
-    live[i].key = (uintptr_t)ptr | (obj ? 1 : 0);
-    live[i].size32 = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
-    live[i].serial = ser;
-    live[i].site = site;
+    if (!E_USED(&sh->t[i])) {
+        sh->len++;
+        if (++live_len > live_peak) live_peak = live_len;
+    }
+    sh->t[i].hi = key | ((uint64_t)epoch << PTR_BITS);
+    sh->t[i].lo = ((uint64_t)(size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size) << 32) |
+                  ((uint64_t)site << 1) | (obj ? 1u : 0u);
     return 0;
 }
 
-static void live_remove(mh_entry *e) {
-    size_t mask = live_cap - 1, i = (size_t)(e - live), j = i;
-    if (e->size32 == SIZE_BIG) big_del(E_PTR(e));
-    live[i].key = 0;
+static void live_remove(mh_shard *sh, mh_entry *e) {
+    size_t mask = sh->cap - 1, i = (size_t)(e - sh->t), j = i;
+    if (E_SIZE32(e) == SIZE_BIG) big_del(E_PTR(e));
+    sh->t[i].hi = 0;
+    sh->len--;
     live_len--;
     for (;;) {
         j = (j + 1) & mask;
-        if (!E_USED(&live[j])) return;
-        size_t k = ptr_hash(E_PTR(&live[j])) & mask;
+        if (!E_USED(&sh->t[j])) return;
+        size_t k = ptr_hash(E_PTR(&sh->t[j])) & mask;
         /* move j back to i unless its home slot k lies cyclically in (i, j] */
         if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
-            live[i] = live[j];
-            live[j].key = 0;
+            sh->t[i] = sh->t[j];
+            sh->t[j].hi = 0;
             i = j;
         }
     }
+}
+
+static size_t live_table_bytes(void) {
+    size_t n = 0;
+    for (int k = 0; k < NSHARDS; k++) n += shards[k].cap * sizeof(mh_entry);
+    return n;
+}
+
+static void live_clear(void) {
+    for (int k = 0; k < NSHARDS; k++) {
+        free(shards[k].t);
+        shards[k].t = NULL;
+        shards[k].cap = shards[k].len = 0;
+    }
+    live_len = live_peak = 0;
+}
+
+/* -- epochs ---------------------------------------------------------------------------- */
+static uint32_t rank_of(uint32_t x, const uint32_t *bounds, int nb) {
+    uint32_t r = 0;
+    for (int i = 0; i < nb && bounds[i] <= x; i++) r++;
+    return r;
+}
+
+/* When the 16-bit epoch would run out, every epoch is renumbered to its rank among the
+ * boundaries still in use (the blocks' start and end epochs and the current one): the order of
+ * an entry against each boundary, all that a block's test asks, is kept. At most 65 ranks
+ * remain, so this happens once per ~65,000 block starts and ends. */
+static void epochs_renumber(void) {
+    uint32_t bounds[2 * MAX_BLOCKS + 1];
+    int nb = 0;
+    bounds[nb++] = epoch;
+    for (int b = 0; b < MAX_BLOCKS; b++) {
+        if (!blocks[b].in_use) continue;
+        bounds[nb++] = blocks[b].start_epoch;
+        if (!blocks[b].active) bounds[nb++] = blocks[b].end_epoch;
+    }
+    for (int i = 1; i < nb; i++) /* insertion sort, then unique */
+        for (int j = i; j > 0 && bounds[j - 1] > bounds[j]; j--) {
+            uint32_t t = bounds[j];
+            bounds[j] = bounds[j - 1];
+            bounds[j - 1] = t;
+        }
+    int u = 0;
+    for (int i = 0; i < nb; i++)
+        if (u == 0 || bounds[u - 1] != bounds[i]) bounds[u++] = bounds[i];
+    nb = u;
+    for (int k = 0; k < NSHARDS; k++) {
+        mh_shard *sh = &shards[k];
+        for (size_t i = 0; i < sh->cap; i++) {
+            mh_entry *e = &sh->t[i];
+            if (!E_USED(e)) continue;
+            e->hi = (e->hi & PTR_MASK) | ((uint64_t)rank_of(E_EPOCH(e), bounds, nb) << PTR_BITS);
+        }
+    }
+    for (int b = 0; b < MAX_BLOCKS; b++) {
+        if (!blocks[b].in_use) continue;
+        blocks[b].start_epoch = rank_of(blocks[b].start_epoch, bounds, nb);
+        if (!blocks[b].active) blocks[b].end_epoch = rank_of(blocks[b].end_epoch, bounds, nb);
+    }
+    epoch = rank_of(epoch, bounds, nb);
+}
+
+static void epoch_advance(void) {
+    if (epoch >= EPOCH_MAX) epochs_renumber();
+    epoch++;
+}
+
+static inline int in_block(const mh_block *bl, const mh_entry *e) {
+    uint32_t x = E_EPOCH(e);
+    return x >= bl->start_epoch && (bl->active || x < bl->end_epoch);
 }
 
 /* -- blocks ---------------------------------------------------------------------------- */
@@ -413,7 +521,7 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
                          int kind) {
     size_t n = (size_t)length * (size_t)kind;
     if (n > STR_DATA) n = STR_DATA;
-    uint64_t h = 1469598103934665603ULL ^ ((uint64_t)e->site << 8) ^ (uint64_t)kind;
+    uint64_t h = 1469598103934665603ULL ^ ((uint64_t)E_SITE(e) << 8) ^ (uint64_t)kind;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
     h ^= (uint64_t)length * 0x9E3779B97F4A7C15ULL;
     if (bl->strings == NULL) {
@@ -427,7 +535,7 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
     size_t mask = bl->str_cap - 1, i = (size_t)h & mask;
     while (bl->strings[i].used) {
         mh_string *s = &bl->strings[i];
-        if (s->hash == h && s->site == e->site && s->kind == kind && s->length == length &&
+        if (s->hash == h && s->site == E_SITE(e) && s->kind == kind && s->length == length &&
             s->ndata == n && memcmp(s->data, data, n) == 0) {
             s->count++;
             s->bytes += E_SIZE(e);
@@ -475,7 +583,7 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
     s->count = 1;
     s->bytes = E_SIZE(e);
     s->length = length;
-    s->site = e->site;
+    s->site = E_SITE(e);
     s->kind = (uint8_t)kind;
     s->ndata = (uint8_t)n;
     s->used = 1;
@@ -486,7 +594,8 @@ static void count_string(mh_block *bl, const mh_entry *e, const char *data, Py_s
 /* peek: the memory is still ours to read (a free hook, before the real free; never realloc,
  * whose old block is already gone when we hear of it). */
 static void record_free(void *ptr, int peek) {
-    mh_entry *e = live_find(ptr);
+    mh_shard *sh = NULL;
+    mh_entry *e = live_find(ptr, &sh);
     if (e == NULL) return;
     const char *sdata = NULL;
     Py_ssize_t slen = 0;
@@ -494,15 +603,15 @@ static void record_free(void *ptr, int peek) {
     int64_t size = (int64_t)E_SIZE(e);
     for (int b = 0; b < nslots; b++) {
         mh_block *bl = &blocks[b];
-        if (bl->active && e->serial >= bl->start_serial) {
+        if (bl->active && E_EPOCH(e) >= bl->start_epoch) {
             if (is_str < 0) is_str = peek && freed_string(e, &sdata, &slen, &skind);
             if (is_str) count_string(bl, e, sdata, slen, skind);
             bl->current -= size;
-            bl->live_bytes[e->site] -= size;
-            bl->live_count[e->site] -= 1;
+            bl->live_bytes[E_SITE(e)] -= size;
+            bl->live_count[E_SITE(e)] -= 1;
         }
     }
-    live_remove(e);
+    live_remove(sh, e);
 }
 
 /* grown: how many bytes to count as newly allocated (a realloc counts what it added) */
@@ -510,8 +619,7 @@ static void record_alloc(void *ptr, size_t size, size_t grown, int obj) {
     mh_frame fr[MAX_FRAMES];
     int n = collect_frames(fr);
     uint32_t s = site_of(fr, n);
-    uint64_t ser = serial++;
-    int r = s == UINT32_MAX ? -1 : live_insert(ptr, size, s, ser, obj);
+    int r = s > SITE_MAX ? -1 : live_insert(ptr, size, s, obj);
     if (r < 0) {
         degraded = 1;
         return;
@@ -565,11 +673,11 @@ static inline int should_record(void) {
     static void *NAME##_realloc(void *ctx, void *old, size_t size) {                       \
         (void)ctx;                                                                         \
         void *p = PREV.realloc(PREV.ctx, old, size);                                       \
-        if (p == NULL || in_hook || (live == NULL && !should_record_nohook())) return p;   \
+        if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook())) return p;  \
         in_hook = 1;                                                                       \
         size_t grown = size;                                                               \
         if (old != NULL) {                                                                 \
-            mh_entry *e = live_find(old);                                                  \
+            mh_entry *e = live_find(old, NULL);                                            \
             if (e != NULL) {                                                               \
                 size_t was = E_SIZE(e);                                                    \
                 grown = size > was ? size - was : 0;                                       \
@@ -582,7 +690,7 @@ static inline int should_record(void) {
     }                                                                                      \
     static void NAME##_free(void *ctx, void *ptr) {                                        \
         (void)ctx;                                                                         \
-        if (ptr != NULL && !in_hook && live != NULL) {                                     \
+        if (ptr != NULL && !in_hook && live_len != 0) {                                    \
             in_hook = 1;                                                                   \
             record_free(ptr, OBJ);                                                         \
             in_hook = 0;                                                                   \
@@ -644,9 +752,8 @@ static void uninstall_and_clear(void) {
     } else if (installed && hooks_in_chain() == 0) {
         installed = 0; /* someone took ours out of the chain already */
     }
-    free(live);
-    live = NULL;
-    live_cap = live_len = 0;
+    live_clear();
+    epoch = 1;
     free(big);
     big = NULL;
     big_len = big_cap = 0;
@@ -698,9 +805,10 @@ static PyObject *py_start(PyObject *self, PyObject *args) {
         block_free(bl);
         return PyErr_NoMemory();
     }
+    epoch_advance();
     bl->in_use = 1;
     bl->active = 1;
-    bl->start_serial = serial;
+    bl->start_epoch = epoch;
     count_slots();
     if (first) install();
     recording++;
@@ -722,8 +830,9 @@ static PyObject *py_end(PyObject *self, PyObject *args) {
     mh_block *bl = get_block(args);
     if (bl == NULL) return NULL;
     if (bl->active) {
+        epoch_advance();
+        bl->end_epoch = epoch;
         bl->active = 0;
-        bl->end_serial = serial;
         recording--;
     }
     Py_RETURN_NONE;
@@ -765,7 +874,6 @@ static PyObject *py_new_objects(PyObject *self, PyObject *args) {
         return NULL;
     }
     mh_block *bl = &blocks[slot];
-    uint64_t end = bl->active ? serial : bl->end_serial;
     PyObject *fast = PySequence_Fast(seq, "objects must be a sequence");
     if (fast == NULL) return NULL;
     PyObject *out = PyList_New(0);
@@ -777,9 +885,9 @@ static PyObject *py_new_objects(PyObject *self, PyObject *args) {
     PyObject **items = PySequence_Fast_ITEMS(fast);
     suspended++;
     for (Py_ssize_t i = 0; i < n; i++) {
-        mh_entry *e = live_find(alloc_address(items[i]));
-        if (e == NULL || e->serial < bl->start_serial || e->serial >= end) continue;
-        PyObject *t = Py_BuildValue("(OIn)", items[i], e->site, (Py_ssize_t)E_SIZE(e));
+        mh_entry *e = live_find(alloc_address(items[i]), NULL);
+        if (e == NULL || !in_block(bl, e)) continue;
+        PyObject *t = Py_BuildValue("(OIn)", items[i], E_SITE(e), (Py_ssize_t)E_SIZE(e));
         if (t == NULL || PyList_Append(out, t) < 0) {
             Py_XDECREF(t);
             Py_DECREF(out);
@@ -802,7 +910,6 @@ static PyObject *pair(uint64_t a, int64_t b) {
 static PyObject *py_results(PyObject *self, PyObject *args) {
     mh_block *bl = get_block(args);
     if (bl == NULL) return NULL;
-    uint64_t end = bl->active ? serial : bl->end_serial;
     size_t n = site_len;
     suspended++;
     PyObject *out = NULL, *allocated = NULL, *retained = NULL, *at_peak = NULL, *sites = NULL;
@@ -815,14 +922,17 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
         goto done;
     }
     uint64_t retained_count = 0, retained_bytes = 0;
-    for (size_t i = 0; i < live_cap; i++) {
-        mh_entry *e = &live[i];
-        if (!E_USED(e) || e->serial < bl->start_serial || e->serial >= end) continue;
-        size_t size = E_SIZE(e);
-        ret_count[e->site] += 1;
-        ret_bytes[e->site] += size;
-        retained_count += 1;
-        retained_bytes += size;
+    for (int k = 0; k < NSHARDS; k++) {
+        mh_shard *sh = &shards[k];
+        for (size_t i = 0; i < sh->cap; i++) {
+            mh_entry *e = &sh->t[i];
+            if (!E_USED(e) || !in_block(bl, e)) continue;
+            size_t size = E_SIZE(e);
+            ret_count[E_SITE(e)] += 1;
+            ret_bytes[E_SITE(e)] += size;
+            retained_count += 1;
+            retained_bytes += size;
+        }
     }
     allocated = PyDict_New();
     retained = PyDict_New();
@@ -916,10 +1026,11 @@ static PyObject *py_release(PyObject *self, PyObject *args) {
 static PyObject *py_state(PyObject *self, PyObject *args) {
     int blocks_in_use = 0;
     for (int b = 0; b < MAX_BLOCKS; b++) blocks_in_use += blocks[b].in_use;
-    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:i}", "installed", installed, "on_top",
-                         installed && hooks_are_ours(), "blocks", blocks_in_use, "live",
-                         (Py_ssize_t)live_len, "sites", (Py_ssize_t)site_len, "suspended",
-                         suspended);
+    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:i,s:n,s:n,s:i}", "installed", installed,
+                         "on_top", installed && hooks_are_ours(), "blocks", blocks_in_use,
+                         "live", (Py_ssize_t)live_len, "live_peak", (Py_ssize_t)live_peak, "epoch", (int)epoch,
+                         "live_table_bytes", (Py_ssize_t)live_table_bytes(), "sites",
+                         (Py_ssize_t)site_len, "suspended", suspended);
 }
 
 static PyMethodDef methods[] = {
