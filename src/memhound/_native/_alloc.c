@@ -188,19 +188,33 @@ static inline size_t E_SIZE(const mh_entry *e) {
     return E_SIZE32(e) != SIZE_BIG ? (size_t)E_SIZE32(e) : big_size(E_PTR(e));
 }
 
-/* -- live table (256 shards; linear probing, backward-shift deletion, at most 70% full) -- */
+/* -- live table ------------------------------------------------------------------------
+ * 256 shards (the hash's top byte), each with linear probing and backward-shift deletion, at
+ * most 80% full and grown by half: any capacity, the home slot by multiplying the hash's low
+ * 32 bits by it (no power-of-two mask), so the table is 53-80% full instead of 35-70%. */
+#define LOAD_MAX_NUM 4
+#define LOAD_MAX_DEN 5
 static inline mh_shard *shard_of(size_t h) {
     return &shards[(h >> (sizeof(size_t) * 8 - SHARD_BITS)) & (NSHARDS - 1)];
 }
 
+static inline size_t home_slot(size_t h, size_t cap) {
+    return (size_t)(((uint64_t)(uint32_t)h * (uint64_t)cap) >> 32);
+}
+
+static inline size_t next_slot(size_t i, size_t cap) {
+    return i + 1 == cap ? 0 : i + 1;
+}
+
 static int shard_grow(mh_shard *sh) {
-    size_t ncap = sh->cap ? sh->cap * 2 : 256;
+    size_t ncap = sh->cap ? sh->cap + sh->cap / 2 : 256;
+    if (ncap > UINT32_MAX) return -1;
     mh_entry *n = calloc(ncap, sizeof(mh_entry));
     if (n == NULL) return -1;
     for (size_t i = 0; i < sh->cap; i++) {
         if (!E_USED(&sh->t[i])) continue;
-        size_t j = ptr_hash(E_PTR(&sh->t[i])) & (ncap - 1);
-        while (E_USED(&n[j])) j = (j + 1) & (ncap - 1);
+        size_t j = home_slot(ptr_hash(E_PTR(&sh->t[i])), ncap);
+        while (E_USED(&n[j])) j = next_slot(j, ncap);
         n[j] = sh->t[i];
     }
     free(sh->t);
@@ -214,13 +228,13 @@ static mh_entry *live_find(const void *ptr, mh_shard **where) {
     size_t h = ptr_hash(ptr);
     mh_shard *sh = shard_of(h);
     if (sh->len == 0) return NULL;
-    size_t mask = sh->cap - 1, i = h & mask;
+    size_t i = home_slot(h, sh->cap);
     while (E_USED(&sh->t[i])) {
         if (E_PTR(&sh->t[i]) == ptr) {
             if (where != NULL) *where = sh;
             return &sh->t[i];
         }
-        i = (i + 1) & mask;
+        i = next_slot(i, sh->cap);
     }
     return NULL;
 }
@@ -231,12 +245,12 @@ static int live_insert(void *ptr, size_t size, uint32_t site, int obj) {
     if (key & ~PTR_MASK) return 1;
     size_t h = ptr_hash(ptr);
     mh_shard *sh = shard_of(h);
-    if ((sh->len + 1) * 10 > sh->cap * 7 && shard_grow(sh) < 0) return -1;
+    if ((sh->len + 1) * LOAD_MAX_DEN > sh->cap * LOAD_MAX_NUM && shard_grow(sh) < 0) return -1;
     if (size >= SIZE_BIG && big_set(ptr, size) < 0) return -1;
-    size_t mask = sh->cap - 1, i = h & mask;
+    size_t i = home_slot(h, sh->cap);
     while (E_USED(&sh->t[i])) {
         if (E_PTR(&sh->t[i]) == ptr) break; /* stale entry for a reused address */
-        i = (i + 1) & mask;
+        i = next_slot(i, sh->cap);
     }
     if (!E_USED(&sh->t[i])) {
         sh->len++;
@@ -249,15 +263,15 @@ static int live_insert(void *ptr, size_t size, uint32_t site, int obj) {
 }
 
 static void live_remove(mh_shard *sh, mh_entry *e) {
-    size_t mask = sh->cap - 1, i = (size_t)(e - sh->t), j = i;
+    size_t i = (size_t)(e - sh->t), j = i;
     if (E_SIZE32(e) == SIZE_BIG) big_del(E_PTR(e));
     sh->t[i].hi = 0;
     sh->len--;
     live_len--;
     for (;;) {
-        j = (j + 1) & mask;
+        j = next_slot(j, sh->cap);
         if (!E_USED(&sh->t[j])) return;
-        size_t k = ptr_hash(E_PTR(&sh->t[j])) & mask;
+        size_t k = home_slot(ptr_hash(E_PTR(&sh->t[j])), sh->cap);
         /* move j back to i unless its home slot k lies cyclically in (i, j] */
         if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
             sh->t[i] = sh->t[j];
