@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import subprocess
 import sys
 import threading
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,6 +170,66 @@ def test_blocks_of_4_gib_and_more_keep_their_exact_size() -> None:
     assert allocated is not None and 2 * size <= allocated.bytes < 2 * size + 2048
     assert r.peak_bytes is not None and 2 * size <= r.peak_bytes < 2 * size + 1024**2
     assert len(kept) == size
+
+
+def numpy_kept() -> Any:
+    import numpy as np
+
+    # 80 MB of data, outside Python's allocators
+    return np.zeros(10_000_000)  # np-kept
+
+
+def numpy_scratch() -> float:
+    import numpy as np
+
+    # 200 MB, freed
+    t = np.empty(25_000_000)  # np-scratch
+    t.fill(1.0)
+    return float(t.sum())
+
+
+@needs_native
+def test_numpy_array_data_is_allocated_retained_and_at_the_peak_at_its_line() -> None:
+    np = pytest.importorskip("numpy")
+    with memhound.profile() as p:
+        kept = numpy_kept()
+        numpy_scratch()
+    assert np._core.multiarray.get_handler_name() == "default_allocator"  # put back
+    r = p.report.data
+    retained = row(r.retained.by_location, loc("np-kept"))
+    assert retained is not None and 80_000_000 <= retained.bytes < 80_100_000
+    assert row(r.retained.by_location, loc("np-scratch")) is None
+    peak = row(r.at_peak.by_location if r.at_peak else None, loc("np-scratch"))
+    assert peak is not None and peak.bytes >= 200_000_000
+    allocated = row(r.allocated.by_location if r.allocated else None, loc("np-scratch"))
+    assert allocated is not None and allocated.bytes >= 200_000_000
+    assert any("numpy's array data is counted" in n for n in r.notes)
+    del kept  # allocated through memhound's handler, freed after the block: just passes through
+
+
+def test_numpy_imported_inside_the_block_is_hooked_once_it_loads(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    if not native_available():
+        pytest.skip("native engine not built")
+    script = tmp_path / "np_job.py"
+    script.write_text(
+        "import sys\n"
+        "assert 'numpy' not in sys.modules\n"
+        "import memhound\n"
+        "with memhound.profile(frames=1) as p:\n"
+        "    import numpy as np\n"
+        "    kept = np.zeros(5_000_000)\n"
+        "print(max(r.bytes for r in p.report.data.retained.by_location if r.key.endswith(':6')))\n"
+        "print(np._core.multiarray.get_handler_name())\n"
+        "print(any(type(f).__name__ == '_NumpyWatch' for f in sys.meta_path))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    kept_bytes, handler, watching = res.stdout.split()
+    assert 40_000_000 <= int(kept_bytes) < 40_100_000
+    assert handler == "default_allocator" and watching == "False"
 
 
 def test_tracemalloc_engine_is_honest_about_what_it_cannot_see() -> None:

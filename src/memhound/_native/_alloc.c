@@ -719,6 +719,159 @@ static inline int should_record_nohook(void) {
 HOOKS(mem, prev_mem, 0)
 HOOKS(obj, prev_obj, 1)
 
+/* -- numpy's data buffers ----------------------------------------------------------------
+ * numpy allocates array data with its own handler (NEP 49), straight from malloc: none of it
+ * passes through the domains hooked above, and a DataFrame's columns would be invisible. From
+ * numpy 1.22 the handler can be replaced, per context (a ContextVar): ours records and chains
+ * to the one it found. An array keeps the handler that allocated it and frees through it, so
+ * ours, once handed out, stays a valid pass-through for good (the capsules are never freed).
+ * The layouts below are numpy's PyDataMem_Handler; the functions come from its C-API table
+ * (slots 304 and 305 since 1.22), so nothing is compiled against numpy. */
+typedef struct {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void (*free)(void *ctx, void *ptr, size_t size);
+} np_allocator;
+typedef struct {
+    char name[127];
+    uint8_t version;
+    np_allocator allocator;
+} np_handler;
+#define NP_API_SET_HANDLER 304
+#define NP_API_GET_HANDLER 305
+#define NP_API_FEATURE_VERSION 211
+#define NP_FEATURE_1_22 0x0000000f
+
+static PyObject *(*np_set_handler)(PyObject *) = NULL;
+static PyObject *(*np_get_handler)(void) = NULL;
+static PyObject *np_prev_capsule = NULL, *np_our_capsule = NULL;
+static np_handler np_ours;
+static const np_handler *np_prev = NULL;
+
+static inline int np_should_record(void) {
+    return should_record_nohook() && !in_hook && PyGILState_Check();
+}
+
+static void *np_malloc(void *ctx, size_t size) {
+    void *p = np_prev->allocator.malloc(np_prev->allocator.ctx, size);
+    if (p != NULL && np_should_record()) {
+        in_hook = 1;
+        record_alloc(p, size, size, 0);
+        in_hook = 0;
+    }
+    return p;
+}
+
+static void *np_calloc(void *ctx, size_t nelem, size_t elsize) {
+    void *p = np_prev->allocator.calloc(np_prev->allocator.ctx, nelem, elsize);
+    if (p != NULL && np_should_record()) {
+        in_hook = 1;
+        record_alloc(p, nelem * elsize, nelem * elsize, 0);
+        in_hook = 0;
+    }
+    return p;
+}
+
+static void *np_realloc(void *ctx, void *old, size_t size) {
+    void *p = np_prev->allocator.realloc(np_prev->allocator.ctx, old, size);
+    if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook()) || !PyGILState_Check())
+        return p;
+    in_hook = 1;
+    size_t grown = size;
+    if (old != NULL) {
+        mh_entry *e = live_find(old, NULL);
+        if (e != NULL) {
+            size_t was = E_SIZE(e);
+            grown = size > was ? size - was : 0;
+            record_free(old, 0);
+        }
+    }
+    if (should_record_nohook()) record_alloc(p, size, grown, 0);
+    in_hook = 0;
+    return p;
+}
+
+static void np_free(void *ctx, void *ptr, size_t size) {
+    if (ptr != NULL && !in_hook && live_len != 0 && PyGILState_Check()) {
+        in_hook = 1;
+        record_free(ptr, 0);
+        in_hook = 0;
+    }
+    np_prev->allocator.free(np_prev->allocator.ctx, ptr, size);
+}
+
+/* numpy_hook(api) -> bool: make ours numpy's handler in this context (api: numpy's _ARRAY_API
+ * capsule). False when this numpy is older than 1.22 or its handler is not one we can wrap. */
+static PyObject *py_numpy_hook(PyObject *self, PyObject *capsule) {
+    if (np_our_capsule == NULL) {
+        void **api = PyCapsule_GetPointer(capsule, NULL);
+        if (api == NULL) return NULL;
+        unsigned int (*feature)(void) = (unsigned int (*)(void))api[NP_API_FEATURE_VERSION];
+        if (feature == NULL || feature() < NP_FEATURE_1_22) Py_RETURN_FALSE;
+        np_set_handler = (PyObject * (*)(PyObject *)) api[NP_API_SET_HANDLER];
+        np_get_handler = (PyObject * (*)(void)) api[NP_API_GET_HANDLER];
+        if (np_set_handler == NULL || np_get_handler == NULL) Py_RETURN_FALSE;
+        PyObject *prev = np_get_handler();
+        if (prev == NULL) return NULL;
+        const np_handler *h = PyCapsule_GetPointer(prev, "mem_handler");
+        if (h == NULL || h->version != 1) {
+            Py_DECREF(prev);
+            PyErr_Clear();
+            Py_RETURN_FALSE;
+        }
+        np_prev_capsule = prev; /* kept for good: arrays we allocate free through it */
+        np_prev = h;
+        memset(&np_ours, 0, sizeof(np_ours));
+        snprintf(np_ours.name, sizeof(np_ours.name), "memhound(%.100s)", h->name);
+        np_ours.version = 1;
+        np_ours.allocator = (np_allocator){NULL, np_malloc, np_calloc, np_realloc, np_free};
+        np_our_capsule = PyCapsule_New(&np_ours, "mem_handler", NULL);
+        if (np_our_capsule == NULL) return NULL;
+    }
+    PyObject *cur = np_get_handler();
+    if (cur == NULL) return NULL;
+    int ours = cur == np_our_capsule, same = cur == np_prev_capsule;
+    Py_DECREF(cur);
+    if (ours) Py_RETURN_TRUE;
+    if (!same) Py_RETURN_FALSE; /* someone else's handler since: leave it alone */
+    PyObject *old = np_set_handler(np_our_capsule);
+    if (old == NULL) return NULL;
+    Py_DECREF(old);
+    Py_RETURN_TRUE;
+}
+
+/* Put numpy's own handler back in this context, if ours is the current one. */
+static void numpy_unhook(void) {
+    if (np_our_capsule == NULL) return;
+    PyObject *cur = np_get_handler();
+    if (cur == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    int ours = cur == np_our_capsule;
+    Py_DECREF(cur);
+    if (!ours) return;
+    PyObject *old = np_set_handler(np_prev_capsule);
+    if (old == NULL)
+        PyErr_Clear();
+    else
+        Py_DECREF(old);
+}
+
+static int numpy_hooked(void) {
+    if (np_our_capsule == NULL) return 0;
+    PyObject *cur = np_get_handler();
+    if (cur == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ours = cur == np_our_capsule;
+    Py_DECREF(cur);
+    return ours;
+}
+
 static int hooks_are_ours(void) {
     PyMemAllocatorEx cur_mem, cur_obj;
     PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &cur_mem);
@@ -1034,17 +1187,19 @@ static PyObject *py_release(PyObject *self, PyObject *args) {
     if (nslots > 0) Py_RETURN_NONE;
     recording = 0;
     uninstall_and_clear();
+    numpy_unhook();
     Py_RETURN_NONE;
 }
 
 static PyObject *py_state(PyObject *self, PyObject *args) {
     int blocks_in_use = 0;
     for (int b = 0; b < MAX_BLOCKS; b++) blocks_in_use += blocks[b].in_use;
-    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:i,s:n,s:n,s:i}", "installed", installed,
+    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:i,s:n,s:n,s:i,s:i}", "installed", installed,
                          "on_top", installed && hooks_are_ours(), "blocks", blocks_in_use,
                          "live", (Py_ssize_t)live_len, "live_peak", (Py_ssize_t)live_peak, "epoch", (int)epoch,
                          "live_table_bytes", (Py_ssize_t)live_table_bytes(), "sites",
-                         (Py_ssize_t)site_len, "suspended", suspended);
+                         (Py_ssize_t)site_len, "suspended", suspended, "numpy_hooked",
+                         numpy_hooked());
 }
 
 static PyMethodDef methods[] = {
@@ -1057,6 +1212,8 @@ static PyMethodDef methods[] = {
     {"results", py_results, METH_VARARGS, "results(block) -> dict of counters by site."},
     {"release", py_release, METH_VARARGS, "release(block): forget it; unhook after the last."},
     {"state", py_state, METH_NOARGS, "Hooks, blocks and table sizes (for tests)."},
+    {"numpy_hook", py_numpy_hook, METH_O,
+     "numpy_hook(_ARRAY_API) -> bool: record numpy's data buffers in this context."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "memhound._native._alloc",

@@ -2,7 +2,9 @@
 
 ``NativeEngine`` is memhound's C extension (``memhound._native._alloc``): hooks on Python's
 MEM and OBJ allocator domains that count every allocation of the block by site, also what is
-freed again, and keep the per-site breakdown near the block's peak. ``TracemallocEngine`` is the
+freed again, and keep the per-site breakdown near the block's peak; numpy's array data, which
+bypasses those domains, through numpy's own allocator hook (see ``_hook_numpy``).
+``TracemallocEngine`` is the
 fallback where the extension is not built: it sees what is still alive (retained, the peak
 total) but not what was allocated and freed inside the block, and says so.
 """
@@ -165,6 +167,7 @@ class NativeEngine:
 
     def start(self) -> None:
         self._block, self.frames = self._native.start(self.frames)
+        _hook_numpy(self._native)
 
     def _id(self) -> int:
         if self._block is None:
@@ -195,6 +198,11 @@ class NativeEngine:
         notes = []
         if raw["degraded"]:
             notes.append("memory for the engine's tables ran out: the counts are partial")
+        if self._native.state().get("numpy_hooked"):
+            notes.append(
+                "numpy's array data is counted (numpy's allocator hooked in this thread's "
+                "context: arrays made in other threads are not)"
+            )
         freed = [
             (decode_text(data, kind)[:STRING_PREVIEW], site, count, nbytes)
             for data, kind, _length, site, count, nbytes in raw["freed_strings"]
@@ -223,6 +231,88 @@ class NativeEngine:
         if self._block is not None:
             self._native.release(self._block)
             self._block = None
+            if not self._native.state()["blocks"]:
+                _unwatch_numpy()
+
+
+# -- numpy's data buffers ------------------------------------------------------------------
+# numpy allocates array data with its own handler, straight from malloc; the extension can
+# replace that handler (numpy >= 1.22). A script profiled from its start imports numpy inside
+# the block, so until numpy is imported a meta-path finder waits for it.
+
+
+def _numpy_api() -> Any | None:
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        mod = sys.modules.get(name)
+        api = getattr(mod, "_ARRAY_API", None) if mod is not None else None
+        if api is not None:
+            return api
+    return None
+
+
+def _hook_numpy(native: Any) -> None:
+    api = _numpy_api()
+    if api is None:
+        if "numpy" not in sys.modules and not any(
+            isinstance(f, _NumpyWatch) for f in sys.meta_path
+        ):
+            sys.meta_path.insert(0, _NumpyWatch(native))
+        return
+    try:
+        native.numpy_hook(api)
+    except Exception:  # an unexpected numpy: its arrays' data are simply not counted
+        pass
+
+
+def _unwatch_numpy() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _NumpyWatch)]
+
+
+class _NumpyWatch:
+    """Finds nothing itself: wraps the loader of ``numpy`` so the hook goes in once it ran."""
+
+    def __init__(self, native: Any) -> None:
+        self.native = native
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "numpy":
+            return None
+        for finder in sys.meta_path:
+            if isinstance(finder, _NumpyWatch) or not hasattr(finder, "find_spec"):
+                continue
+            spec: Any = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _HookAfterExec(spec.loader, self._loaded)
+        return spec
+
+    def _loaded(self) -> None:
+        _unwatch_numpy()
+        if self.native.state()["blocks"]:
+            _hook_numpy(self.native)
+
+
+class _HookAfterExec:
+    """numpy's own loader, with a call after the module has executed."""
+
+    def __init__(self, loader: Any, then: Any) -> None:
+        self._loader = loader
+        self._then = then
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        try:
+            self._loader.exec_module(module)
+        finally:
+            self._then()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
 
 
 def native_state() -> dict[str, int] | None:
