@@ -205,3 +205,28 @@ def cgroup_limit_at(memcg: str) -> int | None:
             if cg is not None:
                 return cg.limit_bytes
     return None
+
+
+def _asyncio_traverse_is_unsafe(version: tuple[int, int, int, str, int]) -> bool:
+    """CPython gh-122695, fixed in 3.12.5 and 3.13.0rc2: see ``traverse_unsafe_ids``."""
+    major, minor, micro, level, serial = version
+    if (major, minor) == (3, 12):
+        return micro < 5
+    if (major, minor, micro) == (3, 13, 0):
+        return level in ("alpha", "beta") or (level == "candidate" and serial < 2)
+    return False
+
+
+def traverse_unsafe_ids() -> dict[int, object]:
+    """Objects of this process that ``gc.get_referents`` must not be called on, by id.
+
+    On CPython 3.12.0-3.12.4 the ``_asyncio`` module's traverse also visits its free list of
+    dead future iterators (CPython gh-122695): ``gc.get_referents`` hands them out as objects,
+    and dropping them frees them a second time, which turns the free list into a cycle; the
+    next ``gc.collect()`` then never returns. Any asyncio program that awaited a future is
+    exposed. The safe referents of such a module are its ``__dict__``.
+    """
+    if not _asyncio_traverse_is_unsafe(tuple(sys.version_info)):  # type: ignore[arg-type]
+        return {}
+    mod = sys.modules.get("_asyncio")
+    return {id(mod): mod} if mod is not None else {}

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from types import CodeType
 from typing import Any, Protocol
 
+from memhound._platform import traverse_unsafe_ids
 from memhound.model.allocations import EngineResult, Frame
 
 STRING_PREVIEW = 60
@@ -118,7 +119,9 @@ def find_new_objects(engine: Engine) -> list[tuple[Any, int, int]]:
     for item in engine.new_objects(tracked):
         found[id(item[0])] = item
     seen_containers: set[int] = set()
-    pending: list[Any] = tracked
+    unsafe = traverse_unsafe_ids()  # _asyncio on CPython 3.12.0-3.12.4: its __dict__ instead
+    pending: list[Any] = [o for o in tracked if id(o) not in unsafe]
+    pending += [getattr(o, "__dict__", None) for o in unsafe.values()]
     while pending:
         nxt: list[Any] = []
         for i in range(0, len(pending), 4096):

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
+from memhound._platform import traverse_unsafe_ids
 from memhound.errors import OutputNotWritable
 from memhound.heap.v8format import EDGE_TYPES, META, NODE_FIELDS, NODE_TYPES
 
@@ -486,14 +487,15 @@ class _Walker:
         self.edge(i, E_INTERNAL, self.s("f_globals"), f.f_globals)
 
     def _module(self, i: int, mod: types.ModuleType) -> None:
-        d = gc.get_referents(mod)
+        # _asyncio on CPython 3.12.0-3.12.4 must not be traversed: see traverse_unsafe_ids
+        d = [mod.__dict__] if id(mod) in traverse_unsafe_ids() else gc.get_referents(mod)
         done: set[int] = set()
         for ref in d:
             if type(ref) is dict and self.index_get(id(ref)) in (None, i):
                 self.index_set(id(ref), i)
                 self._dict_items(i, ref, keys_as_names=True)
                 done.add(id(ref))
-        self._rest(i, mod, done)
+        self._rest(i, mod, done, d)
 
     def _class(self, i: int, cls: type) -> None:
         done: set[int] = set()
