@@ -2,7 +2,7 @@
 # Install what the tests need on a fresh Debian machine, then run lint, types and the suite.
 #   bash scripts/test.sh [pytest args...]
 # Environment: PYTHON (default python3), MEMHOUND_TEST_PYTHONS (extra versions to run the
-# suite on, default "3.10 3.13" where pyenv has them; "none" to skip).
+# suite on, default "3.10 3.12 3.13" where pyenv has them; "none" to skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +51,7 @@ export MEMHOUND_REQUIRE_NATIVE=1
 echo "== pytest ($($VENV/bin/python --version))"
 "$VENV/bin/python" -m pytest "$@"
 
-extra=${MEMHOUND_TEST_PYTHONS-"3.10 3.13"}
+extra=${MEMHOUND_TEST_PYTHONS-"3.10 3.12 3.13"}
 if [ "$extra" != "none" ]; then
   root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
   for v in $extra; do
