@@ -54,7 +54,8 @@ class TuneResult:
     command: tuple[str, ...]
     repeat: int
     min_effect: float
-    noise: dict[str, float]
+    noise: dict[str, float]  # relative run-to-run spread per metric (one standard deviation)
+    needed: dict[str, float]  # smallest relative change that counts with `repeat` runs each
     configs: tuple[ConfigResult, ...]
     runs: tuple[TuneRun, ...]
     verdict: str
@@ -75,6 +76,7 @@ class TuneResult:
             repeat=int(d["repeat"]),
             min_effect=float(d["min_effect"]),
             noise=dict(d["noise"]),
+            needed=dict(d.get("needed", {})),
             configs=tuple(
                 ConfigResult(
                     **{

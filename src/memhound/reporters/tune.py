@@ -24,6 +24,16 @@ def _outcome(c: ConfigResult) -> str:
     return "; ".join(parts) or ("reference" if c.config == "baseline" else "within noise")
 
 
+def threshold_text(result: TuneResult) -> str:
+    """What a change had to exceed to count, and the spread behind it."""
+    bars = ", ".join(f"{k} {v:.0%}" for k, v in result.needed.items())
+    spread = ", ".join(f"{k} ±{v:.1%}" for k, v in result.noise.items())
+    return (
+        f"run to run: {spread}; with {result.repeat} runs each a change counts beyond "
+        f"{bars}, when the runs' order agrees"
+    )
+
+
 class TuneTextReporter:
     def render(self, result: TuneResult) -> str:
         lines = [
@@ -45,6 +55,8 @@ class TuneTextReporter:
                 f"{_outcome(c)}"
             )
         lines += ["", f"verdict: {result.verdict}", ""]
+        if result.needed:
+            lines.insert(-2, "  " + threshold_text(result))
         return "\n".join(lines)
 
 
@@ -91,6 +103,7 @@ class TuneHtmlReporter:
                 "TITLE": _e(f"memhound tune: {shlex.join(result.command)}"),
                 "COMMAND": _e(shlex.join(result.command)),
                 "VERDICT": _e(result.verdict),
+                "THRESHOLD": _e(threshold_text(result)) if result.needed else "",
                 "ROWS": rows,
                 "DATA": safe_json(data),
             },
