@@ -1,10 +1,13 @@
 """A small web shop for ``memhound soak --url``: pages that link to each other, a sitemap
-index with two sitemaps, and one page that leaks (``/cart/add`` keeps every cart line in a
-module-level list). Serve it with ``python examples/leaks/serve.py examples.leaks.shop:app``.
+index with two sitemaps, one page that leaks (``/cart/add`` keeps every cart line in a
+module-level list) and one that only looks like it for a while (``/recent`` keeps the last 400
+page views: it grows through a 300-request round of its own, then stops). Serve it with
+``python examples/leaks/serve.py examples.leaks.shop:app``.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,6 +27,7 @@ class CartLine:
 
 
 CART_LINES: list[CartLine] = []
+RECENT: deque[bytes] = deque(maxlen=400)  # "recently viewed": bounded, so not a leak
 
 
 def _page(title: str, links: list[str]) -> bytes:
@@ -55,7 +59,7 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
             "application/xml",
         )
     elif path == "/sitemap-pages.xml":
-        body, ctype = _sitemap([base + p for p in PAGES]), "application/xml"
+        body, ctype = _sitemap([base + p for p in [*PAGES, "/recent"]]), "application/xml"
     elif path == "/sitemap-shop.xml":
         urls = [f"{base}/product/{i}" for i in range(1, PRODUCTS + 1)] + [base + "/cart/add"]
         body, ctype = _sitemap(urls), "application/xml"
@@ -68,6 +72,9 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     elif path == "/cart/add":
         CART_LINES.append(CartLine(path))
         body = _page("Added", ["/cart"])
+    elif path == "/recent":
+        RECENT.append(bytes(1000))
+        body = _page("Recently viewed", ["/"])
     elif path in PAGES:
         body = _page(PAGES[path], ["/"])
     else:

@@ -127,18 +127,24 @@ def test_sitemap_index_gives_the_urls_and_the_leaking_page(tmp_path: Path) -> No
         str(tmp_path / "r"),
     )
     ends = {e["endpoint"]: e for e in doc["per_endpoint"]}
-    # the index points to two sitemaps: 4 pages and 5 products + the cart
+    # the index points to two sitemaps: 5 pages and 5 products + the cart
     assert set(ends) == {
         "/",
         "/about",
         "/products",
         "/cart",
+        "/recent",
         *(f"/product/{i}" for i in range(1, 6)),
         "/cart/add",
     }
     assert ends["/cart/add"]["leak"] is True
     assert [e for e, r in ends.items() if r["leak"]] == ["/cart/add"]
     assert doc["leak"] is True
+    # /recent (the last 400 views, 1 KB each) grows through its first 300-request round and
+    # stops in the second: only a leak is confirmed by a second round.
+    assert ends["/recent"]["requests"] == 600 and ends["/cart/add"]["requests"] == 600
+    assert ends["/about"]["requests"] == 300
+    assert abs(ends["/recent"]["bytes_per_request"]) < 16
 
 
 def test_links_are_discovered_from_the_start_page_within_max_urls(tmp_path: Path) -> None:
