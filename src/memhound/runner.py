@@ -170,6 +170,7 @@ class _Recorder:
         self.peak: int | None = None
         self.current: int | None = None
         self.processes = 0
+        self.agent_fds: dict[int, int] = {}  # pid -> the agent socket's fd, left out of fds
 
     def add(self, record: Record) -> None:
         self.timeline.add(record)
@@ -258,6 +259,8 @@ class _Recorder:
                     )
                 )
             elif kind == "hello":
+                if isinstance(msg.get("agent_fd"), int):
+                    self.agent_fds[pid] = msg["agent_fd"]
                 self.add(
                     AgentInfo(
                         self.rel(msg.get("t")),
@@ -402,7 +405,9 @@ class _Ticker:
             return
         self.next_resources_t = t + self.resource_interval_s
         try:
-            rs = self.resources.sample(t, [p.pid for p in sample.procs])
+            rs = self.resources.sample(
+                t, [p.pid for p in sample.procs], skip_fds=self.rec.agent_fds
+            )
         except Exception as exc:  # keep watching memory
             rs = ResourceSample(t, {}, {}, (f"resource sampling failed: {exc!r}",))
         for err in rs.errors:
@@ -425,10 +430,10 @@ class _Ticker:
             self.rec.add(sample)
         for ex in gone:
             self.rec.add(ex)
-        self._sample_resources(t, sample)
-        if self.channel is not None:
+        if self.channel is not None:  # first: a new agent's hello names its socket's fd
             for msg in self.channel.drain():
                 self.rec.agent_message(msg)
+        self._sample_resources(t, sample)
         self.writer.flush()
         if self.on_status is not None:
             self.on_status(Status(t, self.rec.current, self.rec.peak, self.rec.processes))

@@ -260,7 +260,12 @@ class ServerMeter:
         for pid in pids:
             with contextlib.suppress(MemhoundError):
                 rss += proc.read_status(pid).rss_bytes
-        rs = self.resources.sample(t, pids)
+        own = {
+            pid: h["agent_fd"]
+            for pid, h in self.server.agents.items()
+            if isinstance(h.get("agent_fd"), int)
+        }
+        rs = self.resources.sample(t, pids, skip_fds=own)
         extra = {k: v for k, v in rs.totals.items() if k not in ("fds", "threads")}
         primary = heap if self.primary == "python-heap" else rss
         return Reading(

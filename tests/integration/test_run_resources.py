@@ -73,6 +73,10 @@ def test_a_steady_job_is_steady(in_tmp: Path) -> None:
     assert res.returncode == 0, res.stderr
     t = trends(in_tmp / "r")
     assert not any(r.growing for r in t.values()), t  # type: ignore[attr-defined]
+    # The job opens no socket: memhound's agent socket in it is not counted.
+    samples = load_run(in_tmp / "r").timeline.resources
+    assert len(samples) >= 10
+    assert all(s.totals.get("fds.socket", 0) == 0 for s in samples), samples[-1]
 
 
 def test_postgres_backends_grow_and_belong_to_the_child(in_tmp: Path, postgres: Postgres) -> None:

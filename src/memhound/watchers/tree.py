@@ -5,7 +5,7 @@ port of each server-side session to the tree's own sockets)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from memhound.errors import MemhoundError
 from memhound.model.timeline import ResourceSample
@@ -20,7 +20,9 @@ class ResourceSampler:
         self.postgres = postgres
         self.redis = redis
 
-    def sample(self, t: float, pids: Iterable[int]) -> ResourceSample:
+    def sample(
+        self, t: float, pids: Iterable[int], *, skip_fds: Mapping[int, int] | None = None
+    ) -> ResourceSample:
         by_pid: dict[int, dict[str, int]] = {}
         port_owner: dict[int, int] = {}
         errors: list[str] = []
@@ -31,6 +33,9 @@ class ResourceSampler:
                 fds = fdw.open_fds(pid, sockets_cache=sockets_cache)
             except MemhoundError:
                 continue
+            own = (skip_fds or {}).get(pid)
+            if own is not None:
+                fds = [f for f in fds if f.fd != own]  # memhound's agent socket
             counts["fds"] = len(fds)
             for f in fds:
                 key = f"fds.{f.kind}"

@@ -173,6 +173,8 @@ class _Agent:
                 "argv": list(sys.argv) if hasattr(sys, "argv") else [],
                 "trace_python": self.trace_python,
                 "measure_signal": self.measure_signal,
+                # this socket's fd, so the watcher leaves it out of the program's fds
+                "agent_fd": self._socket().fileno(),
             }
         )
 
