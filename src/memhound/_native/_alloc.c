@@ -662,59 +662,70 @@ static inline int should_record(void) {
     return recording > 0 && !suspended && !in_hook && !degraded;
 }
 
+static inline int should_record_nohook(void) {
+    return recording > 0 && !suspended && !degraded;
+}
+
+/* What every hook does around the allocator it chains to: Python's two domains below, and
+ * numpy's data handler further down. */
+static inline void hook_alloc(void *p, size_t size, int obj) {
+    if (p != NULL && should_record()) {
+        in_hook = 1;
+        record_alloc(p, size, size, obj);
+        in_hook = 0;
+    }
+}
+
+static inline void hook_realloc(void *old, void *p, size_t size, int obj) {
+    if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook())) return;
+    in_hook = 1;
+    size_t grown = size;
+    if (old != NULL) {
+        mh_entry *e = live_find(old, NULL);
+        if (e != NULL) {
+            size_t was = E_SIZE(e);
+            grown = size > was ? size - was : 0;
+            record_free(old, 0);
+        }
+    }
+    if (should_record_nohook()) record_alloc(p, size, grown, obj);
+    in_hook = 0;
+}
+
+/* peek: as for record_free (objects' memory may be read for the freed-strings count) */
+static inline void hook_free(void *ptr, int peek) {
+    if (ptr != NULL && !in_hook && live_len != 0) {
+        in_hook = 1;
+        record_free(ptr, peek);
+        in_hook = 0;
+    }
+}
+
 #define HOOKS(NAME, PREV, OBJ)                                                                \
     static void *NAME##_malloc(void *ctx, size_t size) {                                   \
         (void)ctx;                                                                         \
         if (probing) probe_seen |= 1 << OBJ;                                               \
         void *p = PREV.malloc(PREV.ctx, size);                                             \
-        if (p != NULL && should_record()) {                                                \
-            in_hook = 1;                                                                   \
-            record_alloc(p, size, size, OBJ);                                              \
-            in_hook = 0;                                                                   \
-        }                                                                                  \
+        hook_alloc(p, size, OBJ);                                                          \
         return p;                                                                          \
     }                                                                                      \
     static void *NAME##_calloc(void *ctx, size_t nelem, size_t elsize) {                   \
         (void)ctx;                                                                         \
         void *p = PREV.calloc(PREV.ctx, nelem, elsize);                                    \
-        if (p != NULL && should_record()) {                                                \
-            in_hook = 1;                                                                   \
-            record_alloc(p, nelem * elsize, nelem * elsize, OBJ);                          \
-            in_hook = 0;                                                                   \
-        }                                                                                  \
+        hook_alloc(p, nelem * elsize, OBJ);                                                \
         return p;                                                                          \
     }                                                                                      \
     static void *NAME##_realloc(void *ctx, void *old, size_t size) {                       \
         (void)ctx;                                                                         \
         void *p = PREV.realloc(PREV.ctx, old, size);                                       \
-        if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook())) return p;  \
-        in_hook = 1;                                                                       \
-        size_t grown = size;                                                               \
-        if (old != NULL) {                                                                 \
-            mh_entry *e = live_find(old, NULL);                                            \
-            if (e != NULL) {                                                               \
-                size_t was = E_SIZE(e);                                                    \
-                grown = size > was ? size - was : 0;                                       \
-                record_free(old, 0);                                                       \
-            }                                                                              \
-        }                                                                                  \
-        if (should_record_nohook()) record_alloc(p, size, grown, OBJ);                     \
-        in_hook = 0;                                                                       \
+        hook_realloc(old, p, size, OBJ);                                                   \
         return p;                                                                          \
     }                                                                                      \
     static void NAME##_free(void *ctx, void *ptr) {                                        \
         (void)ctx;                                                                         \
-        if (ptr != NULL && !in_hook && live_len != 0) {                                    \
-            in_hook = 1;                                                                   \
-            record_free(ptr, OBJ);                                                         \
-            in_hook = 0;                                                                   \
-        }                                                                                  \
+        hook_free(ptr, OBJ);                                                               \
         PREV.free(PREV.ctx, ptr);                                                          \
     }
-
-static inline int should_record_nohook(void) {
-    return recording > 0 && !suspended && !degraded;
-}
 
 HOOKS(mem, prev_mem, 0)
 HOOKS(obj, prev_obj, 1)
@@ -750,55 +761,28 @@ static PyObject *np_prev_capsule = NULL, *np_our_capsule = NULL;
 static np_handler np_ours;
 static const np_handler *np_prev = NULL;
 
-static inline int np_should_record(void) {
-    return should_record_nohook() && !in_hook && PyGILState_Check();
-}
-
+/* numpy may allocate and free without the GIL (in its own threads): those calls are passed
+ * through unrecorded, since the live table is guarded by the GIL. */
 static void *np_malloc(void *ctx, size_t size) {
     void *p = np_prev->allocator.malloc(np_prev->allocator.ctx, size);
-    if (p != NULL && np_should_record()) {
-        in_hook = 1;
-        record_alloc(p, size, size, 0);
-        in_hook = 0;
-    }
+    if (PyGILState_Check()) hook_alloc(p, size, 0);
     return p;
 }
 
 static void *np_calloc(void *ctx, size_t nelem, size_t elsize) {
     void *p = np_prev->allocator.calloc(np_prev->allocator.ctx, nelem, elsize);
-    if (p != NULL && np_should_record()) {
-        in_hook = 1;
-        record_alloc(p, nelem * elsize, nelem * elsize, 0);
-        in_hook = 0;
-    }
+    if (PyGILState_Check()) hook_alloc(p, nelem * elsize, 0);
     return p;
 }
 
 static void *np_realloc(void *ctx, void *old, size_t size) {
     void *p = np_prev->allocator.realloc(np_prev->allocator.ctx, old, size);
-    if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook()) || !PyGILState_Check())
-        return p;
-    in_hook = 1;
-    size_t grown = size;
-    if (old != NULL) {
-        mh_entry *e = live_find(old, NULL);
-        if (e != NULL) {
-            size_t was = E_SIZE(e);
-            grown = size > was ? size - was : 0;
-            record_free(old, 0);
-        }
-    }
-    if (should_record_nohook()) record_alloc(p, size, grown, 0);
-    in_hook = 0;
+    if (PyGILState_Check()) hook_realloc(old, p, size, 0);
     return p;
 }
 
 static void np_free(void *ctx, void *ptr, size_t size) {
-    if (ptr != NULL && !in_hook && live_len != 0 && PyGILState_Check()) {
-        in_hook = 1;
-        record_free(ptr, 0);
-        in_hook = 0;
-    }
+    if (PyGILState_Check()) hook_free(ptr, 0);
     np_prev->allocator.free(np_prev->allocator.ctx, ptr, size);
 }
 
