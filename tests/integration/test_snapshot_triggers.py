@@ -37,6 +37,17 @@ def job(in_tmp: Path) -> str:
     return str(path)
 
 
+def target_pid(run_dir: Path) -> int:
+    """The child's pid, once memhound has written it to run.json (just after starting it: the
+    child may already have printed its first line)."""
+    deadline = time.monotonic() + 20
+    while True:
+        meta = json.loads((run_dir / "run.json").read_text())["meta"]
+        if isinstance(meta.get("target_pid"), int) or time.monotonic() > deadline:
+            return int(meta["target_pid"])
+        time.sleep(0.02)
+
+
 def orders_in(path: str) -> int:
     res = mh("heap", "summary", path, "--json", "--top", "100000")
     assert res.returncode == 0, res.stderr
@@ -87,6 +98,28 @@ def test_threshold(in_tmp: Path, job: str) -> None:
     assert [s.reason for s in snaps] == ["threshold"]
 
 
+def test_a_threshold_snapshot_under_way_at_exit_is_finished(in_tmp: Path) -> None:
+    """The program crosses the threshold and ends while the snapshot is being written: the
+    agent finishes it before the interpreter shuts down (it used to be cut off, a .tmp left)."""
+    quick = in_tmp / "quick.py"
+    quick.write_text(
+        textwrap.dedent(
+            """
+            import time
+            ROWS = [{"n": i} for i in range(400_000)]  # a heap that takes a while to walk
+            BIG = [bytearray(1 << 20) for _ in range(200)]
+            time.sleep(0.3)  # the agent checks every 0.2 s: it starts the snapshot, then we end
+            """
+        )
+    )
+    res = mh("run", "-q", "-o", "r", "--snapshot-above", "150MiB", "--", sys.executable, str(quick))
+    assert res.returncode == 0, res.stderr
+    snaps = load_run(in_tmp / "r").timeline.snapshots
+    assert [s.reason for s in snaps] == ["threshold"] and snaps[0].error is None
+    assert snaps[0].path and os.path.exists(snaps[0].path)
+    assert not list((in_tmp / "r").rglob("*.tmp"))
+
+
 def test_threshold_as_a_share_of_the_limit(in_tmp: Path, job: str) -> None:
     res = mh(
         "run",
@@ -120,7 +153,7 @@ def test_on_signal_and_snapshot_pid(in_tmp: Path, job: str) -> None:
     )
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        target = json.loads((in_tmp / "r" / "run.json").read_text())["meta"]["target_pid"]
+        target = target_pid(in_tmp / "r")
         res = mh("snapshot", "--pid", str(target), "-o", str(in_tmp / "asked.heapsnapshot"))
         assert res.returncode == 0, res.stderr
         assert res.stdout.strip() == str(in_tmp / "asked.heapsnapshot")
@@ -200,7 +233,7 @@ def test_a_signal_during_a_snapshot_is_skipped_not_fatal(in_tmp: Path) -> None:
         text=True,
     )
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-    target = json.loads((in_tmp / "r" / "run.json").read_text())["meta"]["target_pid"]
+    target = target_pid(in_tmp / "r")
     os.kill(target, signal.SIGUSR2)
     time.sleep(0.3)  # the first snapshot of 600k objects is still being walked
     os.kill(target, signal.SIGUSR2)

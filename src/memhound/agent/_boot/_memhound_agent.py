@@ -6,7 +6,11 @@ command runs, with or without memhound installed there.
 
 It reports to memhound over a Unix datagram socket (path in MEMHOUND_AGENT_SOCKET): gc
 collections (batched), checkpoints, and with MEMHOUND_TRACE_PYTHON=1 the traced Python heap.
-Sends never block and never raise: when memhound is gone or slow, messages are dropped.
+Sends never raise and never block for long: the kernel keeps only a few datagrams queued for
+memhound (net.unix.max_dgram_qlen, 10 by default), so a send that finds the queue full waits
+for room (memhound reads continuously, so that is a moment), up to _SEND_WAIT_S. When memhound
+is gone, or has not made room in that time (then later sends do not wait until one goes
+through), messages are dropped and counted.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 _FLUSH_EVENTS = 64
 _FLUSH_SECONDS = 0.25
 _MAX_DATAGRAM = 60_000
+_SEND_WAIT_S = 2.0
 
 
 class _Agent:
@@ -61,6 +66,7 @@ class _Agent:
         self.pid = os.getpid()
         self.dropped = 0
         self.sock: socket.socket | None = None
+        self.congested = False  # a send waited _SEND_WAIT_S in vain: the next do not wait
         self.gc_buffer: list[list[Any]] = []
         self.gc_started = 0.0
         self.last_flush = time.monotonic()
@@ -84,8 +90,11 @@ class _Agent:
     # -- transport -------------------------------------------------------------------------
     def _socket(self) -> socket.socket:
         if self.sock is None:
+            import struct
+
             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            s.setblocking(False)
+            timeout = struct.pack("ll", int(_SEND_WAIT_S), 0)  # struct timeval
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
             self.sock = s
         return self.sock
 
@@ -95,7 +104,15 @@ class _Agent:
             data = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
             if len(data) > _MAX_DATAGRAM:
                 return False
-            self._socket().sendto(data, self.path)
+            # Blocking, up to SO_SNDTIMEO, while memhound's queue is full; at once once
+            # memhound has failed to make room in time.
+            flags = socket.MSG_DONTWAIT if self.congested else 0
+            try:
+                self._socket().sendto(data, flags, self.path)
+            except BlockingIOError:
+                self.congested = True
+                raise
+            self.congested = False
             return True
         except Exception:
             self.dropped += 1
@@ -368,6 +385,10 @@ class _Agent:
             self.flush()
             if self.snapshot_at_exit:
                 self.snapshot("exit", wait_s=60.0)
+            elif self.snapshot_lock.acquire(timeout=60.0):
+                # A snapshot under way (threshold, interval) in a daemon thread is finished
+                # rather than cut off by the interpreter's shutdown, which would leave a .tmp.
+                self.snapshot_lock.release()
             if os.environ.get(ENV_RESOURCE_STACKS) == "1":
                 items = open_resources()
                 for i in range(0, len(items), 20):
