@@ -7,6 +7,7 @@ import gc
 import os
 import sys
 import threading
+import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
@@ -405,6 +406,29 @@ class NoResourceLeaks:
                 owners.setdefault(fd, o)
         return owners
 
+    def _still_there(
+        self, backends: dict[int, Any], clients: dict[int, Any], wait_s: float = 3.0
+    ) -> tuple[dict[int, Any], dict[int, Any]]:
+        """Those of ``backends`` and ``clients`` the servers still list after up to
+        ``wait_s``: a session whose client has just closed it (the test's own connection, our
+        previous query's) stays listed until its server process has finished exiting."""
+        deadline = time.monotonic() + wait_s
+        while (backends or clients) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            if backends and self.postgres:
+                from memhound.watchers.postgres import backends as pg_backends
+
+                alive = {b.pid for b in pg_backends(self.postgres)}
+                backends = {p: b for p, b in backends.items() if p in alive}
+            if clients and self.redis:
+                from memhound.watchers.redis import clients as redis_clients
+
+                listed = {c.id for c in redis_clients(self.redis)}
+                clients = {i: c for i, c in clients.items() if i in listed}
+            if not backends and not clients:
+                break
+        return backends, clients
+
     def _describe(self, before: _Resources, after: _Resources) -> list[str]:
         test_file = os.path.abspath(str(self.item.path))
         out: list[str] = []
@@ -459,6 +483,10 @@ class NoResourceLeaks:
         # Server-side sessions not matched to one of our sockets (unix-socket connections,
         # or opened by a child process).
         matched_ports = {f.socket.local_port for f in new_fds if f.socket}
+        new_backends, new_clients = self._still_there(
+            {p: b for p, b in new_backends.items() if b.client_port not in matched_ports},
+            {i: c for i, c in new_clients.items() if c.port not in matched_ports},
+        )
         for b in new_backends.values():
             if b.client_port not in matched_ports:
                 out.append(
