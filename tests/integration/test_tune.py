@@ -43,7 +43,10 @@ def test_malloc_trim_wins_on_a_fragmented_heap(in_tmp: Path) -> None:
     )
     doc = tune("--repeat", "2", "--configs", "malloc-trim,arena-max-2", "--", sys.executable, frag)
     c = configs(doc)
-    assert c["malloc-trim"]["better"] == ["final RSS"], c["malloc-trim"]
+    # Memory only: wall-time claims on a sub-second job are the statistics' business, and
+    # their false-alarm rate is checked on simulated runs (tests/unit/test_tune_verdict.py).
+    assert "final RSS" in c["malloc-trim"]["better"], c["malloc-trim"]
+    assert "peak RSS" not in c["malloc-trim"]["better"], c["malloc-trim"]
     assert c["malloc-trim"]["final_ratio"] < 0.3
     assert not {"peak RSS", "final RSS"} & set(c["arena-max-2"]["better"])
     assert doc["verdict"].startswith("Beat the baseline beyond the noise: malloc-trim: final RSS")
@@ -61,8 +64,12 @@ def test_no_false_improvement_when_nothing_matters(in_tmp: Path) -> None:
         sys.executable,
         plain,
     )
-    assert doc["verdict"].startswith("No configuration beat the baseline"), doc["verdict"]
-    assert all(not c["better"] for c in doc["configs"])
+    # No memory claim; wall time of a 45 ms job may rarely pass the rule by chance (under 1%
+    # of tunes, tests/unit/test_tune_verdict.py), so only when nothing passed is the verdict's
+    # wording checked.
+    assert all(not {"peak RSS", "final RSS"} & set(c["better"]) for c in doc["configs"]), doc
+    if all(not c["better"] for c in doc["configs"]):
+        assert doc["verdict"].startswith("No configuration beat the baseline"), doc["verdict"]
     assert len(doc["runs"]) >= 12
 
 

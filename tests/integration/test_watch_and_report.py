@@ -47,7 +47,7 @@ def test_watch_for_a_duration(in_tmp: Path) -> None:
 
 
 def test_watch_until_the_process_ends(in_tmp: Path) -> None:
-    p = holder(20, 1.0)
+    p = holder(20, 3.0)  # alive well past memhound's start, even on a loaded machine
     try:
         res = mh("watch", "--pid", str(p.pid), "-o", "w", "--no-html")
     finally:
@@ -56,7 +56,7 @@ def test_watch_until_the_process_ends(in_tmp: Path) -> None:
     assert res.returncode == 0, res.stderr
     run = load_run(in_tmp / "w")
     assert run.meta.status == "complete"
-    assert run.summary is not None and run.summary.duration_s < 5
+    assert run.summary is not None and run.summary.duration_s < 8
 
 
 def test_watch_a_pid_that_does_not_exist(in_tmp: Path) -> None:
