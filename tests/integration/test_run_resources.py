@@ -203,7 +203,7 @@ def test_watch_servers_alone(in_tmp: Path, postgres: Postgres, redis_with_auth: 
                 conn.execute("SELECT 1")  # left idle in transaction
             kept.append(conn)
             time.sleep(0.15)
-        time.sleep(1.5)
+        sys.stdin.readline()  # held until the watch is over
     """,
     )
     child = subprocess.Popen(
@@ -228,12 +228,17 @@ def test_watch_servers_alone(in_tmp: Path, postgres: Postgres, redis_with_auth: 
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.3)
+    # "go" once the watch is sampling: the growth (2.1 s) then falls inside its 3 s
+    timeline = in_tmp / "w" / "timeline.jsonl"
+    deadline = time.monotonic() + 30
+    while not (timeline.exists() and '"resources"' in timeline.read_text()):
+        assert time.monotonic() < deadline and watch.poll() is None, "the watch never sampled"
+        time.sleep(0.05)
     child.stdin.write("go\n")
     child.stdin.flush()
     _, err = watch.communicate(timeout=60)
-    child.wait(timeout=30)
     child.stdin.close()
+    child.wait(timeout=30)
     child.stdout.close()
     assert watch.returncode == 0, err
     t = trends(in_tmp / "w")
