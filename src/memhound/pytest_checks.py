@@ -425,8 +425,6 @@ class NoResourceLeaks:
 
                 listed = {c.id for c in redis_clients(self.redis)}
                 clients = {i: c for i, c in clients.items() if i in listed}
-            if not backends and not clients:
-                break
         return backends, clients
 
     def _describe(self, before: _Resources, after: _Resources) -> list[str]:
@@ -488,12 +486,10 @@ class NoResourceLeaks:
             {i: c for i, c in new_clients.items() if c.port not in matched_ports},
         )
         for b in new_backends.values():
-            if b.client_port not in matched_ports:
-                out.append(
-                    f"  PostgreSQL backend {b.pid} ({b.application_name or 'no name'}, "
-                    f"{b.state or 'unknown'}) from {b.client_addr}:{b.client_port}"
-                )
+            out.append(
+                f"  PostgreSQL backend {b.pid} ({b.application_name or 'no name'}, "
+                f"{b.state or 'unknown'}) from {b.client_addr}:{b.client_port}"
+            )
         for c in new_clients.values():
-            if c.port not in matched_ports:
-                out.append(f"  Redis client id={c.id} name={c.name!r} from {c.addr}")
+            out.append(f"  Redis client id={c.id} name={c.name!r} from {c.addr}")
         return out

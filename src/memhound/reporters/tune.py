@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from memhound.analysis.tune import describe_stat
+from memhound.analysis.tune import describe_needed, describe_stat
 from memhound.model.tune import ConfigResult, TuneResult
 
 
@@ -26,11 +26,10 @@ def _outcome(c: ConfigResult) -> str:
 
 def threshold_text(result: TuneResult) -> str:
     """What a change had to exceed to count, and the spread behind it."""
-    bars = ", ".join(f"{k} {v:.0%}" for k, v in result.needed.items())
     spread = ", ".join(f"{k} ±{v:.1%}" for k, v in result.noise.items())
     return (
         f"run to run: {spread}; with {result.repeat} runs each a change counts beyond "
-        f"{bars}, when the runs' order agrees"
+        f"{describe_needed(result.needed)}, when the runs' order agrees"
     )
 
 
