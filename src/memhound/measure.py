@@ -32,11 +32,12 @@ def memory(pid: int | None = None, *, count_objects: bool = True) -> MemoryReadi
 
         raise ProcessNotFound(f"no process with pid {target}", hint="a pid is a positive integer")
     status = proc.read_status(target)
-    if status.is_zombie:
+    if status.is_exiting:
         from memhound.errors import ProcessNotFound
 
         raise ProcessNotFound(
-            f"process {target} has exited (a zombie waiting for its parent to reap it)"
+            f"process {target} has exited"
+            + (" (a zombie waiting for its parent to reap it)" if status.is_zombie else "")
         )
     rollup = proc.read_rollup(target)
     traced = py.traced_memory() if own else None

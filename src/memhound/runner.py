@@ -675,7 +675,7 @@ def _loop(
 
 def _alive(pid: int) -> bool:
     try:
-        return not proc.read_status(pid).is_zombie
+        return not proc.read_status(pid).is_exiting
     except Exception:
         return False
 

@@ -62,7 +62,7 @@ class TreeSampler:
                 st = proc.read_status(pid)
             except (ProcessNotFound, AccessDenied):
                 continue
-            if st.is_zombie:
+            if st.is_exiting:
                 continue
             known = self._known.get(pid)
             if known is None:

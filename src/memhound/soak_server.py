@@ -117,7 +117,7 @@ class Server:
         if self.popen is not None:
             return self.popen.poll() is None
         try:
-            return not proc.read_status(self.root).is_zombie
+            return not proc.read_status(self.root).is_exiting
         except MemhoundError:
             return False
 

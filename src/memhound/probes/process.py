@@ -28,10 +28,18 @@ class ProcStatus:
     peak_rss_bytes: int
     swap_bytes: int
     threads: int
+    #: False once the process has released its address space on the way out (``status`` then
+    #: has no ``Vm*`` lines), which happens before it turns into a zombie.
+    has_memory: bool = True
 
     @property
     def is_zombie(self) -> bool:
         return self.state.startswith(("Z", "X"))
+
+    @property
+    def is_exiting(self) -> bool:
+        """A zombie, or a process in its exit whose memory is already gone (RSS reads 0)."""
+        return self.is_zombie or not self.has_memory
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ def read_status(pid: int) -> ProcStatus:
         peak_rss_bytes=kib(b"VmHWM"),
         swap_bytes=kib(b"VmSwap"),
         threads=int(values.get(b"Threads", b"0") or 0),
+        has_memory=b"VmRSS" in values,
     )
 
 
