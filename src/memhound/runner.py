@@ -395,15 +395,23 @@ class _Ticker:
         self.resources: ResourceSampler | None = None
         self.resource_interval_s = 0.0
         self.next_resources_t = 0.0
+        # Ticks fall on a fixed grid but each one's ``t`` carries its wake-up latency, so the
+        # tick one resource interval later is often a few microseconds early; without slack
+        # that sample slipped to the tick after (100 ms asked for, 150 ms between samples).
+        self.resource_slack_s = 0.0
         self.said: set[str] = set()
         if options is not None and options.resource_interval_s > 0:
             self.resources = ResourceSampler(postgres=options.postgres, redis=options.redis)
             self.resource_interval_s = options.resource_interval_s
+            self.resource_slack_s = min(options.interval_s, options.resource_interval_s) / 2
 
     def _sample_resources(self, t: float, sample: Sample | None) -> None:
-        if self.resources is None or sample is None or t < self.next_resources_t:
+        if self.resources is None or sample is None:
             return
-        self.next_resources_t = t + self.resource_interval_s
+        if t + self.resource_slack_s < self.next_resources_t:
+            return
+        due = self.next_resources_t + self.resource_interval_s  # on the grid, when on time
+        self.next_resources_t = due if due > t else t + self.resource_interval_s
         try:
             rs = self.resources.sample(
                 t, [p.pid for p in sample.procs], skip_fds=self.rec.agent_fds
