@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -34,7 +35,10 @@ def test_a_job_that_leaks_files_and_threads(in_tmp: Path) -> None:
             kept.append(open(os.devnull))
             threading.Thread(target=stop.wait, daemon=True).start()
             time.sleep(0.05)
-        stop.set()
+        time.sleep(0.3)  # a few samples at the top
+        # Out without an interpreter teardown: a sample of its last moments (daemon threads
+        # gone, files closing) would be the truth, but not the leak this test is about.
+        os._exit(0)
     """,
     )
     res = mh(
@@ -52,7 +56,7 @@ def test_a_steady_job_is_steady(in_tmp: Path) -> None:
         in_tmp,
         """
         import os, time
-        for i in range(30):
+        for i in range(50):
             with open(os.devnull) as fh:
                 fh.read()
             time.sleep(0.05)
@@ -75,8 +79,39 @@ def test_a_steady_job_is_steady(in_tmp: Path) -> None:
     assert not any(r.growing for r in t.values()), t  # type: ignore[attr-defined]
     # The job opens no socket: memhound's agent socket in it is not counted.
     samples = load_run(in_tmp / "r").timeline.resources
-    assert len(samples) >= 10
+    assert len(samples) >= 15  # 2.5 s at 100 ms
     assert all(s.totals.get("fds.socket", 0) == 0 for s in samples), samples[-1]
+
+
+def test_the_agent_socket_is_recognisable_by_its_name_in_every_process(in_tmp: Path) -> None:
+    # Watchers leave memhound's agent socket out of the program's fds by its abstract name
+    # too, so the tick before memhound reads a new agent's hello cannot count it.
+    probe = job(
+        in_tmp,
+        """
+        import os
+        from memhound.watchers.fds import open_fds
+
+        def mine():
+            return [f.socket.local for f in open_fds() if f.is_memhound_agent]
+
+        pid = os.fork()
+        if pid == 0:
+            print("child", os.getpid(), *mine(), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("parent", os.getpid(), *mine(), flush=True)
+    """,
+    )
+    res = mh("run", "-q", "-o", "r", "--no-html", "--", sys.executable, probe)
+    assert res.returncode == 0, res.stderr
+    lines = sorted(line.split() for line in res.stdout.splitlines())
+    assert [line[0] for line in lines] == ["child", "parent"], res.stdout
+    for _who, pid, *names in lines:
+        assert len(names) == 1 and names[0].startswith(f"@memhound-agent-{pid}-"), res.stdout
+    # Without memhound there is no agent and nothing is left out.
+    plain = subprocess.run([sys.executable, probe], capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0 and all(len(x.split()) == 2 for x in plain.stdout.splitlines())
 
 
 def test_postgres_backends_grow_and_belong_to_the_child(in_tmp: Path, postgres: Postgres) -> None:
@@ -269,7 +304,7 @@ def test_growth_per_iteration_when_the_loop_is_marked(in_tmp: Path) -> None:
     """,
     )
     res = mh(
-        "run", "-o", "r", "--no-html", "--resource-interval", "100ms", "--", sys.executable, marked
+        "run", "-o", "r", "--no-html", "--resource-interval", "50ms", "--", sys.executable, marked
     )
     assert res.returncode == 0, res.stderr
     s = load_run(in_tmp / "r").summary
@@ -278,7 +313,13 @@ def test_growth_per_iteration_when_the_loop_is_marked(in_tmp: Path) -> None:
     slope, lo, hi = s.memory_per_iteration
     assert lo <= 1 << 20 <= hi or abs(slope - (1 << 20)) < 0.15 * (1 << 20)
     fds = trends(in_tmp / "r")["fds"]
-    assert fds.per_iteration is not None and 0.8 < fds.per_iteration < 1.2  # type: ignore[attr-defined]
+    # The iteration count reaches memhound at most every 0.2 s, fds at each sample: the fit's
+    # x values lag by up to ~10 iterations, so judge it as the memory slope is judged.
+    assert fds.per_iteration is not None, fds  # type: ignore[attr-defined]
+    assert (
+        0.8 < fds.per_iteration < 1.2  # type: ignore[attr-defined]
+        or fds.ci_low_per_iteration <= 1 <= fds.ci_high_per_iteration  # type: ignore[attr-defined]
+    ), fds
     assert "per iteration" in res.stderr
 
 

@@ -23,6 +23,10 @@ TCP_STATES = {
     11: "CLOSING",
 }
 
+#: How memhound's in-process agent names its socket (in Linux's abstract namespace, shown
+#: with a leading ``@``), so watchers can leave it out of the program's fds.
+AGENT_SOCKET = "@memhound-agent-"
+
 
 @dataclass(frozen=True)
 class SocketInfo:
@@ -51,6 +55,12 @@ class Fd:
     kind: str
     target: str
     socket: SocketInfo | None = None
+
+    @property
+    def is_memhound_agent(self) -> bool:
+        """memhound's own agent socket, not the program's."""
+        s = self.socket
+        return s is not None and s.protocol == "unix" and s.local.startswith(AGENT_SOCKET)
 
     def describe(self) -> str:
         if self.socket is not None:

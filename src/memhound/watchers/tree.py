@@ -33,9 +33,9 @@ class ResourceSampler:
                 fds = fdw.open_fds(pid, sockets_cache=sockets_cache)
             except MemhoundError:
                 continue
+            # memhound's agent socket: named in the hello, and bound to a name of its own
             own = (skip_fds or {}).get(pid)
-            if own is not None:
-                fds = [f for f in fds if f.fd != own]  # memhound's agent socket
+            fds = [f for f in fds if f.fd != own and not f.is_memhound_agent]
             counts["fds"] = len(fds)
             for f in fds:
                 key = f"fds.{f.kind}"

@@ -93,6 +93,13 @@ class _Agent:
             import struct
 
             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                # A name in Linux's abstract namespace marks this socket as memhound's, so a
+                # watcher that lists the program's fds leaves it out even before (or without)
+                # reading the hello that names its fd. Must match watchers.fds.AGENT_SOCKET.
+                s.bind(f"\0memhound-agent-{os.getpid()}-{os.urandom(4).hex()}")
+            except OSError:
+                pass
             timeout = struct.pack("ll", int(_SEND_WAIT_S), 0)  # struct timeval
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
             self.sock = s
