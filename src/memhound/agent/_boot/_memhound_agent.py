@@ -243,6 +243,11 @@ class _Agent:
         acquired = lock.acquire(timeout=wait_s) if wait_s else lock.acquire(blocking=False)
         if not acquired:
             return
+        if reason != "exit" and self.stopping.is_set():
+            # The program is ending and at_exit has already waited for the snapshot under
+            # way: one started now would be cut off by the shutdown and leave a .tmp.
+            lock.release()
+            return
         try:
             boot = os.environ.get(ENV_BOOT_DIR, "")
             src = os.path.dirname(os.path.dirname(os.path.dirname(boot))) if boot else ""
