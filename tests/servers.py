@@ -85,6 +85,8 @@ def postgres() -> Iterator[Postgres]:
             "listen_addresses=127.0.0.1",
             "-c",
             "fsync=off",
+            "-c",
+            "max_connections=300",  # the leak tests keep one per request: stay below the cap
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ def memlab_modules() -> Path:
     default = Path.home() / ".cache" / "memhound-tests" / "memlab"
     where = Path(os.environ.get("MEMHOUND_MEMLAB_DIR", default))
     modules = where / "node_modules"
-    if (modules / "@memlab" / "heap-analysis").is_dir():
+    # package.json is written last: a directory left by an interrupted install is not enough
+    if (modules / "@memlab" / "heap-analysis" / "package.json").is_file():
         return modules
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
@@ -47,14 +49,19 @@ def memlab_modules() -> Path:
     if not (where / "package.json").exists():
         (where / "package.json").write_text('{"name": "memhound-memlab", "private": true}\n')
     env = {**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}
-    # --ignore-scripts: memlab's puppeteer dependency would try to download a browser
-    done = subprocess.run(
-        [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund",
-         f"@memlab/heap-analysis@{MEMLAB_VERSION}"],
-        cwd=where, env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        _unavailable(f"npm install failed: {done.stderr[-2000:]}")
+    # --ignore-scripts: memlab's puppeteer dependency would try to download a browser.
+    # Three tries: the registry is the one thing here off this machine.
+    for attempt in range(3):
+        if attempt:
+            time.sleep(10 * attempt)
+        done = subprocess.run(
+            [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund",
+             f"@memlab/heap-analysis@{MEMLAB_VERSION}"],
+            cwd=where, env=env, capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return modules
+    _unavailable(f"npm install failed three times: {done.stderr[-2000:]}")
     return modules
 
 

@@ -105,12 +105,14 @@ def test_dead_pid_raises_a_clear_error() -> None:
 def test_zombie_is_not_read_as_zero() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     # Not reaped yet: a zombie. Wait until it has exited.
-    for _ in range(200):
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
         with open(f"/proc/{child.pid}/stat") as fh:
             if fh.read().split(")")[-1].split()[0] == "Z":
                 break
-        import time
-
+        assert time.monotonic() < deadline, "the child did not exit within 30 s"
         time.sleep(0.01)
     try:
         with pytest.raises(ProcessNotFound, match="exited"):

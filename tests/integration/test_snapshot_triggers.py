@@ -108,7 +108,7 @@ def test_a_threshold_snapshot_under_way_at_exit_is_finished(in_tmp: Path) -> Non
             import time
             ROWS = [{"n": i} for i in range(400_000)]  # a heap that takes a while to walk
             BIG = [bytearray(1 << 20) for _ in range(200)]
-            time.sleep(0.3)  # the agent checks every 0.2 s: it starts the snapshot, then we end
+            time.sleep(0.6)  # the agent checks every 0.2 s: it starts the snapshot, then we end
             """
         )
     )
