@@ -163,10 +163,11 @@ def _make_memory_cgroup(limit: int) -> tuple[Path, Path] | None:
     try:
         path.mkdir()
         (path / limit_file).write_text(str(limit))
-        if cg.version == 1:
-            for f in ("memory.memsw.limit_in_bytes",):
-                if (path / f).exists():
-                    (path / f).write_text(str(limit))
+        # Where the host has swap, the job would swap rather than be OOM-killed.
+        if cg.version == 1 and (path / "memory.memsw.limit_in_bytes").exists():
+            (path / "memory.memsw.limit_in_bytes").write_text(str(limit))
+        if cg.version == 2 and (path / "memory.swap.max").exists():
+            (path / "memory.swap.max").write_text("0")
     except OSError:
         return None
     return path, path / "cgroup.procs"
