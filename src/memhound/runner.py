@@ -191,6 +191,10 @@ class _Recorder:
         kind = msg.get("kind")
         try:
             pid = int(msg.get("pid", 0))
+            # In a hello, or in the first message on a new socket (after the program closed
+            # the agent's old one): that socket's fd, left out of the program's fds.
+            if isinstance(msg.get("agent_fd"), int):
+                self.agent_fds[pid] = msg["agent_fd"]
             if kind == "gc":
                 for ev in msg.get("events", []):
                     t, gen, collected, uncollectable, duration = ev
@@ -259,8 +263,6 @@ class _Recorder:
                     )
                 )
             elif kind == "hello":
-                if isinstance(msg.get("agent_fd"), int):
-                    self.agent_fds[pid] = msg["agent_fd"]
                 self.add(
                     AgentInfo(
                         self.rel(msg.get("t")),

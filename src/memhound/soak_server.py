@@ -153,6 +153,8 @@ class Server:
         for m in got:
             if m.get("kind") == "hello" and isinstance(m.get("pid"), int):
                 self.agents[m["pid"]] = m
+            elif isinstance(m.get("agent_fd"), int) and m.get("pid") in self.agents:
+                self.agents[m["pid"]]["agent_fd"] = m["agent_fd"]  # a new agent socket
         return got
 
     def stop(self, grace_s: float = 5.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def test_a_steady_job_is_steady(in_tmp: Path) -> None:
     samples = load_run(in_tmp / "r").timeline.resources
     assert len(samples) >= 15  # 2.5 s at 100 ms
     # At the interval asked for: they used to slip a tick (150 ms) about every other time.
-    gaps = sorted(b.t - a.t for a, b in zip(samples, samples[1:]))
+    gaps = sorted(b.t - a.t for a, b in itertools.pairwise(samples))
     assert gaps[len(gaps) // 2] < 0.125, gaps
     assert all(s.totals.get("fds.socket", 0) == 0 for s in samples), samples[-1]
 
@@ -115,6 +116,51 @@ def test_the_agent_socket_is_recognisable_by_its_name_in_every_process(in_tmp: P
     # Without memhound there is no agent and nothing is left out.
     plain = subprocess.run([sys.executable, probe], capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0 and all(len(x.split()) == 2 for x in plain.stdout.splitlines())
+
+
+def test_a_program_that_closes_every_fd_keeps_its_traffic_clean(in_tmp: Path) -> None:
+    # Daemons (python-daemon, celery's detach) close every fd they did not open themselves.
+    # The agent's fd number is then free for the program's next socket: memhound's messages
+    # used to go into the program's own TCP connection (354 bytes of JSON, measured).
+    daemonish = job(
+        in_tmp,
+        """
+        import os, socket, time, memhound
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        memhound.checkpoint("before", output="none")
+        os.closerange(3, srv.fileno())
+        os.closerange(srv.fileno() + 1, 1024)
+        client = socket.create_connection(srv.getsockname())
+        conn, _ = srv.accept()
+        memhound.checkpoint("after", output="none")
+        client.sendall(b"hello")
+        conn.settimeout(5)
+        time.sleep(0.3)
+        print(repr(conn.recv(65536)), flush=True)
+        time.sleep(0.5)  # resource samples of the three sockets
+    """,
+    )
+    res = mh(
+        "run",
+        "-q",
+        "-o",
+        "r",
+        "--no-html",
+        "--resource-interval",
+        "100ms",
+        "--",
+        sys.executable,
+        daemonish,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "b'hello'", res.stdout
+    run = load_run(in_tmp / "r")
+    # The agent noticed, made a new socket, and the checkpoint after it still arrived.
+    assert [c.label for c in run.timeline.checkpoints] == ["before", "after"]
+    # The program's three TCP sockets are counted, the agent's new one is not.
+    assert run.timeline.resources[-1].totals.get("fds.socket") == 3, run.timeline.resources[-1]
 
 
 def test_postgres_backends_grow_and_belong_to_the_child(in_tmp: Path, postgres: Postgres) -> None:

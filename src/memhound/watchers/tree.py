@@ -12,6 +12,11 @@ from memhound.model.timeline import ResourceSample
 from memhound.watchers import fds as fdw
 
 
+def _unix(f: fdw.Fd) -> bool:
+    """A Unix socket, or a socket not found in the tables (the agent's is one of these)."""
+    return f.kind == "socket" and (f.socket is None or f.socket.protocol == "unix")
+
+
 class ResourceSampler:
     """``sample(t, pids)`` -> ResourceSample. A server that cannot be reached is an error in
     that sample (and said once on stderr by the caller), never the end of the run."""
@@ -35,7 +40,7 @@ class ResourceSampler:
                 continue
             # memhound's agent socket: named in the hello, and bound to a name of its own
             own = (skip_fds or {}).get(pid)
-            fds = [f for f in fds if f.fd != own and not f.is_memhound_agent]
+            fds = [f for f in fds if not (f.is_memhound_agent or (f.fd == own and _unix(f)))]
             counts["fds"] = len(fds)
             for f in fds:
                 key = f"fds.{f.kind}"

@@ -66,6 +66,8 @@ class _Agent:
         self.pid = os.getpid()
         self.dropped = 0
         self.sock: socket.socket | None = None
+        self.sock_id: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket's fd
+        self.announce_fd = False  # a new socket after the first: memhound must learn its fd
         self.congested = False  # a send waited _SEND_WAIT_S in vain: the next do not wait
         self.gc_buffer: list[list[Any]] = []
         self.gc_started = 0.0
@@ -88,7 +90,30 @@ class _Agent:
         self.measure_signal = 0
 
     # -- transport -------------------------------------------------------------------------
+    def _ours(self, sock: socket.socket) -> bool:
+        try:
+            st = os.fstat(sock.fileno())
+        except (OSError, ValueError):
+            return False
+        return (st.st_dev, st.st_ino) == self.sock_id
+
+    def _drop_socket(self) -> None:
+        """Forget our socket. If the program closed its fd behind our back (a daemon's
+        ``closerange``, celery's detach) the number may now be one of the program's own
+        files: let go of it without closing it."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            if self._ours(sock):
+                sock.close()
+            else:
+                sock.detach()
+
     def _socket(self) -> socket.socket:
+        if self.sock is not None and not self._ours(self.sock):
+            # Sending on a number the program now uses for, say, a TCP connection would
+            # write memhound's messages into the program's own traffic.
+            self._drop_socket()
+            self.announce_fd = True
         if self.sock is None:
             import struct
 
@@ -102,12 +127,18 @@ class _Agent:
                 pass
             timeout = struct.pack("ll", int(_SEND_WAIT_S), 0)  # struct timeval
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+            st = os.fstat(s.fileno())
+            self.sock_id = (st.st_dev, st.st_ino)
             self.sock = s
         return self.sock
 
     def send(self, message: dict[str, Any]) -> bool:
         try:
             message.setdefault("pid", self.pid)
+            sock = self._socket()
+            announce = self.announce_fd
+            if announce:
+                message["agent_fd"] = sock.fileno()
             data = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
             if len(data) > _MAX_DATAGRAM:
                 return False
@@ -115,11 +146,13 @@ class _Agent:
             # memhound has failed to make room in time.
             flags = socket.MSG_DONTWAIT if self.congested else 0
             try:
-                self._socket().sendto(data, flags, self.path)
+                sock.sendto(data, flags, self.path)
             except BlockingIOError:
                 self.congested = True
                 raise
             self.congested = False
+            if announce:
+                self.announce_fd = False
             return True
         except Exception:
             self.dropped += 1
@@ -209,7 +242,8 @@ class _Agent:
             self.gc_buffer = []
             self.lock = threading.Lock()
             self.stopping = threading.Event()
-            self.sock = None
+            self._drop_socket()  # the parent's: this process gets its own
+            self.announce_fd = False  # its hello names the new one
             self.hello()
             self.start_thread()
             if self.snapshot_every or self.snapshot_above:
