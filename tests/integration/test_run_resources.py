@@ -386,3 +386,32 @@ def test_redis_connections_carry_the_pid_in_their_name(in_tmp: Path, redis_serve
     assert res.returncode == 0, res.stderr
     plain, mine, pid = res.stdout.split()
     assert plain == f"memhound:{pid}" and mine == "my-own-name"
+
+
+def test_a_redis_user_not_allowed_to_name_its_connection_still_works(
+    in_tmp: Path, redis_server: Redis
+) -> None:
+    # An ACL user without CLIENT SETNAME (or a proxy that refuses it): naming the connection
+    # is memhound's wish, never a condition of connecting (it used to be: NoPermissionError).
+    import redis
+
+    admin = redis.Redis(port=redis_server.port)
+    admin.acl_setuser(
+        "app", enabled=True, passwords=["+app-pw"], keys=["*"], commands=["+@all", "-client"]
+    )
+    try:
+        restricted = job(
+            in_tmp,
+            f"""
+            import redis
+            r = redis.Redis(port={redis_server.port}, username="app", password="app-pw")
+            r.set("greeting", "hi")
+            print(r.get("greeting").decode())
+        """,
+        )
+        res = mh("run", "-q", "-o", "r", "--no-html", "--", sys.executable, restricted)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() == "hi"
+    finally:
+        admin.acl_deluser("app")
+        admin.close()

@@ -16,6 +16,7 @@ through), messages are dropped and counted.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import os
@@ -118,6 +119,15 @@ class _Agent:
             import struct
 
             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            if s.fileno() < 3:
+                # 0, 1 and 2 are the program's stdio even while closed: one started with
+                # stdin closed must get EBADF from it, and a daemon that closed everything
+                # expects its next open() to be fd 0.
+                import fcntl
+
+                high = fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 3)
+                s.close()
+                s = socket.socket(fileno=high)
             try:
                 # A name in Linux's abstract namespace marks this socket as memhound's, so a
                 # watcher that lists the program's fds leaves it out even before (or without)
@@ -154,7 +164,9 @@ class _Agent:
             if announce:
                 self.announce_fd = False
             return True
-        except Exception:
+        except Exception as exc:
+            if _raised_by_program(exc):
+                raise  # a signal handler that ran during sendto (EINTR): the program's
             self.dropped += 1
             return False
 
@@ -180,8 +192,9 @@ class _Agent:
                 time.monotonic() - self.last_flush >= _FLUSH_SECONDS
             ):
                 self.flush()
-        except Exception:
-            pass
+        except Exception as exc:
+            if _raised_by_program(exc):
+                raise  # a signal handler's: see _install_unraisable_hook
 
     def flush(self) -> None:
         # gc callbacks run in whatever thread triggered the collection; never wait for
@@ -205,6 +218,7 @@ class _Agent:
             self.send({"kind": "traced", "t": time.time(), "current": current, "peak": peak})
 
     def _loop(self) -> None:
+        _block_signals()
         while not self.stopping.wait(self.interval_s):
             try:
                 self.send_traced()
@@ -241,6 +255,8 @@ class _Agent:
             self.name_connections()
             self.gc_buffer = []
             self.lock = threading.Lock()
+            # the parent's may have been held by its snapshot thread, which is not here
+            self.snapshot_lock = threading.Lock()
             self.stopping = threading.Event()
             self._drop_socket()  # the parent's: this process gets its own
             self.announce_fd = False  # its hello names the new one
@@ -283,12 +299,7 @@ class _Agent:
             lock.release()
             return
         try:
-            boot = os.environ.get(ENV_BOOT_DIR, "")
-            src = os.path.dirname(os.path.dirname(os.path.dirname(boot))) if boot else ""
-            if src and src not in sys.path:
-                sys.path.append(src)
-            from memhound.heap.writer import snapshot
-
+            snapshot = _snapshot_writer()
             self.snapshots += 1
             path = os.path.join(directory, f"{os.getpid()}-{self.snapshots}-{reason}.heapsnapshot")
             info = snapshot(path)
@@ -342,6 +353,12 @@ class _Agent:
             if previous in (signal.SIG_DFL, None) or callable(previous):
                 signal.signal(signal.SIGTERM, on_term)
         if self.snapshot_every or self.snapshot_above:
+            # Imported now, in the main thread: imported by the snapshot thread, a fork at that
+            # moment would leave the child with import locks no thread of its own will release.
+            try:
+                _snapshot_writer()
+            except Exception:
+                pass  # said when a snapshot is due
             self.next_snapshot_t = time.monotonic() + (self.snapshot_every or 0)
             t = threading.Thread(target=self._snapshot_loop, name="memhound-agent", daemon=True)
             t.start()
@@ -382,6 +399,7 @@ class _Agent:
             pass
 
     def _snapshot_loop(self) -> None:
+        _block_signals()
         while not self.stopping.wait(min(self.interval_s * 4, 0.5)):
             try:
                 if self.snapshot_every and time.monotonic() >= self.next_snapshot_t:
@@ -456,19 +474,29 @@ class _Agent:
 
 
 def _name_redis(module: Any) -> None:
-    """Give redis-py connections made without a client name ``memhound:PID``."""
+    """Name redis-py connections the program left unnamed ``memhound:PID``, once connected,
+    the way redis-py sends its own ``CLIENT SETINFO``: a server or proxy that refuses the
+    command (an ACL user without ``+client``) leaves the connection as it was."""
     cls = getattr(module, "AbstractConnection", None) or getattr(module, "Connection", None)
-    init = getattr(cls, "__init__", None)
-    if cls is None or init is None or getattr(init, "_memhound", False):
+    # redis-py 6+ connects through on_connect_check_health; older ones through on_connect
+    name = "on_connect_check_health" if hasattr(cls, "on_connect_check_health") else "on_connect"
+    connect = getattr(cls, name, None)
+    if cls is None or connect is None or getattr(connect, "_memhound", False):
         return
+    from redis.exceptions import ResponseError
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("client_name") is None:
-            kwargs["client_name"] = f"memhound:{os.getpid()}"
-        init(self, *args, **kwargs)
+    def on_connect(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = connect(self, *args, **kwargs)
+        if not getattr(self, "client_name", None):
+            try:
+                self.send_command("CLIENT", "SETNAME", f"memhound:{os.getpid()}", **kwargs)
+                self.read_response()
+            except ResponseError:
+                pass
+        return result
 
-    __init__._memhound = True  # type: ignore[attr-defined]
-    cls.__init__ = __init__
+    on_connect._memhound = True  # type: ignore[attr-defined]
+    setattr(cls, name, on_connect)
 
 
 class _RedisNamer:
@@ -647,6 +675,7 @@ def start(
     agent.name_connections()
     agent.setup_snapshots()
     agent.setup_measure()
+    _install_unraisable_hook(agent)
     gc.callbacks.append(agent.on_gc)
     atexit.register(agent.at_exit)
     if hasattr(os, "register_at_fork"):
@@ -655,6 +684,96 @@ def start(
     agent.hello()
     agent.start_thread()
     return agent
+
+
+def _snapshot_writer() -> Any:
+    """memhound's heap writer, from the package beside the boot folder. Its folder is on
+    ``sys.path`` only while importing: for the rest of the run the program's imports must not
+    find memhound's neighbours (in a normal install, all of memhound's site-packages)."""
+    try:
+        from memhound.heap.writer import snapshot
+    except ImportError:
+        boot = os.environ.get(ENV_BOOT_DIR, "")
+        src = os.path.dirname(os.path.dirname(os.path.dirname(boot))) if boot else ""
+        if not src or src in sys.path:
+            raise
+        sys.path.append(src)
+        try:
+            from memhound.heap.writer import snapshot
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(src)
+    with contextlib.suppress(ImportError):
+        import numpy  # noqa: F401  (the writer imports it lazily; see setup_snapshots)
+    return snapshot
+
+
+def _raised_by_program(exc: BaseException) -> bool:
+    """An exception with a frame outside this file: raised by one of the program's signal
+    handlers, which Python runs wherever it next executes bytecode, the agent's included."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename != __file__:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _install_unraisable_hook(agent: _Agent) -> None:
+    """Python runs pending signal handlers at the first bytecode it executes, which during a
+    collection is the agent's gc callback. What such a handler raises (KeyboardInterrupt,
+    SystemExit from a SIGTERM handler, a timeout from SIGALRM) would leave the callback and
+    be dropped by gc as "unraisable". Raise it in the program's frame instead, at its next
+    bytecode, with a one-shot trace function (not when a tracer or debugger is active)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        try:
+            exc = unraisable.exc_value
+            if (
+                exc is not None
+                and getattr(unraisable.object, "__self__", None) is agent
+                and getattr(unraisable.object, "__func__", None) is _Agent.on_gc
+                and isinstance(exc, BaseException)
+                and sys.gettrace() is None
+            ):
+                frame: Any = sys._getframe(1)
+                while frame is not None and frame.f_code.co_filename == __file__:
+                    frame = frame.f_back
+                if frame is not None:
+                    _raise_in(frame, exc)
+                    return
+        except Exception:
+            pass
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def _raise_in(target: Any, exc: BaseException) -> None:
+    def fire(frame: Any, event: str, arg: Any) -> Any:
+        if frame is not target:
+            return None  # a call on the way back to the program's frame: not traced
+        target.f_trace = None
+        sys.settrace(None)
+        raise exc
+
+    target.f_trace_opcodes = True
+    target.f_trace = fire
+    sys.settrace(fire)
+
+
+def _block_signals() -> None:
+    """The agent's threads take no asynchronous signal. The kernel hands a process-directed
+    signal to any thread that does not block it: one the program blocks to ``sigwait`` for
+    it would otherwise arrive here and, left at its default action, end the process."""
+    try:
+        import signal
+
+        faults = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - faults)
+    except Exception:
+        pass
 
 
 def send_checkpoint(label: str, reading: dict[str, Any]) -> bool:
