@@ -687,24 +687,24 @@ def start(
 
 
 def _snapshot_writer() -> Any:
-    """memhound's heap writer, from the package beside the boot folder. Its folder is on
-    ``sys.path`` only while importing: for the rest of the run the program's imports must not
-    find memhound's neighbours (in a normal install, all of memhound's site-packages)."""
+    """memhound's heap writer (and numpy, which it imports lazily), from the package beside the
+    boot folder. That folder is on ``sys.path`` only while they are imported: for the rest of
+    the run the program's imports must not find memhound's neighbours (in a normal install,
+    all of memhound's site-packages)."""
+    boot = os.environ.get(ENV_BOOT_DIR, "")
+    src = os.path.dirname(os.path.dirname(os.path.dirname(boot))) if boot else ""
+    added = bool(src) and src not in sys.path
+    if added:
+        sys.path.append(src)
     try:
         from memhound.heap.writer import snapshot
-    except ImportError:
-        boot = os.environ.get(ENV_BOOT_DIR, "")
-        src = os.path.dirname(os.path.dirname(os.path.dirname(boot))) if boot else ""
-        if not src or src in sys.path:
-            raise
-        sys.path.append(src)
-        try:
-            from memhound.heap.writer import snapshot
-        finally:
+
+        with contextlib.suppress(ImportError):
+            import numpy  # noqa: F401
+    finally:
+        if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(src)
-    with contextlib.suppress(ImportError):
-        import numpy  # noqa: F401  (the writer imports it lazily; see setup_snapshots)
     return snapshot
 
 
