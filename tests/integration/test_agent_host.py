@@ -6,6 +6,7 @@ behaviour the program has without memhound.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -199,3 +200,47 @@ def test_snapshots_leave_the_programs_import_path_alone(in_tmp: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]", res.stdout
+
+
+def test_the_users_own_sitecustomize_runs_as_it_would_without_memhound(in_tmp: Path) -> None:
+    import os
+
+    user = in_tmp / "user"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text(
+        "import sys\nsys.path.insert(0, '/opt/company/overrides')\nUSER_SITE_RAN = True\n"
+    )
+    job = script(
+        in_tmp,
+        "where.py",
+        """
+        import sys, sitecustomize
+        ran = getattr(sitecustomize, "USER_SITE_RAN", False)
+        print(sys.path.index("/opt/company/overrides"), ran)
+    """,
+    )
+    env = {**os.environ, "PYTHONPATH": str(user)}
+    plain = subprocess.run(
+        [sys.executable, job], env=env, capture_output=True, text=True, timeout=60
+    )
+    res = mh("run", "-q", "-o", "r", "--no-html", "--", sys.executable, job, env=env)
+    assert res.returncode == 0, res.stderr
+    # Its insertion at the front stays where it put it (it used to be moved to the end).
+    assert plain.stdout.split()[1] == "True", plain
+    assert res.stdout.split() == plain.stdout.split(), (res.stdout, plain.stdout)
+
+
+def test_an_error_in_the_users_sitecustomize_is_reported_as_python_would(in_tmp: Path) -> None:
+    user = in_tmp / "user"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text("import company_tools_that_are_not_installed\n")
+    job = script(in_tmp, "ok.py", "print('ran')\n")
+    # The user's folder on the program's path only (memhound's own interpreter would say it too)
+    wrapped = f'PYTHONPATH="$PYTHONPATH:{user}" exec "{sys.executable}" {job}'
+    res = mh("run", "-q", "-o", "r", "--no-html", "--", "/bin/sh", "-c", wrapped)
+    assert res.returncode == 0 and res.stdout.strip() == "ran", res.stderr
+    assert "Error in sitecustomize" in res.stderr and "company_tools" in res.stderr, res.stderr
+    # ... and the agent still runs
+    from memhound.runs import load_run
+
+    assert load_run(in_tmp / "r").timeline.agents

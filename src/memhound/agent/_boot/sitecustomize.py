@@ -17,17 +17,25 @@ def _memhound_boot() -> None:
     except Exception as exc:  # never break the program we observe
         sys.stderr.write(f"memhound: agent not started: {exc!r}\n")
 
-    # Chain to the next sitecustomize on the path.
+    # Chain to the next sitecustomize on the path, the way site.py runs one: whatever it does
+    # to sys.path stays as it did it (only this folder is taken out meanwhile, then put back
+    # before the entry it preceded), and its errors are reported by site.py as usual.
     ours = sys.modules.pop("sitecustomize", None)
-    saved = list(sys.path)
+    mine = [i for i, p in enumerate(sys.path) if os.path.abspath(p or ".") == here]
+    after = sys.path[mine[0] + 1] if mine and mine[0] + 1 < len(sys.path) else None
+    for i in reversed(mine):
+        del sys.path[i]
     try:
-        sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
         import sitecustomize  # type: ignore[import-not-found]  # noqa: F401  (the user's)
-    except ImportError:
+    except ImportError as exc:
+        if exc.name != "sitecustomize":
+            raise  # an error inside the user's file: site.py says so, as without memhound
         if ours is not None:
             sys.modules["sitecustomize"] = ours
     finally:
-        sys.path[:] = saved + [p for p in sys.path if p not in saved]
+        if mine:
+            at = sys.path.index(after) if after in sys.path else len(sys.path)
+            sys.path.insert(at, here)
 
 
 _memhound_boot()
