@@ -113,6 +113,22 @@ def test_script_target_runs_with_its_arguments(in_tmp: Path) -> None:
     assert doc["ok"] and "json" in doc["roots"]
 
 
+def test_a_script_is_its_own_main_module(in_tmp: Path) -> None:
+    # pickle, multiprocessing and get_type_hints look things up in sys.modules["__main__"]
+    script = in_tmp / "job.py"
+    script.write_text(
+        "import dataclasses, pickle, sys\n"
+        "@dataclasses.dataclass\n"
+        "class Point:\n"
+        "    x: int\n"
+        "assert pickle.loads(pickle.dumps(Point(1))) == Point(1)\n"
+        "assert sys.modules['__main__'].__file__ == __file__\n"
+    )
+    res = mh("imports", "--format", "json", "--no-html", "--", str(script))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["ok"], res.stdout[-2000:]
+
+
 def test_requirements_of_a_project(in_tmp: Path) -> None:
     (in_tmp / "pyproject.toml").write_text(
         '[project]\nname = "demo"\nversion = "1"\ndependencies = ["rich>=13", "psutil"]\n'

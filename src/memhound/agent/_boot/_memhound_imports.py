@@ -214,6 +214,17 @@ def _distributions(names: "list[str]") -> "dict[str, str]":
     return out
 
 
+def _main_namespace(script: "str | None") -> "dict[str, Any]":
+    """A fresh ``__main__`` module for the program, registered in sys.modules as Python does,
+    so pickle, multiprocessing and get_type_hints find what the script defines."""
+    main = type(sys)("__main__")  # a module, without importing `types` before the program
+    main.__dict__["__builtins__"] = builtins
+    if script is not None:
+        main.__file__ = script
+    sys.modules["__main__"] = main
+    return main.__dict__
+
+
 def main(argv: "list[str]") -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0] or ".") == here:
@@ -251,14 +262,14 @@ def main(argv: "list[str]") -> int:
                     status["ok"] = rest[0] == "--modules"
         elif rest[0] == "-c":
             sys.argv = ["-c", *rest[2:]]
-            exec(compile(rest[1], "<string>", "exec"), {"__name__": "__main__"})
+            exec(compile(rest[1], "<string>", "exec"), _main_namespace(None))
         else:
             script = os.path.abspath(rest[0])
             sys.argv = list(rest)
             sys.path.insert(0, os.path.dirname(script))
             with open(script, "rb") as fh:
                 code = compile(fh.read(), script, "exec")
-            exec(code, {"__name__": "__main__", "__file__": script, "__builtins__": builtins})
+            exec(code, _main_namespace(script))
     except SystemExit as exc:
         status = {"ok": exc.code in (None, 0), "exit": str(exc.code)}
     except BaseException as exc:
