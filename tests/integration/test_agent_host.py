@@ -244,3 +244,49 @@ def test_an_error_in_the_users_sitecustomize_is_reported_as_python_would(in_tmp:
     from memhound.runs import load_run
 
     assert load_run(in_tmp / "r").timeline.agents
+
+
+def test_in_a_forked_child_the_agents_thread_waits_for_every_fork_hook(in_tmp: Path) -> None:
+    # gevent's fork hook asserts the child has one thread; the agent's (registered first)
+    # used to start its thread before it. It now starts at the child's first collection.
+    job = script(
+        in_tmp,
+        "forky.py",
+        """
+        import gc, os, threading, time
+        seen = []
+        os.register_at_fork(after_in_child=lambda: seen.append(threading.active_count()))
+        pid = os.fork()
+        if pid == 0:
+            hook_saw = seen[0]
+            junk = [[i] for i in range(20_000)]  # collections: the agent's thread starts
+            gc.collect()
+            time.sleep(0.5)  # traced samples from this child
+            names = sorted(t.name for t in threading.enumerate())
+            print(hook_saw, " ".join(names), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(os.getpid(), pid, flush=True)
+    """,
+    )
+    res = mh(
+        "run",
+        "-q",
+        "-o",
+        "r",
+        "--no-html",
+        "--trace-python",
+        "--interval",
+        "50ms",
+        "--",
+        sys.executable,
+        job,
+    )
+    assert res.returncode == 0, res.stderr
+    child_line, parent_line = res.stdout.splitlines()
+    assert child_line == "1 MainThread memhound-agent", res.stdout
+    from memhound.runs import load_run
+
+    child = int(parent_line.split()[1])
+    traced = load_run(in_tmp / "r").timeline.traced
+    assert any(t.pid == child for t in traced), traced

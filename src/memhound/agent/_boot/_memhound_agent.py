@@ -75,6 +75,9 @@ class _Agent:
         self.last_flush = time.monotonic()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        # In a forked child, the agent's threads start at its first collection, once every
+        # fork hook has run: gevent's asserts that the child has a single thread.
+        self.threads_pending = False
         self.stopping = threading.Event()
         self.iterations = 0
         self.iterations_sent_t = 0.0
@@ -173,6 +176,9 @@ class _Agent:
     # -- gc ----------------------------------------------------------------------------------
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
         try:
+            if self.threads_pending and phase == "stop":
+                self.threads_pending = False
+                self.start_threads()
             if phase == "start":
                 self.gc_started = time.perf_counter()
                 return
@@ -226,11 +232,13 @@ class _Agent:
             except Exception:
                 pass
 
-    def start_thread(self) -> None:
+    def start_threads(self) -> None:
         if self.trace_python:
             t = threading.Thread(target=self._loop, name="memhound-agent", daemon=True)
             self.thread = t
             t.start()
+        if self.snapshot_every or self.snapshot_above:
+            threading.Thread(target=self._snapshot_loop, name="memhound-agent", daemon=True).start()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def hello(self) -> None:
@@ -261,11 +269,9 @@ class _Agent:
             self._drop_socket()  # the parent's: this process gets its own
             self.announce_fd = False  # its hello names the new one
             self.hello()
-            self.start_thread()
-            if self.snapshot_every or self.snapshot_above:
-                threading.Thread(
-                    target=self._snapshot_loop, name="memhound-agent", daemon=True
-                ).start()
+            self.threads_pending = bool(
+                self.trace_python or self.snapshot_every or self.snapshot_above
+            )
         except Exception:
             pass
 
@@ -360,8 +366,6 @@ class _Agent:
             except Exception:
                 pass  # said when a snapshot is due
             self.next_snapshot_t = time.monotonic() + (self.snapshot_every or 0)
-            t = threading.Thread(target=self._snapshot_loop, name="memhound-agent", daemon=True)
-            t.start()
 
     # -- measurements on request -------------------------------------------------------------
     def setup_measure(self) -> None:
@@ -682,7 +686,7 @@ def start(
         os.register_at_fork(after_in_child=agent.after_fork_in_child)
     _agent = agent
     agent.hello()
-    agent.start_thread()
+    agent.start_threads()  # tracing and snapshot threads, when asked for
     return agent
 
 
