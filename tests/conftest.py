@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -50,6 +51,13 @@ def mh(*args: str, timeout: float = 120, **kw: object) -> subprocess.CompletedPr
         timeout=timeout,
         **kw,  # type: ignore[call-overload]
     )
+
+
+def script(tmp: Path, name: str, code: str) -> str:
+    """Write a dedented program to ``tmp/name`` and return its path."""
+    path = tmp / name
+    path.write_text(textwrap.dedent(code))
+    return str(path)
 
 
 @pytest.fixture()

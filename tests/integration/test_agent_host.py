@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
-from tests.conftest import mh
-
-
-def script(tmp: Path, name: str, code: str) -> str:
-    path = tmp / name
-    path.write_text(textwrap.dedent(code))
-    return str(path)
+from tests.conftest import mh, script
 
 
 def test_a_signal_handlers_exception_reaches_the_program_during_gc(in_tmp: Path) -> None:

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,15 +16,9 @@ import pytest
 
 from memhound._platform import KernelLog
 from memhound.runs import load_run
-from tests.conftest import memhound_cmd, mh
+from tests.conftest import memhound_cmd, mh, script
 
 MiB = 1024 * 1024
-
-
-def script(tmp: Path, name: str, code: str) -> str:
-    path = tmp / name
-    path.write_text(textwrap.dedent(code))
-    return str(path)
 
 
 def test_peak_of_a_200_mib_bytearray_is_within_5_percent(in_tmp: Path) -> None:
