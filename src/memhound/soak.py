@@ -158,7 +158,9 @@ class Meter(Protocol):
     def deep_stacks(self) -> AbstractContextManager[None]:
         """Within: allocations record deep stacks (for where resources were created)."""
 
-    def snapshot(self, directory: Path, label: str) -> str | None: ...
+    def snapshot(self, directory: Path, label: str) -> dict[str, str]:
+        """Heap snapshots labelled ``label`` in ``directory``: one per process snapshotted,
+        by a name for it (``"pid 4242"``), the same processes for every label."""
 
     def snapshot_prepare(self) -> set[str]:
         """Called before the first snapshot; returns modules to leave out of the groups."""
@@ -247,8 +249,8 @@ class InProcessMeter:
     def snapshot_new_modules(self, before: set[str]) -> set[str]:
         return set(sys.modules) - before
 
-    def snapshot(self, directory: Path, label: str) -> str:
-        return _snapshot(directory, label)
+    def snapshot(self, directory: Path, label: str) -> dict[str, str]:
+        return {"this process": _snapshot(directory, label)}
 
     def gone(self) -> str | None:
         return None
@@ -446,7 +448,7 @@ def soak(
                 per_endpoint.append(EndpointResult(e, d, err, v.leak, v.per_request, v.ci95))
                 if meter.gone() is not None:
                     break
-        snaps: dict[str, str] = {}
+        taken: dict[str, dict[str, str]] = {}
         new_modules: set[str] = set()
         if (
             options.snapshots_dir is not None
@@ -459,17 +461,21 @@ def soak(
             for label in ("a", "b", "c"):
                 if label != "a":
                     _run(driver, endpoints, rounds, rounds, None, meter, concurrency=c)
-                path = meter.snapshot(options.snapshots_dir, label)
-                if path is None:
+                paths = meter.snapshot(options.snapshots_dir, label)
+                if not paths:
                     break
-                snaps[label] = path
+                taken[label] = paths
             # Modules first imported meanwhile (by the app, or lazily by the snapshot writer)
             # are new objects too, but not growth: leave them out of the groups.
             new_modules = meter.snapshot_new_modules(modules_before)
     finally:
         meter.end()
     rss = judge_series(series.x, series.rss, warmup=warmup)
-    growing = _growing(snaps, new_modules) if len(snaps) == 3 else ()
+    snaps: dict[str, str] = {}
+    growing: tuple[GrowingGroup, ...] = ()
+    notes: list[str] = []
+    if len(taken) == 3:
+        snaps, growing, notes = _growing_of(taken, new_modules)
     return SoakResult(
         target=target,
         leak=verdict.leak or any(r.leak for r in resources.values()),
@@ -486,7 +492,7 @@ def soak(
         growing=growing,
         resources=resources,
         snapshots=tuple(snaps[k] for k in sorted(snaps)),
-        errors_watching=tuple(series.errors),
+        errors_watching=(*series.errors, *notes),
         left_open=left_open,
         series=tuple(zip(series.x, series.traced, series.rss, strict=True)),
         measured=meter.primary,
@@ -522,32 +528,76 @@ def _snapshot(directory: Path | None, label: str) -> str:
     return str(path)
 
 
-def _growing(
-    snaps: dict[str, str], new_modules: set[str], top: int = 5
-) -> tuple[GrowingGroup, ...]:
+def _growing_of(
+    taken: dict[str, dict[str, str]], new_modules: set[str], top: int = 5
+) -> tuple[dict[str, str], tuple[GrowingGroup, ...], list[str]]:
+    """The growing groups of the process that grew most: the snapshots of a pre-fork
+    server's workers are taken together, and the requests of the last two rounds may all
+    have gone to one of them (a client's keep-alive connection stays with the worker that
+    accepted it). Returns that process's three snapshots, renamed ``soak-LABEL``, its groups,
+    and a note naming it when there was a choice; the others' snapshots are removed."""
+    subjects = [s for s in taken["a"] if all(s in taken[k] for k in ("b", "c"))]
+    if not subjects:
+        return {}, (), []
+    best: tuple[int, str, list[GrowingGroup]] | None = None
+    for subject in subjects:
+        groups = _growing({k: taken[k][subject] for k in ("a", "b", "c")}, new_modules)
+        grown = sum(g.retained_bytes for g in groups)
+        if best is None or grown > best[0]:
+            best = (grown, subject, groups)
+    assert best is not None
+    grown, chosen, groups = best
+    snaps: dict[str, str] = {}
+    for label, paths in taken.items():
+        for subject, path in paths.items():
+            if subject != chosen:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                continue
+            final = Path(path).with_name(f"soak-{label}.heapsnapshot")
+            try:
+                os.replace(path, final)
+                snaps[label] = str(final)
+            except OSError:
+                snaps[label] = path
+    notes = []
+    if len(taken["a"]) > 1:
+        notes.append(
+            f"heap snapshots of {chosen}: of the {len(taken['a'])} processes snapshotted, the "
+            f"one whose new objects retained most between the second and third snapshots "
+            f"({grown:,} bytes)"
+        )
+    return snaps, tuple(groups[:top]), notes
+
+
+#: memhound's own modules in an observed process: what they hold (the agent's batch of gc
+#: events, say) is not the program's growth.
+_OWN_MODULES = ("_memhound_agent", "_memhound_imports")
+
+
+def _growing(snaps: dict[str, str], new_modules: set[str]) -> list[GrowingGroup]:
+    """The groups of objects new in ``b`` and alive in ``c``, biggest retained first."""
     from memhound import heap
+    from memhound.heap.graph import reached_through
 
     a, b, c = (heap.load(snaps[k]) for k in ("a", "b", "c"))
     graph_c = heap.analyse(c)
-    groups = heap.three_snapshot(a, b, c, graph_c, paths=1, path_groups=4 * top)
-    prefixes = tuple(f"module {m} " for m in new_modules) + tuple(
-        f"module {m}" for m in new_modules
-    )
-    owners = tuple(f"{m}." for m in new_modules)
+    left_out = {*new_modules, *_OWN_MODULES}
+    # what those modules hold: objects whose shortest path from a root runs through them
+    held = reached_through(graph_c, (f"module {m}" for m in left_out))
+    groups = heap.three_snapshot(a, b, c, graph_c, paths=1, path_groups=20, leave_out=held)
+    owners = tuple(f"{m}." for m in left_out)
 
-    def newly_imported(g: Any) -> bool:
-        name = g.class_name.removeprefix("class ")
-        return bool(g.paths and g.paths[0].text.startswith(prefixes)) or name.startswith(owners)
+    def left_alone(g: Any) -> bool:  # instances of classes those modules define
+        return bool(g.class_name.removeprefix("class ").startswith(owners))
 
-    groups = [g for g in groups if not newly_imported(g)]
-    out = []
-    for g in sorted(groups, key=lambda g: g.retained_bytes, reverse=True)[:top]:
-        out.append(
-            GrowingGroup(
-                class_name=g.class_name,
-                count=g.count,
-                retained_bytes=g.retained_bytes,
-                path=g.paths[0].text if g.paths else "(no path found)",
-            )
+    return [
+        GrowingGroup(
+            class_name=g.class_name,
+            count=g.count,
+            retained_bytes=g.retained_bytes,
+            path=g.paths[0].text if g.paths else "(no path found)",
         )
-    return tuple(out)
+        for g in sorted(groups, key=lambda g: g.retained_bytes, reverse=True)
+        if not left_alone(g)
+    ]

@@ -34,6 +34,8 @@ SNAPSHOT_SIGNAL = int(signal.SIGRTMIN) + 7
 #: How long a measurement may take (a full collection of a big heap) before it is skipped.
 MEASURE_TIMEOUT_S = 10.0
 SNAPSHOT_TIMEOUT_S = 300.0
+#: Processes of a server snapshotted at most (the workers whose heaps grew most).
+SNAPSHOT_PROCESSES = 4
 
 
 class Server:
@@ -219,6 +221,7 @@ class ServerMeter:
         # of the one that grew most (a gunicorn worker, not its master)
         self.first_traced: dict[int, int] = {}
         self.last_traced: dict[int, int] = {}
+        self._snap_pids: list[int] | None = None  # chosen at the first snapshot
         if server.channel is not None:
             # The agent says hello once its interpreter is up: wait for it (bounded), so the
             # first reading already has the heap figure.
@@ -294,42 +297,48 @@ class ServerMeter:
     def snapshot_new_modules(self, before: set[str]) -> set[str]:
         return set()
 
-    def snapshot(self, directory: Path, label: str) -> str | None:
-        """A heap snapshot of the agent process with the biggest heap (the same process for
-        the three snapshots, so that objects can be matched across them)."""
+    def snapshot(self, directory: Path, label: str) -> dict[str, str]:
+        """Heap snapshots of the agent processes whose heaps grew most (at most
+        ``SNAPSHOT_PROCESSES``, the same ones for the three snapshots so that objects can be
+        matched across them), taken together. A pre-fork server's master serves no request
+        and is left out while it has workers."""
         if self.primary != "python-heap":
-            return None
-        pid = getattr(self, "_snap_pid", None)
-        if pid is None:
+            return {}
+        pids = self._snap_pids
+        if pids is None:
             alive = set(self.server.pids())
             grown = {
                 p: self.last_traced[p] - self.first_traced[p]
                 for p in self.last_traced
                 if p in alive
             }
-            # a master (gunicorn's arbiter) serves no request: prefer its workers
             parents = {self._ppid(p) for p in grown}
             workers = {p: g for p, g in grown.items() if p not in parents} or grown
-            if not workers:
-                return None
-            pid = max(workers, key=lambda p: workers[p])
-            self._snap_pid = pid
-        try:
-            os.kill(pid, SNAPSHOT_SIGNAL)
-        except OSError:
-            return None
-        msg = self.server.wait_for("snapshot", [pid], SNAPSHOT_TIMEOUT_S).get(pid)
-        if msg is None or msg.get("kind") != "snapshot":
-            error = (msg or {}).get("error", "no answer")
-            self.notes.append(f"heap snapshot {label} of pid {pid} not taken: {error}")
-            return None
-        path = Path(str(msg["path"]))
-        final = directory / f"soak-{label}.heapsnapshot"
-        try:
-            os.replace(path, final)
-        except OSError:
-            return str(path)
-        return str(final)
+            pids = sorted(workers, key=lambda p: workers[p], reverse=True)[:SNAPSHOT_PROCESSES]
+            self._snap_pids = pids
+        asked = []
+        for pid in pids:
+            try:
+                os.kill(pid, SNAPSHOT_SIGNAL)
+                asked.append(pid)
+            except OSError:
+                self.notes.append(f"heap snapshot {label} of pid {pid} not taken: it is gone")
+        got = self.server.wait_for("snapshot", asked, SNAPSHOT_TIMEOUT_S)
+        out: dict[str, str] = {}
+        for pid in asked:
+            msg = got.get(pid)
+            if msg is None or msg.get("kind") != "snapshot":
+                error = (msg or {}).get("error", "no answer")
+                self.notes.append(f"heap snapshot {label} of pid {pid} not taken: {error}")
+                continue
+            path = Path(str(msg["path"]))
+            final = directory / f"soak-{label}-{pid}.heapsnapshot"
+            try:
+                os.replace(path, final)
+            except OSError:
+                final = path
+            out[f"pid {pid}"] = str(final)
+        return out
 
     def gone(self) -> str | None:
         return self.server.exit_description()

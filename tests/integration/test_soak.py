@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import types
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +151,43 @@ def test_database_and_redis_connections_per_request(
     assert closed["resources"]["postgres.backends"]["leak"] is False
     redis_leak = run("REDIS_CLIENT_PER_REQUEST", "--redis", redis_server.url)
     assert redis_leak["resources"]["redis.clients"]["leak"] is True
+
+
+class Ticket:
+    """Made on purpose by the test below: the growth between its second and third snapshot."""
+
+
+def test_the_snapshotted_process_that_grew_is_the_one_judged(tmp_path: Path) -> None:
+    """Of a server's workers snapshotted together, the one whose new objects retained most
+    between the second and third snapshots is judged (the requests of those rounds may all
+    go to another worker than the one that grew in the verdict run); what memhound's agent
+    module holds is never growth."""
+    import memhound
+    from memhound.soak import _growing_of
+
+    agent = types.ModuleType("_memhound_agent")  # stands where the agent's module is
+    agent.gc_buffer = []  # type: ignore[attr-defined]
+    sys.modules["_memhound_agent"] = agent
+    kept: list[Ticket] = []
+    taken: dict[str, dict[str, str]] = {"a": {}, "b": {}, "c": {}}
+    memhound.snapshot(tmp_path / "warm-up")  # the writer's lazy imports are not growth
+    os.unlink(tmp_path / "warm-up")
+    try:
+        for subject, grows in (("pid 1", False), ("pid 2", True)):
+            for label in ("a", "b", "c"):
+                if label == "b":  # new in b and still alive in c: what the method finds
+                    events = ([float(i) + 0.5] for i in range(5000))
+                    agent.gc_buffer.extend(events)  # type: ignore[attr-defined]
+                    if grows:
+                        kept.extend(Ticket() for _ in range(3000))
+                path = tmp_path / f"soak-{label}-{subject[4:]}.heapsnapshot"
+                memhound.snapshot(path)
+                taken[label][subject] = str(path)
+        snaps, growing, notes = _growing_of(taken, set())
+    finally:
+        del sys.modules["_memhound_agent"]
+    assert growing[0].class_name.endswith("test_soak.Ticket") and growing[0].count == 3000
+    assert not any("_memhound_agent" in g.path or g.class_name == "float" for g in growing)
+    assert snaps == {k: str(tmp_path / f"soak-{k}.heapsnapshot") for k in "abc"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"soak-{k}.heapsnapshot" for k in "abc"]
+    assert notes and notes[0].startswith("heap snapshots of pid 2: of the 2 processes")

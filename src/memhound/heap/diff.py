@@ -84,11 +84,13 @@ def three_snapshot(
     *,
     paths: int = 1,
     path_groups: int = 10,
+    leave_out: Any = None,
 ) -> list[LeakGroup]:
     """Objects new in ``b`` and still alive in ``c``, grouped by class (as classed in ``c``).
 
     The ``path_groups`` biggest groups (by retained size) get ``paths`` retainer paths of
-    their biggest object.
+    their biggest object. ``leave_out``, a mask over ``c``'s nodes, drops objects from the
+    groups (memhound's own, say: :func:`memhound.heap.graph.reached_through`).
     """
     import numpy as np
 
@@ -96,6 +98,8 @@ def three_snapshot(
     new_ids = new_ids[~np.isin(new_ids, a.node_id[_real(a)])]
     real_c = _real(c)
     leaked = real_c[np.isin(c.node_id[real_c], new_ids)]
+    if leave_out is not None:
+        leaked = leaked[~leave_out[leaked]]
     if leaked.size == 0:
         return []
     # a leaked object dominated by another leaked object is counted once, in its dominator

@@ -18,6 +18,7 @@ it is built, else igraph's C implementation.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -278,6 +279,27 @@ def retainer_paths(graph: HeapGraph, node: int, *, paths: int = 1) -> list[Retai
         if len(out) >= paths:
             break
     return out
+
+
+def reached_through(graph: HeapGraph, names: Iterable[str]) -> Any:
+    """A mask over the nodes: those whose shortest path from the root (the first path
+    :func:`retainer_paths` gives) passes through a node named in ``names`` (``"module x"``),
+    those nodes included."""
+    import numpy as np
+
+    snap = graph.snap
+    named = set(names)
+    wanted = [i for i, s in enumerate(snap.strings) if s in named]
+    mask = np.isin(snap.node_name, np.array(wanted, dtype=np.int64))
+    if not mask.any():
+        return mask
+    reached = np.flatnonzero((graph.distance > 0) & (graph.parent_edge >= 0))
+    by_level = reached[np.argsort(graph.distance[reached], kind="stable")]
+    levels = graph.distance[by_level]
+    cuts = np.flatnonzero(np.diff(levels)) + 1
+    for level in np.split(by_level, cuts):  # parents are a level closer to the root
+        mask[level] |= mask[graph.edge_src[graph.parent_edge[level]]]
+    return mask
 
 
 def class_of(graph: HeapGraph, node: int) -> str:
