@@ -20,6 +20,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # (the test fixture installs @memlab/heap-analysis into ~/.cache/memhound-tests/memlab).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# gdb and lldb for `memhound snapshot --pid` of a process without the agent: Debian's gdb 13
+# cannot call functions on a CPU with AMX (memhound then uses lldb).
+command -v gdb >/dev/null 2>&1 || need+=(gdb)
+command -v lldb >/dev/null 2>&1 || compgen -c lldb- | grep -qE '^lldb-[0-9]+$' || need+=(lldb-19)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian's ${need[*]}"
   as_root apt-get update -qq

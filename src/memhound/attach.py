@@ -3,14 +3,17 @@
 A process that runs memhound's agent with a snapshot signal (``memhound run
 --snapshot-on-signal``) is sent that signal and writes the snapshot itself. Any other CPython
 process gets the snapshot code injected: with ``sys.remote_exec`` where memhound runs on
-Python 3.14 or newer, else through gdb calling into the interpreter under the GIL (as
+Python 3.14 or newer, else through gdb (or lldb, where gdb is missing or cannot call
+functions: gdb 13 on a CPU with AMX) calling into the interpreter under the GIL (as
 ``memray attach`` does). The target must be able to import memhound and numpy (memhound's
 folder is added to its ``sys.path``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -78,7 +81,7 @@ def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> 
     if hasattr(sys, "remote_exec"):
         _by_remote_exec(target, code)
     else:
-        _by_gdb(target, code)
+        _by_debugger(target, code)
     deadline = time.monotonic() + timeout_s
     while not out.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -122,15 +125,79 @@ def _by_remote_exec(target: int, code: str) -> None:  # pragma: no cover - Pytho
     sys.remote_exec(target, fh.name)  # type: ignore[attr-defined]
 
 
-def _by_gdb(target: int, code: str) -> None:
-    gdb = shutil.which("gdb")
-    if gdb is None:
+def _by_debugger(target: int, code: str) -> None:
+    """Run ``code`` in ``target`` under the GIL through gdb or, where gdb is missing or
+    cannot call functions there, lldb."""
+    script = f"exec(bytes.fromhex('{code.encode().hex()}').decode())"
+    gdb, lldb = shutil.which("gdb"), _find_lldb()
+    if gdb is None and lldb is None:
         raise PlatformNotSupported(
-            f"pid {target} runs no memhound agent, and gdb is not installed to inject one",
-            hint="apt-get install gdb, or start the program under "
+            f"pid {target} runs no memhound agent, and neither gdb nor lldb is installed to "
+            "inject one",
+            hint="apt-get install gdb (or lldb), or start the program under "
             "`memhound run --snapshot-on-signal`",
         )
-    script = f"exec(bytes.fromhex('{code.encode().hex()}').decode())"
+    failure = ""
+    if gdb is not None:
+        broken = _gdb_cannot_call(gdb)
+        if broken:
+            failure = broken
+        else:
+            failure = _by_gdb(gdb, target, script)
+            if not failure:
+                return
+    if lldb is not None:
+        why = _by_lldb(lldb, target, script)
+        if not why:
+            return
+        failure = f"{failure}; {why}" if failure else why
+    raise MemhoundError(
+        f"could not run code in pid {target}: {failure}",
+        hint="the interpreter needs its symbols (PyRun_SimpleString); gdb before 14 cannot "
+        "call functions on CPUs with AMX (install lldb); or start the program under "
+        "`memhound run --snapshot-on-signal`",
+    )
+
+
+def _gdb_cannot_call(gdb: str) -> str:
+    """Why this gdb must not call functions in a process here, or empty. gdb before 14 sizes
+    the XSAVE area from a fixed table; on a CPU with AMX its register write-back fails
+    ("Couldn't write extended state status: Bad address") after the call has begun, and the
+    program is left stuck on the GIL's futex (seen with Debian's gdb 13.1)."""
+    try:
+        res = subprocess.run([gdb, "--version"], capture_output=True, text=True, timeout=30)
+        m = re.search(r"(\d+)\.\d+", res.stdout.splitlines()[0] if res.stdout else "")
+        major = int(m.group(1)) if m else 0
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return "gdb: it does not run"
+    if major >= 14:
+        return ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            amx = any(line.startswith("flags") and " amx_tile" in line for line in fh)
+    except OSError:
+        amx = False
+    return f"gdb {major} cannot call functions on this CPU (it has AMX)" if amx else ""
+
+
+def _find_lldb() -> str | None:
+    """``lldb``, or Debian's versioned ``lldb-N`` (the newest)."""
+    found = shutil.which("lldb")
+    if found:
+        return found
+    versions = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder or "."):
+                suffix = entry.name.removeprefix("lldb-")
+                if entry.name.startswith("lldb-") and suffix.isdigit():
+                    versions.append((int(suffix), entry.path))
+    return max(versions)[1] if versions else None
+
+
+def _by_gdb(gdb: str, target: int, script: str) -> str:
+    """Empty when the code ran, else why it did not run (gdb 13 fails before the call on a
+    CPU with AMX: "Couldn't write extended state status")."""
     argv = [
         gdb,
         "-p",
@@ -151,10 +218,44 @@ def _by_gdb(target: int, code: str) -> None:
             f"gdb may not attach to pid {target} (ptrace not permitted)",
             hint="run as the process's user with kernel.yama.ptrace_scope=0, or as root",
         )
-    if res.returncode != 0 or "No symbol" in text:
-        tail = " | ".join(text.strip().splitlines()[-3:])
+    if re.search(r"^\$2 = 0$", text, re.M):
+        return ""
+    tail = "gdb: " + " | ".join(text.strip().splitlines()[-3:])
+    if re.search(r"^\$2 = ", text, re.M):  # the code ran and failed: not run again by lldb
         raise MemhoundError(
-            f"gdb could not run code in pid {target}: {tail}",
-            hint="the interpreter needs its symbols (PyRun_SimpleString); or start the program "
-            "under `memhound run --snapshot-on-signal`",
+            f"the snapshot code failed in pid {target} ({tail})",
+            hint="its interpreter must be able to import memhound's dependencies (numpy); "
+            "run it under `memhound run --snapshot-on-signal` instead",
         )
+    return tail
+
+
+def _by_lldb(lldb: str, target: int, script: str) -> str:
+    """Empty when the code ran, else what went wrong. The calls name their signatures:
+    without debug information lldb knows no prototypes."""
+    argv = [
+        lldb,
+        "-p",
+        str(target),
+        "--batch",
+        "--no-lldbinit",
+        "-o",
+        "expr ((int(*)(void))PyGILState_Ensure)()",
+        "-o",
+        f'expr ((int(*)(const char*))PyRun_SimpleString)("{script}")',
+        "-o",
+        "expr ((void(*)(int))PyGILState_Release)($0)",
+    ]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    text = res.stdout + res.stderr
+    if "Operation not permitted" in text:
+        raise AccessDenied(
+            f"lldb may not attach to pid {target} (ptrace not permitted)",
+            hint="run as the process's user with kernel.yama.ptrace_scope=0, or as root",
+        )
+    if not re.search(r"^\(int\) \$1 = 0$", text, re.M):
+        errors = [line for line in text.splitlines() if "error" in line.lower()] or [
+            *text.strip().splitlines()[-2:]
+        ]
+        return "lldb: " + " | ".join(errors[:3])
+    return ""
