@@ -196,8 +196,8 @@ def _find_lldb() -> str | None:
 
 
 def _by_gdb(gdb: str, target: int, script: str) -> str:
-    """Empty when the code ran, else why it did not run (gdb 13 fails before the call on a
-    CPU with AMX: "Couldn't write extended state status")."""
+    """Empty when the code ran, else why it did not run (a gdb that cannot call functions
+    here is not used: :func:`_gdb_cannot_call`)."""
     argv = [
         gdb,
         "-p",
@@ -211,27 +211,11 @@ def _by_gdb(gdb: str, target: int, script: str) -> str:
         "-ex",
         "call (void)PyGILState_Release($1)",
     ]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    text = res.stdout + res.stderr
-    if "ptrace: Operation not permitted" in text:
-        raise AccessDenied(
-            f"gdb may not attach to pid {target} (ptrace not permitted)",
-            hint="run as the process's user with kernel.yama.ptrace_scope=0, or as root",
-        )
-    if re.search(r"^\$2 = 0$", text, re.M):
-        return ""
-    tail = "gdb: " + " | ".join(text.strip().splitlines()[-3:])
-    if re.search(r"^\$2 = ", text, re.M):  # the code ran and failed: not run again by lldb
-        raise MemhoundError(
-            f"the snapshot code failed in pid {target} ({tail})",
-            hint="its interpreter must be able to import memhound's dependencies (numpy); "
-            "run it under `memhound run --snapshot-on-signal` instead",
-        )
-    return tail
+    return _call(argv, target, "gdb", ok=r"^\$2 = 0$", ran=r"^\$2 = ")
 
 
 def _by_lldb(lldb: str, target: int, script: str) -> str:
-    """Empty when the code ran, else what went wrong. The calls name their signatures:
+    """Empty when the code ran, else why it did not run. The calls name their signatures:
     without debug information lldb knows no prototypes."""
     argv = [
         lldb,
@@ -246,16 +230,28 @@ def _by_lldb(lldb: str, target: int, script: str) -> str:
         "-o",
         "expr ((void(*)(int))PyGILState_Release)($0)",
     ]
+    return _call(argv, target, "lldb", ok=r"^\(int\) \$1 = 0$", ran=r"^\(int\) \$1 = ")
+
+
+def _call(argv: list[str], target: int, tool: str, *, ok: str, ran: str) -> str:
+    """Run the debugger; empty when the code ran, else why it did not run. ``ok`` and
+    ``ran`` match its line for PyRun_SimpleString's result: 0, or any (the code ran and
+    raised: it is not run again by another debugger)."""
     res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     text = res.stdout + res.stderr
     if "Operation not permitted" in text:
         raise AccessDenied(
-            f"lldb may not attach to pid {target} (ptrace not permitted)",
+            f"{tool} may not attach to pid {target} (ptrace not permitted)",
             hint="run as the process's user with kernel.yama.ptrace_scope=0, or as root",
         )
-    if not re.search(r"^\(int\) \$1 = 0$", text, re.M):
-        errors = [line for line in text.splitlines() if "error" in line.lower()] or [
-            *text.strip().splitlines()[-2:]
-        ]
-        return "lldb: " + " | ".join(errors[:3])
-    return ""
+    if re.search(ok, text, re.M):
+        return ""
+    errors = [line for line in text.splitlines() if "error" in line.lower()]
+    tail = f"{tool}: " + " | ".join((errors or text.strip().splitlines()[-3:])[:3])
+    if re.search(ran, text, re.M):
+        raise MemhoundError(
+            f"the snapshot code failed in pid {target} ({tail})",
+            hint="its interpreter must be able to import memhound's dependencies (numpy); "
+            "run it under `memhound run --snapshot-on-signal` instead",
+        )
+    return tail
