@@ -539,14 +539,10 @@ def _growing_of(
     subjects = [s for s in taken["a"] if all(s in taken[k] for k in ("b", "c"))]
     if not subjects:
         return {}, (), []
-    best: tuple[int, str, list[GrowingGroup]] | None = None
-    for subject in subjects:
-        groups = _growing({k: taken[k][subject] for k in ("a", "b", "c")}, new_modules)
-        grown = sum(g.retained_bytes for g in groups)
-        if best is None or grown > best[0]:
-            best = (grown, subject, groups)
-    assert best is not None
-    grown, chosen, groups = best
+    found = {s: _growing({k: taken[k][s] for k in "abc"}, new_modules) for s in subjects}
+    grown_by = {s: sum(g.retained_bytes for g in groups) for s, groups in found.items()}
+    chosen = max(subjects, key=grown_by.__getitem__)  # the first of equals
+    groups, grown = found[chosen], grown_by[chosen]
     snaps: dict[str, str] = {}
     for label, paths in taken.items():
         for subject, path in paths.items():
