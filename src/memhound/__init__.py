@@ -33,21 +33,21 @@ TYPE_CHECKING = False  # no `import typing` at run time: it costs more than all 
 if TYPE_CHECKING:
     from typing import Any
 
-    from memhound.checkpoint import checkpoint, iteration
+    from memhound.agent.checkpoint import checkpoint, iteration
+    from memhound.analysis.summary import load_run
     from memhound.heap.writer import snapshot
-    from memhound.measure import memory
     from memhound.model.readings import MemoryReading
     from memhound.model.run import Run
+    from memhound.probes.measure import memory
     from memhound.profiler import profile
-    from memhound.runs import load_run
 
 _LAZY = {
-    "memory": ("memhound.measure", "memory"),
-    "checkpoint": ("memhound.checkpoint", "checkpoint"),
-    "iteration": ("memhound.checkpoint", "iteration"),
+    "memory": ("memhound.probes.measure", "memory"),
+    "checkpoint": ("memhound.agent.checkpoint", "checkpoint"),
+    "iteration": ("memhound.agent.checkpoint", "iteration"),
     "MemoryReading": ("memhound.model.readings", "MemoryReading"),
     "Run": ("memhound.model.run", "Run"),
-    "load_run": ("memhound.runs", "load_run"),
+    "load_run": ("memhound.analysis.summary", "load_run"),
     "snapshot": ("memhound.heap.writer", "snapshot"),
     "profile": ("memhound.profiler", "profile"),
 }

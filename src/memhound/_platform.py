@@ -7,6 +7,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -230,3 +231,16 @@ def traverse_unsafe_ids() -> dict[int, object]:
         return {}
     mod = sys.modules.get("_asyncio")
     return {id(mod): mod} if mod is not None else {}
+
+
+def platform_info() -> dict[str, Any]:
+    """The machine memhound runs on, as recorded in run.json."""
+    import platform
+
+    return {
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "memhound_python": platform.python_version(),
+    }

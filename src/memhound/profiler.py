@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
-from memhound.alloc.profile import DEFAULT_FRAMES, ProfileOptions, ProfileSession
 from memhound.errors import UsageError
 from memhound.model.allocations import AllocReport
+from memhound.workflows.profile import DEFAULT_FRAMES, ProfileOptions, ProfileSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -139,7 +139,7 @@ def test_a_daemon_that_closes_everything_gets_fd_0_for_dev_null(in_tmp: Path) ->
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "0 other closed closed", res.stdout
     # and the checkpoint arrived on the new socket
-    from memhound.runs import load_run
+    from memhound.analysis.summary import load_run
 
     assert [c.label for c in load_run(in_tmp / "r").timeline.checkpoints] == ["detached"]
 
@@ -237,7 +237,7 @@ def test_an_error_in_the_users_sitecustomize_is_reported_as_python_would(in_tmp:
     assert res.returncode == 0 and res.stdout.strip() == "ran", res.stderr
     assert "Error in sitecustomize" in res.stderr and "company_tools" in res.stderr, res.stderr
     # ... and the agent still runs
-    from memhound.runs import load_run
+    from memhound.analysis.summary import load_run
 
     assert load_run(in_tmp / "r").timeline.agents
 
@@ -281,7 +281,7 @@ def test_in_a_forked_child_the_agents_thread_waits_for_every_fork_hook(in_tmp: P
     assert res.returncode == 0, res.stderr
     child_line, parent_line = res.stdout.splitlines()
     assert child_line == "1 MainThread memhound-agent", res.stdout
-    from memhound.runs import load_run
+    from memhound.analysis.summary import load_run
 
     child = int(parent_line.split()[1])
     traced = load_run(in_tmp / "r").timeline.traced

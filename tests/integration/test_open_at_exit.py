@@ -6,7 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from memhound.runs import load_run
+from memhound.analysis.summary import load_run
 from tests.conftest import mh
 from tests.servers import Postgres
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from memhound._platform import KernelLog
-from memhound.runs import load_run
+from memhound.analysis.summary import load_run
 from tests.conftest import memhound_cmd, mh, script
 
 MiB = 1024 * 1024
@@ -250,7 +250,7 @@ def test_ctrl_c_stops_the_child_and_saves_the_run(in_tmp: Path) -> None:
 
 def test_ctrl_c_escalates_when_the_child_ignores_it(in_tmp: Path) -> None:
     """A child that ignores SIGINT gets SIGTERM after the grace period."""
-    from memhound.runner import RunOptions, run_command
+    from memhound.workflows.run import RunOptions, run_command
 
     ready = in_tmp / "ready"
     job = script(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from memhound.runs import load_run
+from memhound.analysis.summary import load_run
 from tests.conftest import memhound_cmd, mh
 
 JOB = """
@@ -167,7 +167,7 @@ def test_on_signal_and_snapshot_pid(in_tmp: Path, job: str) -> None:
 
 
 def _debugger() -> bool:
-    from memhound.attach import _find_lldb
+    from memhound.workflows.attach import _find_lldb
 
     return shutil.which("gdb") is not None or _find_lldb() is not None
 

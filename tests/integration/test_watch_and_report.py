@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from memhound.runs import load_run
+from memhound.analysis.summary import load_run
 from tests.conftest import mh
 
 MiB = 1024 * 1024
@@ -154,7 +154,7 @@ def test_live_status_only_on_a_terminal() -> None:
     import io
 
     from memhound.cli._common import LiveStatus
-    from memhound.runner import Status
+    from memhound.workflows.run import Status
 
     buf = io.StringIO()
     LiveStatus(buf)(Status(1.0, 10 * MiB, 20 * MiB, 1))

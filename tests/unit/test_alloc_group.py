@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memhound.alloc.group import STDLIB, USER, GroupOptions, PathFacts, group
+from memhound.analysis.alloc import STDLIB, USER, GroupOptions, PathFacts, group
 from memhound.model.allocations import AllocReport, EngineResult, Frame
 
 FACTS = PathFacts(

@@ -5,45 +5,40 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import memhound
+
 PKG = Path(__file__).resolve().parents[2] / "src" / "memhound"
 
 LAYERS: dict[str, int] = {
+    # 0 foundation (and the C extensions, which import nothing of memhound)
     "errors": 0,
     "units": 0,
     "_platform": 0,
     "_fsutil": 0,
+    "_native": 0,
+    # 1 model: values and their (de)serialisation; the V8 file reader builds model arrays
     "model": 1,
+    "heap.v8format": 1,
+    # 2 collectors and drivers
     "probes": 2,
-    "watchers": 2,
     "sampler": 2,
-    "measure": 2,
+    "alloc": 2,
+    "heap.writer": 2,
+    "watchers": 2,
+    "load": 2,
+    # 3 analysis (pure functions of saved data)
     "analysis": 3,
     "leaks": 3,
-    "load": 2,
-    "alloc": 2,
-    "_native": 0,  # C extensions: import nothing of memhound; used by model-level parsers too
-    "alloc.group": 3,
-    "alloc.profile": 4,
-    "profiler": 6,
-    "heap": 3,
-    "heap.v8format": 1,
-    "heap.writer": 2,
-    "heap.graph": 3,
-    "heap.diff": 3,
-    "heap.report": 5,
+    "heap": 3,  # graph, diff: the heap family's analysis
+    # 4 orchestration
     "agent": 4,
-    "checkpoint": 4,
-    "runner": 4,
-    "importcost": 4,
-    "attach": 4,
-    "tune": 4,
-    "soak": 4,
-    "soak_server": 4,
-    "runs": 4,
+    "workflows": 4,
+    # 5 presentation
     "reporters": 5,
+    # 6 edges: the CLI, the pytest plugin, the public API (memhound.profile's report renders)
     "cli": 6,
     "pytest_plugin": 6,
-    "pytest_checks": 6,
+    "profiler": 6,
     "__init__": 6,
     "__main__": 6,
 }
@@ -67,15 +62,30 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _root_name(name: str) -> str | None:
+    """What ``from memhound import name`` really imports: a subpackage or module, a lazy
+    public name's module, or None for the root's own constants (``__version__``)."""
+    if (PKG / name).is_dir() or (PKG / f"{name}.py").exists():
+        return f"memhound.{name}"
+    if name in memhound._LAZY:
+        return memhound._LAZY[name][0]
+    assert name == "__version__", f"`from memhound import {name}`: what is it?"
+    return None
+
+
 def imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: use absolute imports"
+            if node.module == "memhound":
+                found.extend(m for a in node.names if (m := _root_name(a.name)))
+            elif node.module:
+                found.append(node.module)
         elif isinstance(node, ast.Import):
             found.extend(a.name for a in node.names)
-    return [m for m in found if m == "memhound" or m.startswith("memhound.")]
+    return [m for m in found if m.startswith("memhound.")]
 
 
 def test_imports_point_down() -> None:
@@ -86,8 +96,6 @@ def test_imports_point_down() -> None:
         me = module_name(path)
         mine = layer_of(me)
         for target in imports(path):
-            if target == "memhound":
-                continue  # the package root holds only __version__ and lazy names
             if layer_of(target) > mine:
                 bad.append(f"{me} (layer {mine}) imports {target} (layer {layer_of(target)})")
     assert not bad, "\n".join(bad)
@@ -109,3 +117,11 @@ def test_agent_boot_uses_only_the_standard_library() -> None:
                 assert not node.module.startswith("memhound"), f"{path.name}: {node.module}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("memhound") for a in node.names), path.name
+
+
+def test_imports_from_the_package_root_are_checked(tmp_path: Path) -> None:
+    """``from memhound import x`` names a subpackage, or a lazy public name's module."""
+    src = tmp_path / "m.py"
+    src.write_text("from memhound import __version__, agent, heap, memory\n")
+    assert imports(src) == ["memhound.agent", "memhound.heap", "memhound.probes.measure"]
+    assert layer_of("memhound.probes.measure") < layer_of("memhound.agent")

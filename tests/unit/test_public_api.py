@@ -69,7 +69,7 @@ def test_import_memhound_is_light() -> None:
 def test_cli_help_does_not_load_the_commands() -> None:
     code = (
         "import sys\nfrom memhound.cli import build_parser\nbuild_parser()\n"
-        "assert 'memhound.runner' not in sys.modules\nassert 'rich' not in sys.modules\n"
+        "assert 'memhound.workflows.run' not in sys.modules\nassert 'rich' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -78,7 +78,7 @@ def test_every_command_module_keeps_its_imports_for_execute() -> None:
     """Building the parser imports each command module: they must import argparse only."""
     code = (
         "import sys\nfrom memhound.cli import build_parser\nbuild_parser()\n"
-        "heavy = [m for m in ('memhound.runner', 'memhound.runs', 'rich', 'psutil', 'json',"
-        " 'subprocess', 'numpy') if m in sys.modules]\nassert not heavy, heavy\n"
+        "heavy = [m for m in ('memhound.workflows.run', 'memhound.analysis.summary', 'rich',"
+        " 'psutil', 'json', 'subprocess', 'numpy') if m in sys.modules]\nassert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

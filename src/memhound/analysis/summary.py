@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal as _signal
 from dataclasses import dataclass, replace
 
@@ -15,6 +16,7 @@ from memhound.model.run import (
     Run,
     RunMeta,
     RunSummary,
+    load_run_files,
 )
 from memhound.model.timeline import IterationCount, ProcSample, Sample, Timeline
 from memhound.units import format_bytes
@@ -272,3 +274,14 @@ def diagnose_exit(
         oom=oom,
         max_rss_bytes=max_rss_bytes,
     )
+
+
+def load_run(path: str | os.PathLike[str]) -> Run:
+    """Load a run directory written by ``memhound run`` or ``memhound watch``.
+
+    The summary is recomputed from ``timeline.jsonl``, so a run whose memhound was killed
+    (status still "running") reads as far as it was recorded.
+    """
+    run = load_run_files(path)
+    run.summary = summarize(run)
+    return run

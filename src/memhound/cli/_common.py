@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 from memhound.model.run import REPORT_FILE, Run
-from memhound.runner import RunOptions, Status
 from memhound.units import format_bytes, format_duration, parse_bytes, parse_duration
+from memhound.workflows.run import RunOptions, Status
 
 
 def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:

@@ -61,13 +61,6 @@ def execute(args: argparse.Namespace) -> int:
 
     from memhound._fsutil import atomic_write
     from memhound.errors import UsageError
-    from memhound.importcost import (
-        ImportTarget,
-        measure_imports,
-        requirement_modules,
-        requirement_names,
-        save_imports_run,
-    )
     from memhound.model.run import REPORT_FILE
     from memhound.reporters.imports import (
         ImportsHtmlReporter,
@@ -75,6 +68,13 @@ def execute(args: argparse.Namespace) -> int:
         ImportsTextReporter,
     )
     from memhound.units import parse_duration
+    from memhound.workflows.imports import (
+        ImportTarget,
+        measure_imports,
+        requirement_modules,
+        requirement_names,
+        save_imports_run,
+    )
 
     script = [a for a in args.script if a != "--"] if args.script else []
     if args.top is not None and args.top < 1:

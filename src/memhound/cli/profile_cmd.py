@@ -46,13 +46,18 @@ def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from memhound._fsutil import atomic_write
-    from memhound.alloc.profile import ALLOC_HTML, ProfileOptions, ProfileTarget, profile_program
     from memhound.errors import UsageError
     from memhound.model.run import REPORT_FILE
     from memhound.reporters.alloc import (
         AllocHtmlReporter,
         AllocJsonReporter,
         AllocTextReporter,
+    )
+    from memhound.workflows.profile import (
+        ALLOC_HTML,
+        ProfileOptions,
+        ProfileTarget,
+        profile_program,
     )
 
     rest = list(args.script or [])

@@ -20,18 +20,18 @@ def configure(p: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import sys
 
+    from memhound.analysis.summary import load_run
     from memhound.model.run import REPORT_FILE
     from memhound.reporters import get_reporter
-    from memhound.runs import load_run
 
     run = load_run(args.run_dir)
     if run.meta.kind == "imports":
-        from memhound.importcost import load_imports
         from memhound.reporters.imports import (
             ImportsHtmlReporter,
             ImportsJsonReporter,
             ImportsTextReporter,
         )
+        from memhound.workflows.imports import load_imports
 
         imports = load_imports(run)
         if args.format == "text":
@@ -42,12 +42,12 @@ def execute(args: argparse.Namespace) -> int:
             page = ImportsHtmlReporter().render(imports)
         return _write(page, args, run.path / REPORT_FILE)
     if run.meta.kind == "profile":
-        from memhound.alloc.profile import load_alloc
         from memhound.reporters.alloc import (
             AllocHtmlReporter,
             AllocJsonReporter,
             AllocTextReporter,
         )
+        from memhound.workflows.profile import load_alloc
 
         alloc = load_alloc(run)
         if args.format == "text":
@@ -81,7 +81,7 @@ def execute(args: argparse.Namespace) -> int:
         return _write(page, args, run.path / REPORT_FILE)
     if run.meta.kind == "tune":
         from memhound.reporters.tune import TuneHtmlReporter, TuneJsonReporter, TuneTextReporter
-        from memhound.tune import load_tune
+        from memhound.workflows.tune import load_tune
 
         result = load_tune(run)
         if args.format == "text":

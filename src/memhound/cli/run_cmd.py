@@ -113,7 +113,7 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, object]:
 def execute(args: argparse.Namespace) -> int:
     from memhound.cli._common import LiveStatus, print_end_report, run_options, write_html_report
     from memhound.errors import UsageError
-    from memhound.runner import run_command
+    from memhound.workflows.run import run_command
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":

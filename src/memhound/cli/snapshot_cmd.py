@@ -23,8 +23,8 @@ def execute(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from memhound.attach import snapshot_pid
     from memhound.units import parse_duration
+    from memhound.workflows.attach import snapshot_pid
 
     path = snapshot_pid(
         args.pid,

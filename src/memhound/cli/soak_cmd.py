@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from memhound.load.http import HttpDriver
-    from memhound.soak_server import Server
+    from memhound.workflows.soak_server import Server
 
 HELP = "drive the app, watch memory, and give a leak verdict"
 
@@ -128,10 +128,10 @@ def execute(args: argparse.Namespace) -> int:
 
     from memhound._fsutil import atomic_write, make_private_dir
     from memhound.errors import UsageError
+    from memhound.model.run import open_run
     from memhound.model.verdict import SOAK_FILE
-    from memhound.runner import open_run
-    from memhound.soak import Progress, SoakOptions, soak
     from memhound.units import format_bytes, parse_bytes, parse_duration
+    from memhound.workflows.soak import Progress, SoakOptions, soak
 
     if args.requests < 20:
         raise UsageError("--requests must be at least 20", hint="a verdict needs a series")
@@ -201,8 +201,8 @@ def execute(args: argparse.Namespace) -> int:
     driver: Any = None
     try:
         if args.url:
-            from memhound.soak_server import ServerMeter
             from memhound.watchers.tree import ResourceSampler
+            from memhound.workflows.soak_server import ServerMeter
 
             driver, server = _http_target(args, paths, writer.path, snap_dir, say)
             meter = ServerMeter(server, ResourceSampler(postgres=args.postgres, redis=args.redis))
@@ -273,8 +273,8 @@ def _http_target(
         sitemap_urls,
         wait_for_port,
     )
-    from memhound.soak_server import Server
     from memhound.units import parse_duration
+    from memhound.workflows.soak_server import Server
 
     origin = parse_origin(args.url, allow_remote=args.allow_remote)
     timeout = parse_duration(args.timeout)

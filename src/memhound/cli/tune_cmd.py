@@ -53,9 +53,9 @@ def execute(args: argparse.Namespace) -> int:
     from memhound.errors import UsageError
     from memhound.model.run import REPORT_FILE
     from memhound.reporters.tune import TuneHtmlReporter, TuneJsonReporter, TuneTextReporter
-    from memhound.runner import validate_interval
-    from memhound.tune import Progress, parse_configs, run_tune
     from memhound.units import format_bytes, parse_duration
+    from memhound.workflows.run import validate_interval
+    from memhound.workflows.tune import Progress, parse_configs, run_tune
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":

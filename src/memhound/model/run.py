@@ -15,8 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memhound import __version__
 from memhound._fsutil import atomic_write, make_private_dir, open_private_append
-from memhound.errors import RunFormatError
+from memhound._platform import platform_info
+from memhound.errors import OutputNotWritable, RunFormatError
 from memhound.model.timeline import GcEvent, Record, Timeline, encode, header_line, parse_lines
 
 RUN_FORMAT = "memhound.run"
@@ -347,3 +349,36 @@ class RunWriter:
         target = self.path / name
         atomic_write(target, data)
         return target
+
+
+def open_run(
+    kind: str,
+    command: tuple[str, ...],
+    started: float,
+    *,
+    output_dir: Path | None,
+    runs_dir: Path,
+    slug: tuple[str, ...] | None = None,
+    **meta: Any,
+) -> RunWriter:
+    """A new run directory with its run.json written: ``output_dir`` (which must not hold a
+    run already) or a fresh one under ``runs_dir``."""
+    if output_dir is not None and (output_dir / RUN_FILE).exists():
+        raise OutputNotWritable(
+            f"{str(output_dir)!r} already holds a run",
+            hint="choose another directory with -o, or delete that one first",
+        )
+    path = output_dir or new_run_dir(runs_dir, slug or command, started)
+    run_meta = RunMeta(
+        kind=kind,
+        command=command,
+        target_pid=meta.pop("target_pid", None),
+        cwd=os.getcwd(),
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        started_epoch_s=started,
+        interval_s=meta.pop("interval_s", 0.0),
+        memhound_version=__version__,
+        platform=platform_info(),
+        **meta,
+    )
+    return RunWriter(Path(path), run_meta)

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from memhound.measure import memory
 from memhound.model.readings import MemoryReading
+from memhound.probes.measure import memory
 
 ENV_OUTPUT = "MEMHOUND_CHECKPOINT_OUTPUT"
 logger = logging.getLogger("memhound")

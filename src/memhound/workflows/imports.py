@@ -214,7 +214,7 @@ def save_imports_run(
 ) -> Run:
     """Save the report as a Run: run.json (kind "imports") and imports.json."""
     from memhound._fsutil import atomic_write
-    from memhound.runner import open_run
+    from memhound.model.run import open_run
 
     writer = open_run(
         "imports",

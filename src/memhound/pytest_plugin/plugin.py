@@ -88,7 +88,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, Any, None
 def _limit_memory(
     fn: Callable[..., Any], marker: pytest.Mark, item: pytest.Function
 ) -> Callable[..., Any]:
-    from memhound.pytest_checks import LimitMemory
+    from memhound.pytest_plugin.checks import LimitMemory
 
     return LimitMemory.from_marker(marker, item).wrap(fn)
 
@@ -96,7 +96,7 @@ def _limit_memory(
 def _no_leaks(
     fn: Callable[..., Any], marker: pytest.Mark, item: pytest.Function
 ) -> Callable[..., Any]:
-    from memhound.pytest_checks import NoLeaks
+    from memhound.pytest_plugin.checks import NoLeaks
 
     return NoLeaks.from_marker(marker, item).wrap(fn)
 
@@ -104,7 +104,7 @@ def _no_leaks(
 def _no_resource_leaks(
     fn: Callable[..., Any], marker: pytest.Mark, item: pytest.Function
 ) -> Callable[..., Any]:
-    from memhound.pytest_checks import NoResourceLeaks
+    from memhound.pytest_plugin.checks import NoResourceLeaks
 
     postgres = marker.kwargs.get("postgres") or item.config.getini(INI_POSTGRES) or None
     redis = marker.kwargs.get("redis") or item.config.getini(INI_REDIS) or None

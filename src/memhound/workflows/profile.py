@@ -17,7 +17,7 @@ from types import CodeType, ModuleType
 
 import memhound
 from memhound.alloc.engine import Engine, describe_objects, find_new_objects, make_engine
-from memhound.alloc.group import GroupOptions, PathFacts, group
+from memhound.analysis.alloc import GroupOptions, PathFacts, group
 from memhound.errors import CommandNotFound, UsageError
 from memhound.model.allocations import ALLOC_FILE, AllocReport
 from memhound.model.run import ExitStatus, Run, read_artifact
@@ -249,7 +249,7 @@ def profile_program(
     import json
     import traceback
 
-    from memhound.runner import open_run
+    from memhound.model.run import open_run
 
     options.check()
     target.check()

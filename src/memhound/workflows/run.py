@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memhound import __version__
 from memhound._platform import (
     CgroupMemory,
     KernelLog,
@@ -25,9 +24,9 @@ from memhound._platform import (
     cgroup_memory_reread,
 )
 from memhound.analysis.summary import diagnose_exit, summarize
-from memhound.errors import CommandNotFound, OutputNotWritable, UsageError
+from memhound.errors import CommandNotFound, UsageError
 from memhound.model.readings import MemoryReading
-from memhound.model.run import RUN_FILE, ExitStatus, Run, RunMeta, RunWriter, new_run_dir
+from memhound.model.run import ExitStatus, Run, RunWriter, open_run
 from memhound.model.timeline import (
     AgentExit,
     AgentInfo,
@@ -276,18 +275,6 @@ class _Recorder:
             pass  # a malformed message from a program we do not control: skip it
 
 
-def _platform_info() -> dict[str, Any]:
-    import platform
-
-    return {
-        "system": platform.system(),
-        "release": platform.release(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "memhound_python": platform.python_version(),
-    }
-
-
 def _watched(options: RunOptions) -> dict[str, str]:
     from memhound.watchers.postgres import mask_dsn
     from memhound.watchers.redis import mask_url
@@ -298,39 +285,6 @@ def _watched(options: RunOptions) -> dict[str, str]:
     if options.redis:
         out["redis"] = mask_url(options.redis)
     return out
-
-
-def open_run(
-    kind: str,
-    command: tuple[str, ...],
-    started: float,
-    *,
-    output_dir: Path | None,
-    runs_dir: Path,
-    slug: tuple[str, ...] | None = None,
-    **meta: Any,
-) -> RunWriter:
-    """A new run directory with its run.json written: ``output_dir`` (which must not hold a
-    run already) or a fresh one under ``runs_dir``."""
-    if output_dir is not None and (output_dir / RUN_FILE).exists():
-        raise OutputNotWritable(
-            f"{str(output_dir)!r} already holds a run",
-            hint="choose another directory with -o, or delete that one first",
-        )
-    path = output_dir or new_run_dir(runs_dir, slug or command, started)
-    run_meta = RunMeta(
-        kind=kind,
-        command=command,
-        target_pid=meta.pop("target_pid", None),
-        cwd=os.getcwd(),
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        started_epoch_s=started,
-        interval_s=meta.pop("interval_s", 0.0),
-        memhound_version=__version__,
-        platform=_platform_info(),
-        **meta,
-    )
-    return RunWriter(Path(path), run_meta)
 
 
 def _make_writer(
@@ -559,7 +513,7 @@ def run_command(
     started = time.time()
     writer = _make_writer("run", tuple(argv), None, options, started)
     if options.profile:
-        from memhound.alloc.profile import profile_child_argv
+        from memhound.workflows.profile import profile_child_argv
 
         try:
             argv = profile_child_argv(argv, writer.path)

@@ -24,8 +24,8 @@ from memhound.agent.channel import AgentChannel
 from memhound.errors import CommandNotFound, MemhoundError, ProcessNotFound, UsageError
 from memhound.model.verdict import LeftOpen
 from memhound.probes import process as proc
-from memhound.soak import Reading
 from memhound.watchers.tree import ResourceSampler
+from memhound.workflows.soak import Reading
 
 #: Real-time signals have no meaning to common servers (gunicorn, uvicorn, celery use the
 #: classic ones), so they are safe to borrow for memhound's agent.
@@ -72,7 +72,7 @@ class Server:
         argv = shlex.split(command)
         if not argv:
             raise UsageError("--serve needs a command", hint='e.g. --serve "gunicorn app:app"')
-        from memhound.runner import resolve_command
+        from memhound.workflows.run import resolve_command
 
         resolve_command(argv)
         channel = AgentChannel()

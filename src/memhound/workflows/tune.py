@@ -18,10 +18,10 @@ from pathlib import Path
 from memhound._fsutil import atomic_write
 from memhound.analysis.tune import BASELINE, judge
 from memhound.errors import UsageError
-from memhound.model.run import Run, read_artifact
+from memhound.model.run import Run, open_run, read_artifact
 from memhound.model.timeline import Timeline
 from memhound.model.tune import TUNE_FILE, TuneResult, TuneRun
-from memhound.runner import RunOptions, open_run, resolve_command, run_command
+from memhound.workflows.run import RunOptions, resolve_command, run_command
 
 JEMALLOC_GLOBS = (
     "/usr/lib/*-linux-gnu/libjemalloc.so.2",
