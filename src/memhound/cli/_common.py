@@ -6,9 +6,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from memhound.model.run import REPORT_FILE, Run
+from memhound.model.run import REPORT_FILE
 from memhound.units import format_bytes, format_duration, parse_bytes, parse_duration
 from memhound.workflows.run import RunOptions, Status
 
@@ -53,38 +53,56 @@ class LiveStatus:
         self.stream.flush()
 
 
-def write_html_report(run: Run) -> None:
-    """Write report.html into the run directory; a failure here loses no data."""
-    from memhound._fsutil import atomic_write
-    from memhound.reporters.html import HtmlReporter
+def finish(
+    path: Path,
+    kind: str,
+    result: object,
+    *,
+    fmt: str,
+    page: str | None = REPORT_FILE,
+    text_options: dict[str, Any] | None = None,
+    text_to: TextIO | None = None,
+    json_to: TextIO | None = None,
+) -> None:
+    """How every command ends: the HTML page written into the run directory (``page``; None
+    for none), then the result shown as ``fmt`` (text, json or none), then where it was saved.
 
-    try:
-        atomic_write(run.path / REPORT_FILE, HtmlReporter().render(run))
-    except Exception as exc:
-        print(
-            f"memhound: report.html not written ({exc}); "
-            f"try `memhound report {run.path} --format html`",
-            file=sys.stderr,
-        )
+    The page is written first, so that it exists whatever happens to the terminal; a failure to
+    write it loses no data and says how to make it later. Text goes to ``text_to`` and JSON to
+    ``json_to`` (stdout unless given: ``run`` and ``watch`` keep stdout for the job's own).
+    """
+    from memhound.reporters import get_reporter
 
+    written = None
+    if page is not None:
+        from memhound._fsutil import atomic_write
 
-def print_end_report(run: Run, fmt: str, stream: TextIO = sys.stderr) -> None:
-    if fmt == "none":
-        return
+        try:
+            atomic_write(path / page, get_reporter(kind, "html").render(result))
+            written = path / page
+        except Exception as exc:
+            print(
+                f"memhound: {page} not written ({exc}); try `memhound report {path} --format html`",
+                file=sys.stderr,
+            )
     if fmt == "json":
-        from memhound.reporters.json import JsonReporter
+        out = json_to or sys.stdout
+        sys.stderr.flush()
+        out.write(get_reporter(kind, "json").render(result))
+        out.flush()
+    elif fmt == "text":
+        out = text_to or sys.stdout
+        out.write(get_reporter(kind, "text", **(text_options or {})).render(result))
+        out.flush()
+        print(f"report: {written}" if written else f"saved in {path}", file=sys.stderr)
 
-        stream.write(JsonReporter().render(run))
-        return
-    from memhound.reporters.terminal import TerminalReporter
 
+def terminal_options(stream: TextIO) -> dict[str, Any]:
+    """Colour and width for a text report on ``stream``: plain and 100 columns off a tty."""
     color = stream.isatty()
     width = 100
     if color:
         import shutil
 
         width = max(60, min(140, shutil.get_terminal_size().columns))
-    stream.write(TerminalReporter(color=color, width=width).render(run))
-    html = run.path / REPORT_FILE
-    if html.exists():
-        stream.write(f"report: {html}\n")
+    return {"color": color, "width": width}

@@ -55,18 +55,12 @@ def cutoff_value(args: argparse.Namespace) -> float:
 
 
 def execute(args: argparse.Namespace) -> int:
-    import sys
     import time
     from pathlib import Path
 
-    from memhound._fsutil import atomic_write
+    from memhound.cli._common import finish
     from memhound.errors import UsageError
     from memhound.model.run import REPORT_FILE
-    from memhound.reporters.imports import (
-        ImportsHtmlReporter,
-        ImportsJsonReporter,
-        ImportsTextReporter,
-    )
     from memhound.units import parse_duration
     from memhound.workflows.imports import (
         ImportTarget,
@@ -107,14 +101,17 @@ def execute(args: argparse.Namespace) -> int:
         runs_dir=Path(args.runs_dir),
         started_epoch_s=started,
     )
-    if not args.no_html:
-        atomic_write(run.path / REPORT_FILE, ImportsHtmlReporter().render(report))
-    if args.format == "json":
-        sys.stdout.write(ImportsJsonReporter().render(report))
-    elif args.format == "text":
-        text = ImportsTextReporter(
-            sort=args.sort, cutoff=cutoff, top=args.top, by_distribution=args.by_distribution
-        ).render(report)
-        sys.stdout.write(text)
-        print(f"saved in {run.path}", file=sys.stderr)
+    finish(
+        run.path,
+        "imports",
+        report,
+        fmt=args.format,
+        page=None if args.no_html else REPORT_FILE,
+        text_options={
+            "sort": args.sort,
+            "cutoff": cutoff,
+            "top": args.top,
+            "by_distribution": args.by_distribution,
+        },
+    )
     return 0 if report.ok else 1

@@ -45,14 +45,9 @@ def execute(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from memhound._fsutil import atomic_write
+    from memhound.cli._common import finish
     from memhound.errors import UsageError
     from memhound.model.run import REPORT_FILE
-    from memhound.reporters.alloc import (
-        AllocHtmlReporter,
-        AllocJsonReporter,
-        AllocTextReporter,
-    )
     from memhound.workflows.profile import (
         ALLOC_HTML,
         ProfileOptions,
@@ -84,19 +79,13 @@ def execute(args: argparse.Namespace) -> int:
         runs_dir=Path(args.runs_dir),
         into=Path(args.into_run) if args.into_run else None,
     )
-    if not args.no_html:
-        page = ALLOC_HTML if args.into_run else REPORT_FILE
-        try:
-            atomic_write(path / page, AllocHtmlReporter().render(report))
-        except Exception as exc:  # the data is saved; say how to get the page later
-            print(
-                f"memhound: {page} not written ({exc}); try `memhound report {path} --format html`",
-                file=sys.stderr,
-            )
-    if args.format == "json":
-        sys.stderr.flush()
-        sys.stdout.write(AllocJsonReporter().render(report))
-    elif args.format == "text":
-        sys.stderr.write(AllocTextReporter(rows=args.rows).render(report))
-        print(f"saved in {path}", file=sys.stderr)
+    finish(
+        path,
+        "profile",
+        report,
+        fmt=args.format,
+        page=None if args.no_html else ALLOC_HTML if args.into_run else REPORT_FILE,
+        text_options={"rows": args.rows},
+        text_to=sys.stderr,  # stdout is the profiled program's
+    )
     return code

@@ -49,10 +49,9 @@ def execute(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from memhound._fsutil import atomic_write
+    from memhound.cli._common import finish
     from memhound.errors import UsageError
     from memhound.model.run import REPORT_FILE
-    from memhound.reporters.tune import TuneHtmlReporter, TuneJsonReporter, TuneTextReporter
     from memhound.units import format_bytes, parse_duration
     from memhound.workflows.run import validate_interval
     from memhound.workflows.tune import Progress, parse_configs, run_tune
@@ -85,11 +84,5 @@ def execute(args: argparse.Namespace) -> int:
         min_effect=_percent(args.min_effect),
         on_progress=progress,
     )
-    if not args.no_html:
-        atomic_write(run.path / REPORT_FILE, TuneHtmlReporter().render(result))
-    if args.format == "json":
-        sys.stdout.write(TuneJsonReporter().render(result))
-    elif args.format == "text":
-        sys.stdout.write(TuneTextReporter().render(result))
-        print(f"saved in {run.path}", file=sys.stderr)
+    finish(run.path, "tune", result, fmt=args.format, page=None if args.no_html else REPORT_FILE)
     return 130 if run.meta.status == "interrupted" else 0

@@ -22,7 +22,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from memhound.cli._common import LiveStatus, print_end_report, run_options, write_html_report
+    import sys
+
+    from memhound.cli._common import LiveStatus, finish, run_options, terminal_options
+    from memhound.model.run import REPORT_FILE
     from memhound.units import parse_duration
     from memhound.workflows.run import watch_pid, watch_servers
 
@@ -36,8 +39,14 @@ def execute(args: argparse.Namespace) -> int:
         run = watch_servers(options, on_status=status)
     else:
         run = watch_pid(args.pid, options, on_status=status)
-    if not args.no_html:
-        write_html_report(run)
-    if not args.quiet:
-        print_end_report(run, args.report)
+    finish(
+        run.path,
+        run.meta.kind,
+        run,
+        fmt="none" if args.quiet else args.report,
+        page=None if args.no_html else REPORT_FILE,
+        text_options=terminal_options(sys.stderr),
+        text_to=sys.stderr,
+        json_to=sys.stderr,
+    )
     return 0

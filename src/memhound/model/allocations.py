@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memhound.errors import RunFormatError
+from memhound.model.run import Run, read_artifact
 
 ALLOC_FORMAT = "memhound.alloc"
 ALLOC_VERSION = 1
@@ -170,3 +171,8 @@ class AllocReport:
             target=tuple(d.get("target") or ()),
             outcome=str(d.get("outcome") or ""),
         )
+
+
+def load_alloc(run: Run) -> AllocReport:
+    """The allocation report a ``memhound profile`` run saved (alloc.json)."""
+    return AllocReport.from_dict(read_artifact(run.path, ALLOC_FILE))

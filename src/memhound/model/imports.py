@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from memhound.model.run import Run, read_artifact
+
 IMPORTS_FORMAT = "memhound.imports"
 IMPORTS_VERSION = 1
 IMPORTS_FILE = "imports.json"
@@ -89,3 +91,8 @@ class ImportReport:
             roots=tuple(d.get("roots", ())),
             nodes=nodes,
         )
+
+
+def load_imports(run: Run) -> ImportReport:
+    """The import tree a ``memhound imports`` run saved (imports.json)."""
+    return ImportReport.from_dict(read_artifact(run.path, IMPORTS_FILE))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from memhound.model.run import Run, read_artifact
+
 TUNE_FILE = "tune.json"
 TUNE_FORMAT = "memhound.tune"
 TUNE_VERSION = 1
@@ -93,3 +95,8 @@ class TuneResult:
             runs=tuple(TuneRun(**r) for r in d["runs"]),
             verdict=str(d["verdict"]),
         )
+
+
+def load_tune(run: Run) -> TuneResult:
+    """The side-by-side measurements a ``memhound tune`` run saved (tune.json)."""
+    return TuneResult.from_dict(read_artifact(run.path, TUNE_FILE))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from memhound.errors import RunFormatError
+from memhound.model.run import Run, read_artifact
+
 SOAK_FILE = "soak.json"
 
 
@@ -115,3 +118,14 @@ class SoakResult:
         for key in ("snapshots", "errors_watching", "server_pids"):
             v[key] = tuple(d.get(key, ()))
         return cls(**v)
+
+
+def load_soak(run: Run) -> SoakResult:
+    """The verdict a ``memhound soak`` run saved (soak.json)."""
+    try:
+        return SoakResult.from_dict(read_artifact(run.path, SOAK_FILE))
+    except (RunFormatError, TypeError, ValueError, KeyError) as exc:
+        raise RunFormatError(
+            f"{run.path / SOAK_FILE} is missing or damaged: {exc}",
+            hint="the soak did not finish; run it again",
+        ) from exc

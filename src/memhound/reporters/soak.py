@@ -4,6 +4,7 @@ open. Every text from the target (paths, type names, URLs) is escaped."""
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -170,3 +171,18 @@ def render_soak_html(result: SoakResult) -> str:
 
 def write_soak_html(result: SoakResult, path: Path) -> None:
     atomic_write(path, render_soak_html(result))
+
+
+class SoakTextReporter:
+    def render(self, result: SoakResult) -> str:
+        return render_soak_text(result)
+
+
+class SoakJsonReporter:
+    def render(self, result: SoakResult) -> str:
+        return json.dumps(result.to_dict(), indent=1) + "\n"
+
+
+class SoakHtmlReporter:
+    def render(self, result: SoakResult) -> str:
+        return render_soak_html(result)

@@ -22,7 +22,7 @@ from memhound.agent import BOOT_DIR
 from memhound.analysis.imports import build_report
 from memhound.errors import UsageError
 from memhound.model.imports import IMPORTS_FILE, ImportReport
-from memhound.model.run import Run, read_artifact
+from memhound.model.run import Run
 from memhound.model.timeline import Timeline
 
 PROBE = BOOT_DIR / "_memhound_imports.py"
@@ -228,7 +228,3 @@ def save_imports_run(
     done = replace(writer.meta, status="complete", duration_s=time.time() - started_epoch_s)
     writer.finish(done, None)
     return Run(path=writer.path, meta=done, timeline=Timeline())
-
-
-def load_imports(run: Run) -> ImportReport:
-    return ImportReport.from_dict(read_artifact(run.path, IMPORTS_FILE))

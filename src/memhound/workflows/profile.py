@@ -20,7 +20,7 @@ from memhound.alloc.engine import Engine, describe_objects, find_new_objects, ma
 from memhound.analysis.alloc import GroupOptions, PathFacts, group
 from memhound.errors import CommandNotFound, UsageError
 from memhound.model.allocations import ALLOC_FILE, AllocReport
-from memhound.model.run import ExitStatus, Run, read_artifact
+from memhound.model.run import ExitStatus
 
 DEFAULT_FRAMES = 8
 #: The allocation page of a run recorded with ``memhound run --profile``.
@@ -342,7 +342,3 @@ def profile_child_argv(argv: list[str], into: Path) -> list[str]:
     )
     profile = ["profile", "--format", "none", "--into-run", str(into)]
     return [argv[0], *argv[1:i], "-c", boot, *profile, *rest]
-
-
-def load_alloc(run: Run) -> AllocReport:
-    return AllocReport.from_dict(read_artifact(run.path, ALLOC_FILE))

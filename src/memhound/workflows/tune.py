@@ -18,7 +18,7 @@ from pathlib import Path
 from memhound._fsutil import atomic_write
 from memhound.analysis.tune import BASELINE, judge
 from memhound.errors import UsageError
-from memhound.model.run import Run, open_run, read_artifact
+from memhound.model.run import Run, open_run
 from memhound.model.timeline import Timeline
 from memhound.model.tune import TUNE_FILE, TuneResult, TuneRun
 from memhound.workflows.run import RunOptions, resolve_command, run_command
@@ -247,7 +247,3 @@ def _run_one(
         run_dir=str(run_dir),
         error=error,
     )
-
-
-def load_tune(run: Run) -> TuneResult:
-    return TuneResult.from_dict(read_artifact(run.path, TUNE_FILE))
