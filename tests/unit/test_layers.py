@@ -125,3 +125,38 @@ def test_imports_from_the_package_root_are_checked(tmp_path: Path) -> None:
     src.write_text("from memhound import __version__, agent, heap, memory\n")
     assert imports(src) == ["memhound.agent", "memhound.heap", "memhound.probes.measure"]
     assert layer_of("memhound.probes.measure") < layer_of("memhound.agent")
+
+
+def _graph() -> dict[str, set[str]]:
+    """Every module's imports of other memhound modules, at any depth of the file."""
+    out: dict[str, set[str]] = {}
+    for path in PKG.rglob("*.py"):
+        if "_boot" in path.parts:
+            continue
+        me = module_name(path)
+        out[me] = {t.removesuffix(".__init__") for t in imports(path)} - {me}
+    return out
+
+
+def test_no_import_cycles() -> None:
+    """Not even through imports inside functions: a cycle means two modules that are one."""
+    graph = _graph()
+    known = set(graph)
+    cycles = []
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in known:
+                nxt = next((k for k in known if k.startswith(nxt + ".")), nxt)
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
+            elif nxt in graph and nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "\n".join(cycles)
