@@ -15,7 +15,7 @@ FACTS = PathFacts(
 APP = Frame("/home/me/app/job.py", 12, "main")
 LIB = Frame("/venv/lib/python3.11/site-packages/yaml/reader.py", 40, "Reader.read")
 STD = Frame("/py/lib/python3.11/json/decoder.py", 353, "raw_decode")
-OWN = Frame("/venv/lib/python3.11/site-packages/memhound/alloc/profile.py", 99, "stop")
+OWN = Frame("/venv/lib/python3.11/site-packages/memhound/workflows/profile.py", 99, "stop")
 FROZEN = Frame("<frozen importlib._bootstrap>", 1, "_load")
 
 
