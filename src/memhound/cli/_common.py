@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from memhound.model.run import REPORT_FILE
+from memhound.model.run import REPORT_FILE, Run
 from memhound.units import format_bytes, format_duration, parse_bytes, parse_duration
 from memhound.workflows.run import RunOptions, Status
 
@@ -95,6 +95,20 @@ def finish(
         out.write(get_reporter(kind, "text", **(text_options or {})).render(result))
         out.flush()
         print(f"report: {written}" if written else f"saved in {path}", file=sys.stderr)
+
+
+def finish_run(run: Run, args: argparse.Namespace) -> None:
+    """``finish`` for run and watch, whose reports go to stderr: stdout is the job's."""
+    finish(
+        run.path,
+        run.meta.kind,
+        run,
+        fmt="none" if args.quiet else args.report,
+        page=None if args.no_html else REPORT_FILE,
+        text_options=terminal_options(sys.stderr),
+        text_to=sys.stderr,
+        json_to=sys.stderr,
+    )
 
 
 def terminal_options(stream: TextIO) -> dict[str, Any]:

@@ -111,11 +111,8 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    import sys
-
-    from memhound.cli._common import LiveStatus, finish, run_options, terminal_options
+    from memhound.cli._common import LiveStatus, finish_run, run_options
     from memhound.errors import UsageError
-    from memhound.model.run import REPORT_FILE
     from memhound.workflows.run import run_command
 
     cmd = list(args.cmd)
@@ -137,15 +134,6 @@ def execute(args: argparse.Namespace) -> int:
         **snapshot_options(args),
     )
     run = run_command(cmd, options, on_status=None if args.quiet else LiveStatus())
-    finish(
-        run.path,
-        run.meta.kind,
-        run,
-        fmt="none" if args.quiet else args.report,
-        page=None if args.no_html else REPORT_FILE,
-        text_options=terminal_options(sys.stderr),
-        text_to=sys.stderr,
-        json_to=sys.stderr,
-    )
+    finish_run(run, args)
     assert run.meta.exit is not None and run.meta.exit.returncode is not None
     return run.meta.exit.returncode

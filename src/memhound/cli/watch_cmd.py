@@ -22,10 +22,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    import sys
-
-    from memhound.cli._common import LiveStatus, finish, run_options, terminal_options
-    from memhound.model.run import REPORT_FILE
+    from memhound.cli._common import LiveStatus, finish_run, run_options
     from memhound.units import parse_duration
     from memhound.workflows.run import watch_pid, watch_servers
 
@@ -39,14 +36,5 @@ def execute(args: argparse.Namespace) -> int:
         run = watch_servers(options, on_status=status)
     else:
         run = watch_pid(args.pid, options, on_status=status)
-    finish(
-        run.path,
-        run.meta.kind,
-        run,
-        fmt="none" if args.quiet else args.report,
-        page=None if args.no_html else REPORT_FILE,
-        text_options=terminal_options(sys.stderr),
-        text_to=sys.stderr,
-        json_to=sys.stderr,
-    )
+    finish_run(run, args)
     return 0
