@@ -38,12 +38,12 @@ def test_a_run_renders_in_every_format_through_the_registry(tmp_path: Path) -> N
     text = reporters.render(run, "text")
     assert "python job.py" in text and "12.0 MiB" in text
     assert json.loads(reporters.render(run, "json"))["summary"]["peak_total_pss_bytes"] == 12 << 20
-    assert reporters.render(run, "html").startswith("<!doctype html>")
+    assert reporters.render(run, "html").lower().startswith("<!doctype html>")
 
 
 def test_a_kind_without_its_result_file_says_so(tmp_path: Path) -> None:
     run = load_run(saved_run(tmp_path, kind="tune"))
-    with pytest.raises(RunFormatError, match="tune.json"):
+    with pytest.raises(RunFormatError, match=r"tune\.json"):
         reporters.load_result(run)
 
 
