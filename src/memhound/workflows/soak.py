@@ -72,6 +72,16 @@ class Progress:
     slope: float | None
 
 
+class _Column:
+    """One of a ``_Series``'s columns, read as a list."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, series: _Series, owner: type[_Series] | None = None) -> list[int]:
+        return series.col(self.index)
+
+
 class _Series:
     """Preallocated, unboxed columns: the series must not grow while it measures (a list of
     ints would add ~40 bytes per sample to the very heap being judged)."""
@@ -102,25 +112,12 @@ class _Series:
     def col(self, i: int) -> list[int]:
         return self._cols[i][: self.n].tolist()
 
-    @property
-    def x(self) -> list[int]:
-        return self.col(0)
-
-    @property
-    def traced(self) -> list[int]:
-        return self.col(1)
-
-    @property
-    def rss(self) -> list[int]:
-        return self.col(2)
-
-    @property
-    def fds(self) -> list[int]:
-        return self.col(3)
-
-    @property
-    def threads(self) -> list[int]:
-        return self.col(4)
+    # the columns in the order ``add`` takes them
+    x = _Column(0)
+    traced = _Column(1)
+    rss = _Column(2)
+    fds = _Column(3)
+    threads = _Column(4)
 
     def last_traced(self) -> int:
         return int(self._cols[1][self.n - 1])
