@@ -10,14 +10,12 @@ goes over HTTP to a server memhound starts (--serve CMD) or one already running 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from memhound.load.http import HttpDriver
-    from memhound.workflows.soak_server import Server
+    from memhound.model.run import Run
+    from memhound.model.verdict import SoakResult
+    from memhound.workflows.soak import SoakPlan
 
 HELP = "drive the app, watch memory, and give a leak verdict"
 
@@ -120,18 +118,44 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    import json
     import sys
-    import time
-    from dataclasses import replace
+
+    from memhound.units import format_bytes
+    from memhound.workflows.soak import Progress, run_soak
+
+    plan = _plan(args)
+    tty = sys.stderr.isatty()
+
+    def say(text: str) -> None:
+        if not args.json or tty:
+            sys.stderr.write(f"memhound soak: {text}\n")
+
+    def progress(p: Progress) -> None:
+        if tty:
+            slope = f"{format_bytes(p.slope, signed=True)}/req" if p.slope is not None else "-"
+            sys.stderr.write(
+                f"\r\x1b[Ksoak {p.done}/{p.total}  {p.requests_per_s:,.0f} req/s  "
+                f"{'heap' if p.measured != 'rss' else 'RSS'} {format_bytes(p.traced_bytes)}  "
+                f"slope {slope}"
+            )
+            sys.stderr.flush()
+
+    try:
+        result, run = run_soak(plan, say=say, on_progress=progress)
+    finally:
+        if tty:
+            sys.stderr.write("\r\x1b[K")
+    _finish(result, run, as_json=args.json)
+    return 1 if args.fail_on_leak and result.leak else 0
+
+
+def _plan(args: argparse.Namespace) -> SoakPlan:
+    """The options, checked, as one ``SoakPlan``."""
     from pathlib import Path
 
-    from memhound._fsutil import atomic_write, make_private_dir
     from memhound.errors import UsageError
-    from memhound.model.run import open_run
-    from memhound.model.verdict import SOAK_FILE
-    from memhound.units import format_bytes, parse_bytes, parse_duration
-    from memhound.workflows.soak import Progress, SoakOptions, soak
+    from memhound.units import parse_bytes, parse_duration
+    from memhound.workflows.soak import HttpOptions, SoakOptions, SoakPlan
 
     if args.requests < 20:
         raise UsageError("--requests must be at least 20", hint="a verdict needs a series")
@@ -160,207 +184,54 @@ def execute(args: argparse.Namespace) -> int:
             ]
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {args.urls}: {exc}") from exc
-    target = args.wsgi or args.asgi or args.call or args.url
-    started = time.time()
-    writer = open_run(
-        "soak",
-        ("soak", target),
-        started,
+    http = HttpOptions()
+    if args.url:
+        timeout = parse_duration(args.timeout)
+        if not 0 < timeout <= 3600:
+            raise UsageError(
+                f"--timeout {args.timeout!r} is out of range", hint="e.g. --timeout 5s"
+            )
+        http = HttpOptions(
+            sitemap=args.sitemap,
+            max_urls=args.max_urls,
+            serve=args.serve,
+            pid=args.pid,
+            serve_timeout_s=parse_duration(args.serve_timeout) if args.serve else 30.0,
+            allow_remote=args.allow_remote,
+            timeout_s=timeout,
+        )
+    driver = "wsgi" if args.wsgi else "asgi" if args.asgi else "call" if args.call else "http"
+    return SoakPlan(
+        driver=driver,
+        target=args.wsgi or args.asgi or args.call or args.url,
+        paths=tuple(paths),
+        options=SoakOptions(
+            requests=args.requests,
+            duration_s=parse_duration(args.duration) if args.duration else None,
+            warmup=warmup,
+            postgres=args.postgres,
+            redis=args.redis,
+            min_bytes_per_request=float(parse_bytes(args.min_leak)),
+            concurrency=args.concurrency,
+        ),
+        snapshots=not args.no_snapshots,
+        http=http,
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
     )
-    snap_dir = None if args.no_snapshots else make_private_dir(writer.path / "snapshots")
-    tty = sys.stderr.isatty()
 
-    def say(text: str) -> None:
-        if not args.json or tty:
-            sys.stderr.write(f"memhound soak: {text}\n")
 
-    def progress(p: Progress) -> None:
-        if tty:
-            slope = f"{format_bytes(p.slope, signed=True)}/req" if p.slope is not None else "-"
-            sys.stderr.write(
-                f"\r\x1b[Ksoak {p.done}/{p.total}  {p.requests_per_s:,.0f} req/s  "
-                f"{'heap' if kind != 'rss' else 'RSS'} {format_bytes(p.traced_bytes)}  "
-                f"slope {slope}"
-            )
-            sys.stderr.flush()
+def _finish(result: SoakResult, run: Run, *, as_json: bool) -> None:
+    """report.html into the run directory, then the verdict on stdout (text or JSON)."""
+    import json
 
-    options = SoakOptions(
-        requests=args.requests,
-        duration_s=parse_duration(args.duration) if args.duration else None,
-        warmup=warmup,
-        snapshots_dir=snap_dir,
-        postgres=args.postgres,
-        redis=args.redis,
-        min_bytes_per_request=float(parse_bytes(args.min_leak)),
-        concurrency=args.concurrency,
-    )
-    kind = "python-heap"
-    server: Server | None = None
-    driver: Any = None
-    try:
-        if args.url:
-            from memhound.watchers.tree import ResourceSampler
-            from memhound.workflows.soak_server import ServerMeter
+    from memhound.reporters.soak import render_soak_text, write_soak_html
 
-            driver, server = _http_target(args, paths, writer.path, snap_dir, say)
-            meter = ServerMeter(server, ResourceSampler(postgres=args.postgres, redis=args.redis))
-            for note in meter.notes:
-                say(note)
-            kind = meter.primary
-            say(
-                f"{len(driver.endpoints)} URL(s) on {driver.origin.base}, server pid "
-                f"{server.root}, judged on {'its Python heap' if kind != 'rss' else 'RSS'}"
-            )
-            result = soak(driver, target, options, on_progress=progress, meter=meter)
-            result = replace(result, driver="http", server_pids=tuple(server.pids()))
-            if meter.notes:
-                result = replace(result, errors_watching=(*result.errors_watching, *meter.notes))
-        else:
-            from memhound.load.base import load_target
-
-            app = load_target(target)
-            name = "wsgi" if args.wsgi else "asgi" if args.asgi else "call"
-            if args.wsgi:
-                from memhound.load.wsgi import WsgiDriver
-
-                driver = WsgiDriver(app, tuple(paths or ["/"]))
-            elif args.asgi:
-                from memhound.load.asgi import AsgiDriver
-
-                driver = AsgiDriver(app, tuple(paths or ["/"]))
-            else:
-                from memhound.load.call import CallDriver
-
-                driver = CallDriver(app, args.call)
-            result = replace(soak(driver, target, options, on_progress=progress), driver=name)
-    finally:
-        if tty:
-            sys.stderr.write("\r\x1b[K")
-        close = getattr(driver, "close", None)
-        if close is not None:
-            close()
-        if server is not None:
-            server.stop()
-    atomic_write(writer.path / SOAK_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
-    from memhound.reporters.soak import write_soak_html
-
-    write_soak_html(result, writer.path / "report.html")
-    writer.finish(replace(writer.meta, status="complete", duration_s=result.duration_s), None)
-    if args.json:
+    write_soak_html(result, run.path / "report.html")
+    if as_json:
         doc = result.to_dict()
         doc.pop("series")
         print(json.dumps(doc, indent=1))
     else:
-        _print(result, writer.path)
-    return 1 if args.fail_on_leak and result.leak else 0
-
-
-def _http_target(
-    args: argparse.Namespace,
-    paths: list[str],
-    run_dir: Path,
-    snap_dir: Path | None,
-    say: Callable[[str], None],
-) -> tuple[HttpDriver, Server]:
-    """The HTTP driver (URLs found) and the server (started, or attached to)."""
-    from memhound.errors import UsageError
-    from memhound.load.http import (
-        HttpDriver,
-        discover_links,
-        parse_origin,
-        sitemap_urls,
-        wait_for_port,
-    )
-    from memhound.units import parse_duration
-    from memhound.workflows.soak_server import Server
-
-    origin = parse_origin(args.url, allow_remote=args.allow_remote)
-    timeout = parse_duration(args.timeout)
-    if not 0 < timeout <= 3600:
-        raise UsageError(f"--timeout {args.timeout!r} is out of range", hint="e.g. --timeout 5s")
-    for p in paths:
-        if p.startswith(("http://", "https://")) and parse_origin(p, allow_remote=True) != origin:
-            raise UsageError(
-                f"{p} is not on {origin.base}", hint="a soak loads one server: same origin only"
-            )
-    if (
-        args.sitemap
-        and args.sitemap.startswith(("http://", "https://"))
-        and parse_origin(args.sitemap, allow_remote=True) != origin
-    ):
-        raise UsageError(f"the sitemap {args.sitemap} is not on {origin.base}")
-    server = None
-    if args.serve:
-        server = Server.start(
-            args.serve,
-            log=run_dir / "server.log",
-            snapshot_dir=snap_dir,
-        )
-        say(f"started the server (pid {server.root}), waiting for {origin.base}")
-        if not wait_for_port(origin, parse_duration(args.serve_timeout), server.alive):
-            why = server.exit_description() or (
-                f"it did not listen on {origin.base} within {args.serve_timeout}"
-            )
-            server.stop()
-            raise UsageError(
-                f"the server did not come up: {why}",
-                hint="check the command and that it listens on the --url's host and port",
-            )
-    elif args.pid:
-        server = Server.attach(args.pid)
-    try:
-        if not wait_for_port(origin, 0.5 if server is None or not args.serve else 5.0):
-            raise UsageError(
-                f"nothing listens on {origin.base}",
-                hint="start the server first, or let memhound start it with --serve CMD",
-            )
-        if server is None:
-            pid = _listener_pid(origin.port)
-            if pid is None:
-                raise UsageError(
-                    f"cannot tell which process serves {origin.base}",
-                    hint="give its pid with --pid PID, or start it with --serve CMD",
-                )
-            server = Server.attach(pid)
-            say(f"found the server: pid {pid}")
-        driver = HttpDriver(origin, tuple(paths), timeout_s=timeout)
-        if args.sitemap:
-            urls = sitemap_urls(driver, args.sitemap, max_urls=args.max_urls)
-            driver = HttpDriver(origin, tuple(urls), timeout_s=timeout)
-        elif not paths:
-            start = args.url
-            urls = discover_links(driver, start, max_urls=args.max_urls)
-            driver = HttpDriver(origin, tuple(urls), timeout_s=timeout)
-            say(f"found {len(urls)} URL(s) by following links from {start}")
-        else:
-            driver = HttpDriver(origin, tuple(paths[: args.max_urls]), timeout_s=timeout)
-        return driver, server
-    except BaseException:
-        if server is not None and args.serve:
-            server.stop()
-        raise
-
-
-def _listener_pid(port: int) -> int | None:
-    """The process listening on this machine's TCP ``port`` (one we may read), or None."""
-    import psutil
-
-    try:
-        conns = psutil.net_connections("tcp")
-    except (psutil.AccessDenied, OSError):
-        return None
-    for c in conns:
-        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
-            return int(c.pid)
-    return None
-
-
-def _print(result: object, path: object) -> None:
-    from memhound.model.verdict import SoakResult
-    from memhound.reporters.soak import render_soak_text
-
-    assert isinstance(result, SoakResult)
-    print(render_soak_text(result), end="")
-    print(f"  saved in {path}")
+        print(render_soak_text(result), end="")
+        print(f"  saved in {run.path}")

@@ -6,6 +6,9 @@ The verdict comes from ``leaks.detect`` on the warm-up-trimmed series. Three hea
 (after the warm-up, halfway, at the end) give the objects new in the first round of load and
 still alive after the second, with the path that retains them (``heap.diff.three_snapshot``).
 With several endpoints, each is then soaked on its own to say which one grows.
+
+``run_soak`` is the whole command: the run directory, the driver (in-process here, a server
+over HTTP in ``soak_server``), ``soak``, and soak.json.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import array
 import contextlib
 import gc
+import json
 import os
 import re
 import sys
@@ -21,14 +25,18 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from memhound._fsutil import atomic_write, make_private_dir
 from memhound.analysis.stacks import created_at
 from memhound.leaks.detect import SeriesVerdict, auto_warmup, judge_series
 from memhound.load.base import Driver
+from memhound.model.run import Run, open_run
+from memhound.model.timeline import Timeline
 from memhound.model.verdict import (
+    SOAK_FILE,
     EndpointResult,
     GrowingGroup,
     LeftOpen,
@@ -70,6 +78,51 @@ class Progress:
     requests_per_s: float
     traced_bytes: int
     slope: float | None
+    #: What ``traced_bytes`` is: "python-heap", or "rss" for a server measured from outside.
+    measured: str = "python-heap"
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """``soak --url``: how the server is found (started with ``serve``, given as ``pid``, else
+    the process listening on the URL's port) and its URLs (the paths given, a sitemap, or the
+    links followed from the URL)."""
+
+    sitemap: str | None = None
+    max_urls: int = 50
+    serve: str | None = None
+    pid: int | None = None
+    serve_timeout_s: float = 30.0
+    allow_remote: bool = False
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    """One ``memhound soak`` (``run_soak``): what to drive, how, and where its run goes."""
+
+    #: "wsgi", "asgi" or "call" (the app runs in this process), or "http" (a real server).
+    driver: str
+    #: MODULE:APP, MODULE:FUNCTION, or the server's URL.
+    target: str
+    #: URL paths (or same-origin URLs) to request; none: "/" in-process, found over HTTP.
+    paths: tuple[str, ...] = ()
+    #: Its ``snapshots_dir`` is set by ``run_soak``: RUN_DIR/snapshots when ``snapshots``.
+    options: SoakOptions = SoakOptions()
+    snapshots: bool = True
+    http: HttpOptions = HttpOptions()
+    output_dir: Path | None = None
+    runs_dir: Path = Path("memhound-runs")
+
+
+class _Column:
+    """One of a ``_Series``'s columns, read as a list."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, series: _Series, owner: type[_Series] | None = None) -> list[int]:
+        return series.col(self.index)
 
 
 class _Series:
@@ -102,25 +155,12 @@ class _Series:
     def col(self, i: int) -> list[int]:
         return self._cols[i][: self.n].tolist()
 
-    @property
-    def x(self) -> list[int]:
-        return self.col(0)
-
-    @property
-    def traced(self) -> list[int]:
-        return self.col(1)
-
-    @property
-    def rss(self) -> list[int]:
-        return self.col(2)
-
-    @property
-    def fds(self) -> list[int]:
-        return self.col(3)
-
-    @property
-    def threads(self) -> list[int]:
-        return self.col(4)
+    # the columns in the order ``add`` takes them
+    x = _Column(0)
+    traced = _Column(1)
+    rss = _Column(2)
+    fds = _Column(3)
+    threads = _Column(4)
 
     def last_traced(self) -> int:
         return int(self._cols[1][self.n - 1])
@@ -385,7 +425,7 @@ def soak(
                 slope = None
                 if series.n >= 6 and series.n % 10 == 0:  # judging costs: not every sample
                     slope = judge_series(series.x, series.traced, warmup=warmup).per_request
-                on_progress(Progress(i, n, i / elapsed, series.last_traced(), slope))
+                on_progress(Progress(i, n, i / elapsed, series.last_traced(), slope, meter.primary))
 
         series, done, errors = _run(
             driver, endpoints, n, every, deadline, meter, on_sample, concurrency=c
@@ -501,6 +541,61 @@ def soak(
         endpoints=len(endpoints),
         stacks_requests=stacks_requests,
     )
+
+
+def run_soak(
+    plan: SoakPlan,
+    *,
+    say: Callable[[str], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[SoakResult, Run]:
+    """Soak ``plan``'s target and save the run: run.json, soak.json, and the heap snapshots
+    when it leaks. ``say`` gets a line about each step (the server found, the URLs),
+    ``on_progress`` a reading after each sample."""
+    started = time.time()
+    writer = open_run(
+        "soak",
+        ("soak", plan.target),
+        started,
+        output_dir=plan.output_dir,
+        runs_dir=plan.runs_dir,
+    )
+    snapshots_dir = make_private_dir(writer.path / "snapshots") if plan.snapshots else None
+    options = replace(plan.options, snapshots_dir=snapshots_dir)
+    if plan.driver == "http":
+        from memhound.workflows.soak_server import soak_server
+
+        result = soak_server(plan, options, writer.path, say=say, on_progress=on_progress)
+    else:
+        driver = _in_process_driver(plan)
+        try:
+            result = soak(driver, plan.target, options, on_progress=on_progress)
+        finally:
+            close = getattr(driver, "close", None)
+            if close is not None:
+                close()
+        result = replace(result, driver=plan.driver)
+    atomic_write(writer.path / SOAK_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
+    done = replace(writer.meta, status="complete", duration_s=result.duration_s)
+    writer.finish(done, None)
+    return result, Run(path=writer.path, meta=done, timeline=Timeline())
+
+
+def _in_process_driver(plan: SoakPlan) -> Driver:
+    from memhound.load.base import load_target
+
+    app = load_target(plan.target)
+    if plan.driver == "wsgi":
+        from memhound.load.wsgi import WsgiDriver
+
+        return WsgiDriver(app, plan.paths or ("/",))
+    if plan.driver == "asgi":
+        from memhound.load.asgi import AsgiDriver
+
+        return AsgiDriver(app, plan.paths or ("/",))
+    from memhound.load.call import CallDriver
+
+    return CallDriver(app, plan.target)
 
 
 def _grouping(what: str) -> str:

@@ -1,5 +1,6 @@
 """The server side of ``memhound soak --url``: a server memhound starts (``--serve CMD``) or
-one already running (``--pid PID``), and the meter that measures its whole process tree.
+one already running (``--pid PID``, else the one listening on the URL's port), the meter that
+measures its whole process tree, and ``soak_server`` that finds both and the URLs and soaks.
 
 A server started by memhound runs memhound's agent (the ``sitecustomize`` on PYTHONPATH, as
 under ``memhound run``) with tracemalloc on: when the load pauses for a measurement, each of
@@ -17,15 +18,25 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from memhound.agent.channel import AgentChannel
 from memhound.errors import CommandNotFound, MemhoundError, ProcessNotFound, UsageError
-from memhound.model.verdict import LeftOpen
+from memhound.load.http import (
+    HttpDriver,
+    Origin,
+    discover_links,
+    parse_origin,
+    sitemap_urls,
+    wait_for_port,
+)
+from memhound.model.verdict import LeftOpen, SoakResult
 from memhound.probes import process as proc
 from memhound.watchers.tree import ResourceSampler
-from memhound.workflows.soak import Reading
+from memhound.workflows.soak import Progress, Reading, SoakOptions, SoakPlan, soak
 
 #: Real-time signals have no meaning to common servers (gunicorn, uvicorn, celery use the
 #: classic ones), so they are safe to borrow for memhound's agent.
@@ -350,3 +361,117 @@ class ServerMeter:
                 return int(fh.read().rsplit(b")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             return 0
+
+
+def soak_server(
+    plan: SoakPlan,
+    options: SoakOptions,
+    run_dir: Path,
+    *,
+    say: Callable[[str], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SoakResult:
+    """``run_soak`` for ``--url``: the server found (or started), its URLs found, the soak
+    judged on its tree; a server memhound started is stopped at the end."""
+    say = say or (lambda _text: None)
+    driver, server = connect(plan, run_dir, options.snapshots_dir, say)
+    try:
+        meter = ServerMeter(server, ResourceSampler(postgres=options.postgres, redis=options.redis))
+        for note in meter.notes:
+            say(note)
+        judged = "its Python heap" if meter.primary != "rss" else "RSS"
+        say(
+            f"{len(driver.endpoints)} URL(s) on {driver.origin.base}, server pid "
+            f"{server.root}, judged on {judged}"
+        )
+        result = soak(driver, plan.target, options, on_progress=on_progress, meter=meter)
+        result = replace(result, driver="http", server_pids=tuple(server.pids()))
+        if meter.notes:
+            result = replace(result, errors_watching=(*result.errors_watching, *meter.notes))
+        return result
+    finally:
+        driver.close()
+        server.stop()
+
+
+def connect(
+    plan: SoakPlan, run_dir: Path, snapshot_dir: Path | None, say: Callable[[str], None]
+) -> tuple[HttpDriver, Server]:
+    """The HTTP driver (its URLs found) and the server (started, or attached to) of a soak
+    over HTTP; a server started here is stopped again when this fails."""
+    http = plan.http
+    origin = parse_origin(plan.target, allow_remote=http.allow_remote)
+    for p in plan.paths:
+        if p.startswith(("http://", "https://")) and parse_origin(p, allow_remote=True) != origin:
+            raise UsageError(
+                f"{p} is not on {origin.base}", hint="a soak loads one server: same origin only"
+            )
+    if (
+        http.sitemap
+        and http.sitemap.startswith(("http://", "https://"))
+        and parse_origin(http.sitemap, allow_remote=True) != origin
+    ):
+        raise UsageError(f"the sitemap {http.sitemap} is not on {origin.base}")
+    server = None
+    if http.serve:
+        server = Server.start(http.serve, log=run_dir / "server.log", snapshot_dir=snapshot_dir)
+        say(f"started the server (pid {server.root}), waiting for {origin.base}")
+        if not wait_for_port(origin, http.serve_timeout_s, server.alive):
+            why = server.exit_description() or (
+                f"it did not listen on {origin.base} within {http.serve_timeout_s:g}s"
+            )
+            server.stop()
+            raise UsageError(
+                f"the server did not come up: {why}",
+                hint="check the command and that it listens on the --url's host and port",
+            )
+    elif http.pid:
+        server = Server.attach(http.pid)
+    try:
+        if not wait_for_port(origin, 5.0 if http.serve else 0.5):
+            raise UsageError(
+                f"nothing listens on {origin.base}",
+                hint="start the server first, or let memhound start it with --serve CMD",
+            )
+        if server is None:
+            pid = find_listener(origin.port)
+            if pid is None:
+                raise UsageError(
+                    f"cannot tell which process serves {origin.base}",
+                    hint="give its pid with --pid PID, or start it with --serve CMD",
+                )
+            server = Server.attach(pid)
+            say(f"found the server: pid {pid}")
+        return _driver(plan, origin, say), server
+    except BaseException:
+        if server is not None and http.serve:
+            server.stop()
+        raise
+
+
+def _driver(plan: SoakPlan, origin: Origin, say: Callable[[str], None]) -> HttpDriver:
+    """The driver of the paths given, else of the sitemap's URLs or of the links found."""
+    http = plan.http
+    driver = HttpDriver(origin, plan.paths, timeout_s=http.timeout_s)
+    if http.sitemap:
+        urls = sitemap_urls(driver, http.sitemap, max_urls=http.max_urls)
+    elif not plan.paths:
+        urls = discover_links(driver, plan.target, max_urls=http.max_urls)
+        say(f"found {len(urls)} URL(s) by following links from {plan.target}")
+    else:
+        urls = list(plan.paths[: http.max_urls])
+    return HttpDriver(origin, tuple(urls), timeout_s=http.timeout_s)
+
+
+def find_listener(port: int) -> int | None:
+    """The process listening on this machine's TCP ``port`` (one we may read), or None."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections("tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            return int(c.pid)
+    return None
