@@ -163,7 +163,7 @@ def test_the_snapshotted_process_that_grew_is_the_one_judged(tmp_path: Path) -> 
     go to another worker than the one that grew in the verdict run); what memhound's agent
     module holds is never growth."""
     import memhound
-    from memhound.workflows.soak import _growing_of
+    from memhound.workflows.soak.engine import _growing_of
 
     agent = types.ModuleType("_memhound_agent")  # stands where the agent's module is
     agent.gc_buffer = []  # type: ignore[attr-defined]

@@ -61,6 +61,7 @@ def finish(
     fmt: str,
     page: str | None = REPORT_FILE,
     text_options: dict[str, Any] | None = None,
+    json_options: dict[str, Any] | None = None,
     text_to: TextIO | None = None,
     json_to: TextIO | None = None,
 ) -> None:
@@ -88,7 +89,7 @@ def finish(
     if fmt == "json":
         out = json_to or sys.stdout
         sys.stderr.flush()
-        out.write(get_reporter(kind, "json").render(result))
+        out.write(get_reporter(kind, "json", **(json_options or {})).render(result))
         out.flush()
     elif fmt == "text":
         out = text_to or sys.stdout

@@ -13,8 +13,6 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from memhound.model.run import Run
-    from memhound.model.verdict import SoakResult
     from memhound.workflows.soak import SoakPlan
 
 HELP = "drive the app, watch memory, and give a leak verdict"
@@ -120,6 +118,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import sys
 
+    from memhound.cli._common import finish
     from memhound.units import format_bytes
     from memhound.workflows.soak import Progress, run_soak
 
@@ -145,7 +144,13 @@ def execute(args: argparse.Namespace) -> int:
     finally:
         if tty:
             sys.stderr.write("\r\x1b[K")
-    _finish(result, run, as_json=args.json)
+    finish(
+        run.path,
+        "soak",
+        result,
+        fmt="json" if args.json else "text",
+        json_options={"series": False},  # thousands of points: report.html and soak.json have them
+    )
     return 1 if args.fail_on_leak and result.leak else 0
 
 
@@ -219,19 +224,3 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
     )
-
-
-def _finish(result: SoakResult, run: Run, *, as_json: bool) -> None:
-    """report.html into the run directory, then the verdict on stdout (text or JSON)."""
-    import json
-
-    from memhound.reporters.soak import render_soak_text, write_soak_html
-
-    write_soak_html(result, run.path / "report.html")
-    if as_json:
-        doc = result.to_dict()
-        doc.pop("series")
-        print(json.dumps(doc, indent=1))
-    else:
-        print(render_soak_text(result), end="")
-        print(f"  saved in {run.path}")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from pathlib import Path
 
-from memhound._fsutil import atomic_write
 from memhound.model.verdict import SoakResult
 from memhound.units import format_bytes
 
@@ -169,18 +167,20 @@ def render_soak_html(result: SoakResult) -> str:
     )
 
 
-def write_soak_html(result: SoakResult, path: Path) -> None:
-    atomic_write(path, render_soak_html(result))
-
-
 class SoakTextReporter:
     def render(self, result: SoakResult) -> str:
         return render_soak_text(result)
 
 
 class SoakJsonReporter:
+    def __init__(self, *, series: bool = True) -> None:
+        self.series = series
+
     def render(self, result: SoakResult) -> str:
-        return json.dumps(result.to_dict(), indent=1) + "\n"
+        doc = result.to_dict()
+        if not self.series:
+            doc.pop("series")
+        return json.dumps(doc, indent=1) + "\n"
 
 
 class SoakHtmlReporter:

@@ -6,9 +6,6 @@ The verdict comes from ``leaks.detect`` on the warm-up-trimmed series. Three hea
 (after the warm-up, halfway, at the end) give the objects new in the first round of load and
 still alive after the second, with the path that retains them (``heap.diff.three_snapshot``).
 With several endpoints, each is then soaked on its own to say which one grows.
-
-``run_soak`` is the whole command: the run directory, the driver (in-process here, a server
-over HTTP in ``soak_server``), ``soak``, and soak.json.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 import array
 import contextlib
 import gc
-import json
 import os
 import re
 import sys
@@ -25,18 +21,14 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from memhound._fsutil import atomic_write, make_private_dir
 from memhound.analysis.stacks import created_at
 from memhound.leaks.detect import SeriesVerdict, auto_warmup, judge_series
 from memhound.load.base import Driver
-from memhound.model.run import Run, open_run
-from memhound.model.timeline import Timeline
 from memhound.model.verdict import (
-    SOAK_FILE,
     EndpointResult,
     GrowingGroup,
     LeftOpen,
@@ -541,61 +533,6 @@ def soak(
         endpoints=len(endpoints),
         stacks_requests=stacks_requests,
     )
-
-
-def run_soak(
-    plan: SoakPlan,
-    *,
-    say: Callable[[str], None] | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> tuple[SoakResult, Run]:
-    """Soak ``plan``'s target and save the run: run.json, soak.json, and the heap snapshots
-    when it leaks. ``say`` gets a line about each step (the server found, the URLs),
-    ``on_progress`` a reading after each sample."""
-    started = time.time()
-    writer = open_run(
-        "soak",
-        ("soak", plan.target),
-        started,
-        output_dir=plan.output_dir,
-        runs_dir=plan.runs_dir,
-    )
-    snapshots_dir = make_private_dir(writer.path / "snapshots") if plan.snapshots else None
-    options = replace(plan.options, snapshots_dir=snapshots_dir)
-    if plan.driver == "http":
-        from memhound.workflows.soak_server import soak_server
-
-        result = soak_server(plan, options, writer.path, say=say, on_progress=on_progress)
-    else:
-        driver = _in_process_driver(plan)
-        try:
-            result = soak(driver, plan.target, options, on_progress=on_progress)
-        finally:
-            close = getattr(driver, "close", None)
-            if close is not None:
-                close()
-        result = replace(result, driver=plan.driver)
-    atomic_write(writer.path / SOAK_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
-    done = replace(writer.meta, status="complete", duration_s=result.duration_s)
-    writer.finish(done, None)
-    return result, Run(path=writer.path, meta=done, timeline=Timeline())
-
-
-def _in_process_driver(plan: SoakPlan) -> Driver:
-    from memhound.load.base import load_target
-
-    app = load_target(plan.target)
-    if plan.driver == "wsgi":
-        from memhound.load.wsgi import WsgiDriver
-
-        return WsgiDriver(app, plan.paths or ("/",))
-    if plan.driver == "asgi":
-        from memhound.load.asgi import AsgiDriver
-
-        return AsgiDriver(app, plan.paths or ("/",))
-    from memhound.load.call import CallDriver
-
-    return CallDriver(app, plan.target)
 
 
 def _grouping(what: str) -> str:

@@ -36,7 +36,7 @@ from memhound.load.http import (
 from memhound.model.verdict import LeftOpen, SoakResult
 from memhound.probes import process as proc
 from memhound.watchers.tree import ResourceSampler
-from memhound.workflows.soak import Progress, Reading, SoakOptions, SoakPlan, soak
+from memhound.workflows.soak.engine import Progress, Reading, SoakOptions, SoakPlan, soak
 
 #: Real-time signals have no meaning to common servers (gunicorn, uvicorn, celery use the
 #: classic ones), so they are safe to borrow for memhound's agent.
