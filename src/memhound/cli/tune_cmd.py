@@ -54,7 +54,7 @@ def execute(args: argparse.Namespace) -> int:
     from memhound.model.run import REPORT_FILE
     from memhound.reporters.tune import TuneHtmlReporter, TuneJsonReporter, TuneTextReporter
     from memhound.units import format_bytes, parse_duration
-    from memhound.workflows.run import validate_interval
+    from memhound.workflows._recording import validate_interval
     from memhound.workflows.tune import Progress, parse_configs, run_tune
 
     cmd = list(args.cmd)

@@ -21,7 +21,8 @@ from memhound.errors import UsageError
 from memhound.model.run import Run, open_run, read_artifact
 from memhound.model.timeline import Timeline
 from memhound.model.tune import TUNE_FILE, TuneResult, TuneRun
-from memhound.workflows.run import RunOptions, resolve_command, run_command
+from memhound.workflows._recording import RunOptions
+from memhound.workflows.run import resolve_command, run_command
 
 JEMALLOC_GLOBS = (
     "/usr/lib/*-linux-gnu/libjemalloc.so.2",
