@@ -19,6 +19,8 @@ import threading
 from collections import deque
 from typing import Any
 
+from memhound.agent import contract
+
 
 class AgentChannel:
     """Binds ``agent.sock`` (0600) in a fresh 0700 directory; ``drain()`` reads what arrived."""
@@ -86,11 +88,11 @@ class AgentChannel:
         from memhound.agent import BOOT_DIR
 
         return {
-            "MEMHOUND_AGENT_SOCKET": self.path,
-            "MEMHOUND_TRACE_PYTHON": "1" if trace_python else "0",
-            "MEMHOUND_AGENT_INTERVAL": str(interval_s),
-            "MEMHOUND_GC_KEEP": str(gc_keep),
-            "MEMHOUND_BOOT_DIR": str(BOOT_DIR),
+            contract.ENV_SOCKET: self.path,
+            contract.ENV_TRACE: "1" if trace_python else "0",
+            contract.ENV_INTERVAL: str(interval_s),
+            contract.ENV_GC_KEEP: str(gc_keep),
+            contract.ENV_BOOT_DIR: str(BOOT_DIR),
         }
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from memhound.agent import contract
 from memhound.errors import AccessDenied, MemhoundError, PlatformNotSupported, ProcessNotFound
 from memhound.probes import process as proc
 
@@ -68,7 +69,7 @@ def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> 
     returns the file. The target keeps running."""
     target = find_python(pid)
     env = _environ(target)
-    if env.get("MEMHOUND_SNAPSHOT_SIGNAL") and env.get("MEMHOUND_SNAPSHOT_DIR"):
+    if env.get(contract.ENV_SNAPSHOT_SIGNAL) and env.get(contract.ENV_SNAPSHOT_DIR):
         return _by_signal(target, env, output, timeout_s)
     out = (output or Path(f"{target}-{time.strftime('%Y%m%d-%H%M%S')}.heapsnapshot")).resolve()
     code = (
@@ -95,9 +96,9 @@ def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> 
 
 
 def _by_signal(target: int, env: dict[str, str], output: Path | None, timeout_s: float) -> Path:
-    directory = Path(env["MEMHOUND_SNAPSHOT_DIR"])
+    directory = Path(env[contract.ENV_SNAPSHOT_DIR])
     before = set(directory.glob(f"{target}-*-signal.heapsnapshot"))
-    os.kill(target, getattr(signal, env["MEMHOUND_SNAPSHOT_SIGNAL"]))
+    os.kill(target, getattr(signal, env[contract.ENV_SNAPSHOT_SIGNAL]))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         new = set(directory.glob(f"{target}-*-signal.heapsnapshot")) - before

@@ -21,6 +21,7 @@ from memhound._platform import (
     cgroup_memory,
     cgroup_memory_reread,
 )
+from memhound.agent import contract
 from memhound.analysis.summary import diagnose_exit
 from memhound.errors import CommandNotFound, UsageError
 from memhound.model.run import Run
@@ -81,15 +82,15 @@ def _snapshot_env(options: RunOptions, run_dir: Path) -> dict[str, str]:
     from memhound._fsutil import make_private_dir
 
     directory = make_private_dir(run_dir / "snapshots")
-    env = {"MEMHOUND_SNAPSHOT_DIR": str(directory.resolve())}
+    env = {contract.ENV_SNAPSHOT_DIR: str(directory.resolve())}
     if options.snapshot_signal:
-        env["MEMHOUND_SNAPSHOT_SIGNAL"] = options.snapshot_signal
+        env[contract.ENV_SNAPSHOT_SIGNAL] = options.snapshot_signal
     if options.snapshot_every_s:
-        env["MEMHOUND_SNAPSHOT_EVERY"] = str(options.snapshot_every_s)
+        env[contract.ENV_SNAPSHOT_EVERY] = str(options.snapshot_every_s)
     if options.snapshot_above_bytes:
-        env["MEMHOUND_SNAPSHOT_ABOVE"] = str(options.snapshot_above_bytes)
+        env[contract.ENV_SNAPSHOT_ABOVE] = str(options.snapshot_above_bytes)
     if options.snapshot_at_exit:
-        env["MEMHOUND_SNAPSHOT_AT_EXIT"] = "1"
+        env[contract.ENV_SNAPSHOT_AT_EXIT] = "1"
     return env
 
 
@@ -107,7 +108,7 @@ def _child_env(channel: AgentChannel | None, options: RunOptions) -> dict[str, s
             )
         )
         if options.resource_stacks:
-            env["MEMHOUND_RESOURCE_STACKS"] = "1"
+            env[contract.ENV_RESOURCE_STACKS] = "1"
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
         )

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from memhound.agent import contract
 from memhound.agent.channel import AgentChannel
 from memhound.errors import CommandNotFound, MemhoundError, ProcessNotFound, UsageError
 from memhound.model.verdict import LeftOpen
@@ -81,11 +82,11 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
         )
-        env["MEMHOUND_MEASURE_SIGNAL"] = str(MEASURE_SIGNAL)
+        env[contract.ENV_MEASURE_SIGNAL] = str(MEASURE_SIGNAL)
         env["PYTHONUNBUFFERED"] = "1"
         if snapshot_dir is not None:
-            env["MEMHOUND_SNAPSHOT_DIR"] = str(snapshot_dir)
-            env["MEMHOUND_SNAPSHOT_SIGNAL"] = str(SNAPSHOT_SIGNAL)
+            env[contract.ENV_SNAPSHOT_DIR] = str(snapshot_dir)
+            env[contract.ENV_SNAPSHOT_SIGNAL] = str(SNAPSHOT_SIGNAL)
         out: IO[bytes] = open(log, "wb")  # noqa: SIM115  (the child holds it)
         try:
             popen = subprocess.Popen(
