@@ -84,7 +84,8 @@ def _snapshot_env(options: RunOptions, run_dir: Path) -> dict[str, str]:
     directory = make_private_dir(run_dir / "snapshots")
     env = {contract.ENV_SNAPSHOT_DIR: str(directory.resolve())}
     if options.snapshot_signal:
-        env[contract.ENV_SNAPSHOT_SIGNAL] = options.snapshot_signal
+        signum = contract.parse_signal(options.snapshot_signal)
+        env[contract.ENV_SNAPSHOT_SIGNAL] = contract.signal_value(signum)
     if options.snapshot_every_s:
         env[contract.ENV_SNAPSHOT_EVERY] = str(options.snapshot_every_s)
     if options.snapshot_above_bytes:
@@ -149,6 +150,8 @@ def run_command(
     validate_interval(options.interval_s)
     if _wants_snapshots(options) and not options.agent:
         raise UsageError("heap snapshots are taken by the agent", hint="drop --no-agent")
+    if options.snapshot_signal and not contract.parse_signal(options.snapshot_signal):
+        raise UsageError(f"not a signal: {options.snapshot_signal!r}", hint="e.g. SIGUSR2")
     executable = resolve_command(argv)
     started = time.time()
     writer = make_writer("run", tuple(argv), None, options, started)

@@ -82,11 +82,11 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
         )
-        env[contract.ENV_MEASURE_SIGNAL] = str(MEASURE_SIGNAL)
+        env[contract.ENV_MEASURE_SIGNAL] = contract.signal_value(MEASURE_SIGNAL)
         env["PYTHONUNBUFFERED"] = "1"
         if snapshot_dir is not None:
             env[contract.ENV_SNAPSHOT_DIR] = str(snapshot_dir)
-            env[contract.ENV_SNAPSHOT_SIGNAL] = str(SNAPSHOT_SIGNAL)
+            env[contract.ENV_SNAPSHOT_SIGNAL] = contract.signal_value(SNAPSHOT_SIGNAL)
         out: IO[bytes] = open(log, "wb")  # noqa: SIM115  (the child holds it)
         try:
             popen = subprocess.Popen(
