@@ -12,33 +12,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from memhound.agent.channel import AgentChannel, Measured, agent_fd, decode, since
 from memhound.analysis.summary import summarize
 from memhound.errors import UsageError
-from memhound.model.readings import MemoryReading
 from memhound.model.run import ExitStatus, Run, RunWriter, open_run
-from memhound.model.timeline import (
-    AgentExit,
-    AgentInfo,
-    Checkpoint,
-    GcEvent,
-    IterationCount,
-    OpenResource,
-    OpenResources,
-    Record,
-    ResourceSample,
-    Sample,
-    SnapshotTaken,
-    Timeline,
-    TracedSample,
-)
+from memhound.model.timeline import Record, ResourceSample, Sample, Timeline
 from memhound.probes import process as proc
 from memhound.sampler import TreeSampler
 from memhound.watchers.tree import ResourceSampler
-
-if TYPE_CHECKING:
-    from memhound.agent.channel import AgentChannel
 
 DEFAULT_RUNS_DIR = Path("memhound-runs")
 MIN_INTERVAL_S = 0.001
@@ -132,12 +115,12 @@ class Recorder:
 
     def __init__(self, writer: RunWriter, started_epoch_s: float) -> None:
         self.writer = writer
-        self.epoch = started_epoch_s
         self.timeline = Timeline()
         self.peak: int | None = None
         self.current: int | None = None
         self.processes = 0
         self.agent_fds: dict[int, int] = {}  # pid -> the agent socket's fd, left out of fds
+        self.rel = since(started_epoch_s)
 
     def add(self, record: Record) -> None:
         self.timeline.add(record)
@@ -148,99 +131,13 @@ class Recorder:
             if self.peak is None or record.total_pss_bytes > self.peak:
                 self.peak = record.total_pss_bytes
 
-    def rel(self, wall: Any) -> float:
-        try:
-            return max(0.0, float(wall) - self.epoch)
-        except (TypeError, ValueError):
-            return max(0.0, time.time() - self.epoch)
-
     def agent_message(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("kind")
-        try:
-            pid = int(msg.get("pid", 0))
-            # In a hello, or in the first message on a new socket (after the program closed
-            # the agent's old one): that socket's fd, left out of the program's fds.
-            if isinstance(msg.get("agent_fd"), int):
-                self.agent_fds[pid] = msg["agent_fd"]
-            if kind == "gc":
-                for ev in msg.get("events", []):
-                    t, gen, collected, uncollectable, duration = ev
-                    self.add(
-                        GcEvent(
-                            self.rel(t),
-                            pid,
-                            int(gen),
-                            int(collected),
-                            int(uncollectable),
-                            float(duration),
-                        )
-                    )
-            elif kind == "checkpoint":
-                reading = msg.get("reading")
-                self.add(
-                    Checkpoint(
-                        t=self.rel(msg.get("t")),
-                        pid=pid,
-                        label=str(msg.get("label", "")),
-                        reading=MemoryReading.from_dict(reading)
-                        if isinstance(reading, dict) and "rss_bytes" in reading
-                        else None,
-                    )
-                )
-            elif kind == "traced":
-                self.add(
-                    TracedSample(self.rel(msg.get("t")), pid, int(msg["current"]), int(msg["peak"]))
-                )
-            elif kind == "iterations":
-                self.add(IterationCount(self.rel(msg.get("t")), pid, int(msg["n"])))
-            elif kind in ("snapshot", "snapshot-failed"):
-                self.add(
-                    SnapshotTaken(
-                        self.rel(msg.get("t")),
-                        pid,
-                        str(msg.get("reason", "")),
-                        msg.get("path"),
-                        msg.get("nodes"),
-                        msg.get("bytes"),
-                        msg.get("error"),
-                    )
-                )
-            elif kind == "open-resources":
-                self.add(
-                    OpenResources(
-                        self.rel(msg.get("t")),
-                        pid,
-                        tuple(
-                            OpenResource(
-                                str(i["kind"]),
-                                str(i["what"]),
-                                tuple((str(f[0]), int(f[1])) for f in i.get("stack", ())),
-                            )
-                            for i in msg.get("items", ())
-                        ),
-                    )
-                )
-            elif kind == "bye":
-                self.add(
-                    AgentExit(
-                        self.rel(msg.get("t")),
-                        pid,
-                        int(msg.get("rss_bytes", -1)),
-                        int(msg.get("iterations", 0)),
-                    )
-                )
-            elif kind == "hello":
-                self.add(
-                    AgentInfo(
-                        self.rel(msg.get("t")),
-                        pid,
-                        str(msg.get("python", "")),
-                        str(msg.get("executable", "")),
-                        bool(msg.get("trace_python", False)),
-                    )
-                )
-        except (KeyError, TypeError, ValueError):
-            pass  # a malformed message from a program we do not control: skip it
+        named = agent_fd(msg)
+        if named is not None:
+            self.agent_fds[named[0]] = named[1]
+        for record in decode(msg, self.rel):
+            if not isinstance(record, Measured):  # soak's answers: a run never asks
+                self.add(record)
 
 
 def watched(options: RunOptions) -> dict[str, str]:
