@@ -1,4 +1,4 @@
-"""Out-of-process sampling of a process tree's memory.
+"""Out-of-process sampling of a process tree's memory, and the pacing loop that drives it.
 
 Every tick reads ``/proc/PID/status`` of each process in the tree (RSS, the kernel's RSS
 high-water mark, swap: tens of microseconds each). PSS and USS come from ``smaps_rollup``,
@@ -18,6 +18,31 @@ from dataclasses import dataclass
 from memhound.errors import AccessDenied, ProcessNotFound
 from memhound.model.timeline import ProcessExit, ProcessInfo, ProcSample, Sample
 from memhound.probes import process as proc
+
+
+def pace(
+    interval_s: float,
+    step: Callable[[float], bool],
+    *,
+    start: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> None:
+    """Call ``step(t)``, ``t`` seconds since ``start`` (default: now), every ``interval_s``
+    until it returns True.
+
+    Steps fall on a fixed grid (``start``, ``start + interval_s``, ...) so that a step's own
+    cost does not stretch the interval; a step that overran starts the grid again from now
+    rather than firing the missed steps in a burst. ``sleep(delay_s)`` may return early (run
+    wakes when its job exits): the next step then simply comes sooner.
+    """
+    t0 = clock() if start is None else start
+    next_t = t0
+    while not step(clock() - t0):
+        next_t = max(next_t + interval_s, clock())
+        delay = next_t - clock()
+        if delay > 0:
+            sleep(delay)
 
 
 @dataclass

@@ -250,7 +250,8 @@ def test_ctrl_c_stops_the_child_and_saves_the_run(in_tmp: Path) -> None:
 
 def test_ctrl_c_escalates_when_the_child_ignores_it(in_tmp: Path) -> None:
     """A child that ignores SIGINT gets SIGTERM after the grace period."""
-    from memhound.workflows.run import RunOptions, run_command
+    from memhound.workflows._recording import RunOptions
+    from memhound.workflows.run import run_command
 
     ready = in_tmp / "ready"
     job = script(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -164,6 +165,37 @@ def test_on_signal_and_snapshot_pid(in_tmp: Path, job: str) -> None:
         p.communicate(timeout=60)
     reasons = [s.reason for s in load_run(in_tmp / "r").timeline.snapshots]
     assert reasons == ["signal"]
+
+
+def test_snapshot_pid_of_a_server_soak_started(in_tmp: Path, job: str) -> None:
+    """A process started by `memhound soak --serve` (its snapshot signal a real-time one,
+    written as a number) is snapshotted through its agent: snapshot --pid read only signal
+    names and failed on it (AttributeError: module 'signal' has no attribute '41')."""
+    from memhound.agent import contract
+    from memhound.workflows.soak_server import SNAPSHOT_SIGNAL, Server
+
+    snapshots = in_tmp / "snapshots"
+    snapshots.mkdir(mode=0o700)
+    log = in_tmp / "server.log"
+    server = Server.start(
+        f"{shlex.quote(sys.executable)} {shlex.quote(job)} 30", log=log, snapshot_dir=snapshots
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while b"ready" not in log.read_bytes():  # the agent's handler is set before main runs
+            assert server.alive() and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        env = Path(f"/proc/{server.root}/environ").read_bytes().split(b"\0")
+        name = contract.ENV_SNAPSHOT_SIGNAL.encode()
+        assert f"{name.decode()}={SNAPSHOT_SIGNAL}".encode() in env  # as soak writes it
+        out = in_tmp / "asked.heapsnapshot"
+        res = mh("snapshot", "--pid", str(server.root), "-o", str(out))
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() == str(out)
+        assert orders_in(str(out)) == 3000
+        assert server.alive()  # the signal was the agent's, not a killing one
+    finally:
+        server.stop()
 
 
 def _debugger() -> bool:

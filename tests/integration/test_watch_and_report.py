@@ -154,7 +154,7 @@ def test_live_status_only_on_a_terminal() -> None:
     import io
 
     from memhound.cli._common import LiveStatus
-    from memhound.workflows.run import Status
+    from memhound.workflows._recording import Status
 
     buf = io.StringIO()
     LiveStatus(buf)(Status(1.0, 10 * MiB, 20 * MiB, 1))

@@ -59,6 +59,9 @@ RECORDS = [
     GcEvent(t=1.1, pid=5, generation=2, collected=7, uncollectable=0, duration_s=0.002),
     TracedSample(t=1.2, pid=5, current_bytes=10, peak_bytes=20),
     AgentInfo(t=0.01, pid=5, python="3.11.7", executable="/usr/bin/python3", trace_python=True),
+    AgentInfo(
+        t=0.02, pid=6, python="3.12.1", executable="/py", trace_python=True, measure_signal=40
+    ),
     AgentExit(t=2.5, pid=5, rss_bytes=123_456, iterations=7),
     IterationCount(t=3.5, pid=5, n=120),
     SnapshotTaken(

@@ -1,4 +1,5 @@
-"""memhound's end of the agent socket: a private Unix datagram socket, read continuously.
+"""memhound's end of the agent socket: a private Unix datagram socket, read continuously, and
+the decoding of what the agent sends into model records.
 
 The kernel queues at most ``net.unix.max_dgram_qlen`` datagrams for a socket (10 by default)
 and then makes senders wait: read only once per tick, a program that sent 50 checkpoints in a
@@ -16,8 +17,159 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from memhound.agent import contract
+from memhound.model.readings import MemoryReading
+from memhound.model.timeline import (
+    AgentExit,
+    AgentInfo,
+    Checkpoint,
+    GcEvent,
+    IterationCount,
+    OpenResource,
+    OpenResources,
+    Record,
+    SnapshotTaken,
+    TracedSample,
+)
+
+#: What a program may get wrong in a message memhound decodes (the agent's socket is the
+#: program's to write to): a missing key, a value of the wrong type, a short list, infinity
+#: where an integer belongs.
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, OverflowError, AttributeError)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """An agent's answer to the measure signal (``memhound soak --serve``): its traced heap
+    after a full collection (None when not tracing). Not a timeline record: a run never asks."""
+
+    t: float
+    pid: int
+    traced_bytes: int | None
+
+
+Message = Record | Measured
+
+
+def since(epoch_s: float) -> Callable[[Any], float]:
+    """A message's wall-clock ``t`` as seconds since ``epoch_s`` (now, when ``t`` is not a
+    number; never negative): the ``rel`` that ``decode`` takes."""
+
+    def rel(wall: Any) -> float:
+        try:
+            return max(0.0, float(wall) - epoch_s)
+        except (TypeError, ValueError):
+            return max(0.0, time.time() - epoch_s)
+
+    return rel
+
+
+def agent_fd(msg: dict[str, Any]) -> tuple[int, int] | None:
+    """``(pid, fd)`` of the agent's own socket when ``msg`` names it (a hello, or the first
+    message on a new socket after the program closed the old one): left out of its fds."""
+    fd = msg.get("agent_fd")
+    if not isinstance(fd, int):
+        return None
+    try:
+        return int(msg.get("pid", 0)), fd
+    except _MALFORMED:
+        return None
+
+
+def decode(msg: dict[str, Any], rel: Callable[[Any], float]) -> list[Message]:
+    """The records an agent message carries (a gc message carries a batch of collections),
+    times made relative by ``rel``; none for a kind this memhound does not know.
+
+    A malformed message from a program we do not control is skipped: what it held before
+    the fault (the collections of a batch before a bad one) is kept, the rest dropped.
+    """
+    out: list[Message] = []
+    try:
+        _decode(msg, rel, out)
+    except _MALFORMED:
+        pass
+    return out
+
+
+def _decode(msg: dict[str, Any], rel: Callable[[Any], float], out: list[Message]) -> None:
+    kind = msg.get("kind")
+    pid = int(msg.get("pid", 0))
+    if kind == contract.KIND_GC:
+        for ev in msg.get("events", []):
+            t, gen, collected, uncollectable, duration = ev
+            out.append(
+                GcEvent(rel(t), pid, int(gen), int(collected), int(uncollectable), float(duration))
+            )
+    elif kind == contract.KIND_CHECKPOINT:
+        reading = msg.get("reading")
+        out.append(
+            Checkpoint(
+                t=rel(msg.get("t")),
+                pid=pid,
+                label=str(msg.get("label", "")),
+                reading=MemoryReading.from_dict(reading)
+                if isinstance(reading, dict) and "rss_bytes" in reading
+                else None,
+            )
+        )
+    elif kind == contract.KIND_TRACED:
+        out.append(TracedSample(rel(msg.get("t")), pid, int(msg["current"]), int(msg["peak"])))
+    elif kind == contract.KIND_ITERATIONS:
+        out.append(IterationCount(rel(msg.get("t")), pid, int(msg["n"])))
+    elif kind in (contract.KIND_SNAPSHOT, contract.KIND_SNAPSHOT_FAILED):
+        out.append(
+            SnapshotTaken(
+                rel(msg.get("t")),
+                pid,
+                str(msg.get("reason", "")),
+                msg.get("path"),
+                msg.get("nodes"),
+                msg.get("bytes"),
+                msg.get("error"),
+            )
+        )
+    elif kind == contract.KIND_OPEN_RESOURCES:
+        items = tuple(
+            OpenResource(
+                str(i["kind"]),
+                str(i["what"]),
+                tuple((str(f[0]), int(f[1])) for f in i.get("stack", ())),
+            )
+            for i in msg.get("items", ())
+        )
+        out.append(OpenResources(rel(msg.get("t")), pid, items))
+    elif kind == contract.KIND_BYE:
+        out.append(
+            AgentExit(
+                rel(msg.get("t")),
+                pid,
+                int(msg.get("rss_bytes", -1)),
+                int(msg.get("iterations", 0)),
+            )
+        )
+    elif kind == contract.KIND_HELLO:
+        # Not an int: it listens for no signal memhound may send (sent anyway, a real-time
+        # signal would end it); the hello counts all the same.
+        measure_signal = msg.get("measure_signal")
+        out.append(
+            AgentInfo(
+                rel(msg.get("t")),
+                pid,
+                str(msg.get("python", "")),
+                str(msg.get("executable", "")),
+                bool(msg.get("trace_python", False)),
+                measure_signal if isinstance(measure_signal, int) else 0,
+            )
+        )
+    elif kind == contract.KIND_MEASURED:
+        traced = msg.get("traced")
+        out.append(Measured(rel(msg.get("t")), pid, None if traced is None else int(traced)))
 
 
 class AgentChannel:
@@ -86,11 +238,11 @@ class AgentChannel:
         from memhound.agent import BOOT_DIR
 
         return {
-            "MEMHOUND_AGENT_SOCKET": self.path,
-            "MEMHOUND_TRACE_PYTHON": "1" if trace_python else "0",
-            "MEMHOUND_AGENT_INTERVAL": str(interval_s),
-            "MEMHOUND_GC_KEEP": str(gc_keep),
-            "MEMHOUND_BOOT_DIR": str(BOOT_DIR),
+            contract.ENV_SOCKET: self.path,
+            contract.ENV_TRACE: "1" if trace_python else "0",
+            contract.ENV_INTERVAL: str(interval_s),
+            contract.ENV_GC_KEEP: str(gc_keep),
+            contract.ENV_BOOT_DIR: str(BOOT_DIR),
         }
 
     def close(self) -> None:

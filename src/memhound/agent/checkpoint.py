@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from memhound import agent
+from memhound.agent import contract
 from memhound.model.readings import MemoryReading
 from memhound.probes.measure import memory
 
-ENV_OUTPUT = "MEMHOUND_CHECKPOINT_OUTPUT"
 logger = logging.getLogger("memhound")
 
 Output = str | TextIO | Callable[[str, MemoryReading], object] | None
@@ -33,7 +34,7 @@ def checkpoint(label: str, *, output: Output = "env") -> MemoryReading:
     reading = memory(count_objects=True)
     _send_to_agent(str(label), reading)
     if output == "env":
-        output = os.environ.get(ENV_OUTPUT, "stderr")
+        output = os.environ.get(contract.ENV_CHECKPOINT_OUTPUT, "stderr")
     line = f"memhound checkpoint {str(label)!r}: {reading}"
     if output is None or output == "none":
         pass
@@ -51,11 +52,9 @@ def checkpoint(label: str, *, output: Output = "env") -> MemoryReading:
 
 
 def _send_to_agent(label: str, reading: MemoryReading) -> None:
-    if "MEMHOUND_AGENT_SOCKET" not in os.environ and "_memhound_agent" not in sys.modules:
+    if contract.ENV_SOCKET not in os.environ and agent.MODULE_NAME not in sys.modules:
         return
     try:
-        from memhound import agent
-
         mod = agent.load()
         if mod.current() is None:
             mod.start()

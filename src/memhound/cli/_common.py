@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from memhound.model.run import REPORT_FILE, Run
 from memhound.units import format_bytes, format_duration, parse_bytes, parse_duration
-from memhound.workflows.run import RunOptions, Status
+from memhound.workflows._recording import RunOptions, Status
 
 
 def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:

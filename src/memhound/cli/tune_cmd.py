@@ -53,7 +53,7 @@ def execute(args: argparse.Namespace) -> int:
     from memhound.errors import UsageError
     from memhound.model.run import REPORT_FILE
     from memhound.units import format_bytes, parse_duration
-    from memhound.workflows.run import validate_interval
+    from memhound.workflows._recording import validate_interval
     from memhound.workflows.tune import Progress, parse_configs, run_tune
 
     cmd = list(args.cmd)

@@ -24,7 +24,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from memhound.cli._common import LiveStatus, finish_run, run_options
     from memhound.units import parse_duration
-    from memhound.workflows.run import watch_pid, watch_servers
+    from memhound.workflows.watch import watch_pid, watch_servers
 
     options = run_options(
         args,

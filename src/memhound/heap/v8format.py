@@ -395,9 +395,9 @@ def _numbers_in(raw: bytes, start: int, stop: int, key: str, where: str, np: Any
 
 def native_heapwalk() -> Any:
     """``memhound._native._heapwalk`` when built and not turned off (MEMHOUND_NO_NATIVE=1)."""
-    import os
+    from memhound._native import heapwalk_turned_off
 
-    if os.environ.get("MEMHOUND_NO_NATIVE", "") not in ("", "0"):
+    if heapwalk_turned_off():
         return None
     try:
         from memhound._native import _heapwalk  # type: ignore[attr-defined]

@@ -733,7 +733,9 @@ def _native_module() -> Any:
 
     ``MEMHOUND_NO_NATIVE=1`` in the environment chooses the pure-Python walker.
     """
-    if os.environ.get("MEMHOUND_NO_NATIVE", "") not in ("", "0"):
+    from memhound._native import heapwalk_turned_off
+
+    if heapwalk_turned_off():
         return None
     try:
         from memhound._native import _heapwalk  # type: ignore[attr-defined]

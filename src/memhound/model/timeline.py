@@ -91,6 +91,8 @@ class AgentInfo:
     python: str
     executable: str
     trace_python: bool
+    #: The signal it answers with a measurement (memhound soak --serve sets one); 0: none.
+    measure_signal: int = 0
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,8 @@ def encode(record: Record) -> str:
             "executable": record.executable,
             "trace_python": record.trace_python,
         }
+        if record.measure_signal:
+            d["measure_signal"] = record.measure_signal
     return json.dumps(d, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -430,6 +434,7 @@ def decode(d: dict[str, Any]) -> Record | None:
             python=str(d.get("python", "")),
             executable=str(d.get("executable", "")),
             trace_python=bool(d.get("trace_python", False)),
+            measure_signal=int(d.get("measure_signal", 0)),
         )
     return None
 

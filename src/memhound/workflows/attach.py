@@ -15,13 +15,13 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from memhound.agent import contract
 from memhound.errors import AccessDenied, MemhoundError, PlatformNotSupported, ProcessNotFound
 from memhound.probes import process as proc
 
@@ -68,8 +68,12 @@ def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> 
     returns the file. The target keeps running."""
     target = find_python(pid)
     env = _environ(target)
-    if env.get("MEMHOUND_SNAPSHOT_SIGNAL") and env.get("MEMHOUND_SNAPSHOT_DIR"):
-        return _by_signal(target, env, output, timeout_s)
+    # memhound run writes the signal's number (it used to write its name), memhound soak
+    # --serve a real-time signal's number: read both, as the agent does.
+    signum = contract.parse_signal(env.get(contract.ENV_SNAPSHOT_SIGNAL))
+    directory = env.get(contract.ENV_SNAPSHOT_DIR)
+    if signum and directory:
+        return _by_signal(target, Path(directory), signum, output, timeout_s)
     out = (output or Path(f"{target}-{time.strftime('%Y%m%d-%H%M%S')}.heapsnapshot")).resolve()
     code = (
         "import sys\n"
@@ -94,10 +98,11 @@ def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> 
     return out
 
 
-def _by_signal(target: int, env: dict[str, str], output: Path | None, timeout_s: float) -> Path:
-    directory = Path(env["MEMHOUND_SNAPSHOT_DIR"])
+def _by_signal(
+    target: int, directory: Path, signum: int, output: Path | None, timeout_s: float
+) -> Path:
     before = set(directory.glob(f"{target}-*-signal.heapsnapshot"))
-    os.kill(target, getattr(signal, env["MEMHOUND_SNAPSHOT_SIGNAL"]))
+    os.kill(target, signum)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         new = set(directory.glob(f"{target}-*-signal.heapsnapshot")) - before

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from memhound.agent import BOOT_DIR
+from memhound.agent import BOOT_DIR, contract
 from memhound.analysis.imports import build_report
 from memhound.errors import UsageError
 from memhound.model.imports import IMPORTS_FILE, ImportReport
@@ -55,7 +55,7 @@ def _run_probe(target: ImportTarget, python: str, trace: bool, timeout_s: float)
         out = os.path.join(tmp, "probe.json")
         argv = [python, str(PROBE), out, *(["--trace"] if trace else []), *target.probe_args()]
         env = dict(os.environ)
-        env.pop("MEMHOUND_AGENT_SOCKET", None)  # measure the target, not our agent
+        env.pop(contract.ENV_SOCKET, None)  # measure the target, not our agent
         try:
             proc = subprocess.run(
                 argv,

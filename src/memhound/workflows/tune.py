@@ -16,12 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from memhound._fsutil import atomic_write
+from memhound.agent import contract
 from memhound.analysis.tune import BASELINE, judge
 from memhound.errors import UsageError
 from memhound.model.run import Run, open_run
 from memhound.model.timeline import Timeline
 from memhound.model.tune import TUNE_FILE, TuneResult, TuneRun
-from memhound.workflows.run import RunOptions, resolve_command, run_command
+from memhound.workflows._recording import RunOptions
+from memhound.workflows.run import resolve_command, run_command
 
 JEMALLOC_GLOBS = (
     "/usr/lib/*-linux-gnu/libjemalloc.so.2",
@@ -85,24 +87,24 @@ def catalogue(collect_every: int = 10) -> dict[str, TuneConfig]:
         TuneConfig(
             "gc-relaxed",
             "fewer collections: gc.set_threshold(50000, 50, 100)",
-            (("MEMHOUND_GC_THRESHOLD", "50000,50,100"),),
+            ((contract.ENV_GC_THRESHOLD, "50000,50,100"),),
         ),
         TuneConfig(
             "gc-freeze",
             "gc.freeze() at the first memhound.iteration(): start-up objects leave gc",
-            (("MEMHOUND_GC_FREEZE", "1"),),
+            ((contract.ENV_GC_FREEZE, "1"),),
             per_iteration=True,
         ),
         TuneConfig(
             f"gc-collect-{collect_every}",
             f"gc.collect() every {collect_every} memhound.iteration() calls",
-            (("MEMHOUND_GC_COLLECT_EVERY", str(collect_every)),),
+            ((contract.ENV_GC_COLLECT_EVERY, str(collect_every)),),
             per_iteration=True,
         ),
         TuneConfig(
             "malloc-trim",
             "malloc_trim(0) after every full (gen2) collection",
-            (("MEMHOUND_MALLOC_TRIM", "1"),),
+            ((contract.ENV_MALLOC_TRIM, "1"),),
         ),
     ]
     return {c.name: c for c in configs}

@@ -39,7 +39,7 @@ ENV_MALLOC_TRIM = "MEMHOUND_MALLOC_TRIM"  # "1": malloc_trim(0) after each full 
 ENV_RESOURCE_STACKS = "MEMHOUND_RESOURCE_STACKS"
 # Heap snapshot triggers (memhound run --snapshot-*): where they go, and when.
 ENV_SNAPSHOT_DIR = "MEMHOUND_SNAPSHOT_DIR"
-ENV_SNAPSHOT_SIGNAL = "MEMHOUND_SNAPSHOT_SIGNAL"  # "SIGUSR2": one snapshot per signal
+ENV_SNAPSHOT_SIGNAL = "MEMHOUND_SNAPSHOT_SIGNAL"  # "12" (or "SIGUSR2"): a snapshot per signal
 ENV_SNAPSHOT_EVERY = "MEMHOUND_SNAPSHOT_EVERY"  # seconds between snapshots
 ENV_SNAPSHOT_ABOVE = "MEMHOUND_SNAPSHOT_ABOVE"  # RSS bytes: one snapshot when crossed
 ENV_SNAPSHOT_AT_EXIT = "MEMHOUND_SNAPSHOT_AT_EXIT"  # "1": at exit and on SIGTERM

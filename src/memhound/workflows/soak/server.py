@@ -21,9 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TypeVar
 
-from memhound.agent.channel import AgentChannel
+from memhound.agent import contract
+from memhound.agent.channel import AgentChannel, Measured, Message, agent_fd, decode, since
 from memhound.errors import CommandNotFound, MemhoundError, ProcessNotFound, UsageError
 from memhound.load.http import (
     HttpDriver,
@@ -33,6 +34,7 @@ from memhound.load.http import (
     sitemap_urls,
     wait_for_port,
 )
+from memhound.model.timeline import AgentInfo, SnapshotTaken
 from memhound.model.verdict import LeftOpen, SoakResult
 from memhound.probes import process as proc
 from memhound.watchers.tree import ResourceSampler
@@ -47,6 +49,8 @@ MEASURE_TIMEOUT_S = 10.0
 SNAPSHOT_TIMEOUT_S = 300.0
 #: Processes of a server snapshotted at most (the workers whose heaps grew most).
 SNAPSHOT_PROCESSES = 4
+
+_Answer = TypeVar("_Answer", Measured, SnapshotTaken)
 
 
 class Server:
@@ -65,8 +69,9 @@ class Server:
         self.popen = popen
         self.channel = channel
         self.log = log
-        self.agents: dict[int, dict[str, Any]] = {}  # pid -> its hello
-        self.messages: list[dict[str, Any]] = []
+        self.agents: dict[int, AgentInfo] = {}  # pid -> its hello
+        self.agent_fds: dict[int, int] = {}  # pid -> its agent's socket, left out of its fds
+        self._rel = since(time.time())
 
     # -- starting and attaching ---------------------------------------------------------------
     @classmethod
@@ -92,11 +97,11 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
         )
-        env["MEMHOUND_MEASURE_SIGNAL"] = str(MEASURE_SIGNAL)
+        env[contract.ENV_MEASURE_SIGNAL] = contract.signal_value(MEASURE_SIGNAL)
         env["PYTHONUNBUFFERED"] = "1"
         if snapshot_dir is not None:
-            env["MEMHOUND_SNAPSHOT_DIR"] = str(snapshot_dir)
-            env["MEMHOUND_SNAPSHOT_SIGNAL"] = str(SNAPSHOT_SIGNAL)
+            env[contract.ENV_SNAPSHOT_DIR] = str(snapshot_dir)
+            env[contract.ENV_SNAPSHOT_SIGNAL] = contract.signal_value(SNAPSHOT_SIGNAL)
         out: IO[bytes] = open(log, "wb")  # noqa: SIM115  (the child holds it)
         try:
             popen = subprocess.Popen(
@@ -159,15 +164,19 @@ class Server:
         tail = [ln for ln in text.splitlines() if ln.strip()][-lines:]
         return ("; its last output:\n    " + "\n    ".join(tail)) if tail else ""
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> list[Message]:
         if self.channel is None:
             return []
-        got = self.channel.drain()
-        for m in got:
-            if m.get("kind") == "hello" and isinstance(m.get("pid"), int):
-                self.agents[m["pid"]] = m
-            elif isinstance(m.get("agent_fd"), int) and m.get("pid") in self.agents:
-                self.agents[m["pid"]]["agent_fd"] = m["agent_fd"]  # a new agent socket
+        got: list[Message] = []
+        for msg in self.channel.drain():
+            records = decode(msg, self._rel)
+            for r in records:
+                if isinstance(r, AgentInfo):
+                    self.agents[r.pid] = r
+            named = agent_fd(msg)  # in a hello, or a new agent socket's first message
+            if named is not None and named[0] in self.agents:
+                self.agent_fds[named[0]] = named[1]
+            got.extend(records)
         return got
 
     def stop(self, grace_s: float = 5.0) -> None:
@@ -194,7 +203,7 @@ class Server:
         tree = set(self.pids())
         sent = []
         for pid, hello in self.agents.items():
-            wanted = hello.get("measure_signal") if signum == MEASURE_SIGNAL else signum
+            wanted = hello.measure_signal if signum == MEASURE_SIGNAL else signum
             if pid in tree and wanted == signum:
                 try:
                     os.kill(pid, signum)
@@ -203,15 +212,17 @@ class Server:
                     continue
         return sent
 
-    def wait_for(self, kind: str, pids: list[int], timeout_s: float) -> dict[int, dict[str, Any]]:
-        """The first ``kind`` message of each of ``pids`` (as many as came within the time)."""
-        got: dict[int, dict[str, Any]] = {}
+    def wait_for(
+        self, kind: type[_Answer], pids: list[int], timeout_s: float
+    ) -> dict[int, _Answer]:
+        """The first answer of ``kind`` from each of ``pids`` (as many as came within the
+        time); a snapshot that failed is an answer too (its ``error`` set)."""
+        got: dict[int, _Answer] = {}
         deadline = time.monotonic() + timeout_s
         while len(got) < len(pids) and time.monotonic() < deadline:
             for m in self.drain():
-                pid = m.get("pid")
-                if m.get("kind") in (kind, f"{kind}-failed") and pid in pids and pid not in got:
-                    got[pid] = m
+                if isinstance(m, kind) and m.pid in pids and m.pid not in got:
+                    got[m.pid] = m
             if len(got) < len(pids):
                 if not self.alive():
                     break
@@ -239,7 +250,7 @@ class ServerMeter:
             deadline = time.monotonic() + wait_agent_s
             while time.monotonic() < deadline and server.alive():
                 server.drain()
-                if any(h.get("trace_python") for h in server.agents.values()):
+                if any(h.trace_python for h in server.agents.values()):
                     self.primary = "python-heap"
                     break
                 time.sleep(0.02)
@@ -264,24 +275,19 @@ class ServerMeter:
         heap = 0
         if self.primary == "python-heap":
             asked = self.server.signal_agents(MEASURE_SIGNAL)
-            got = self.server.wait_for("measured", asked, MEASURE_TIMEOUT_S)
+            got = self.server.wait_for(Measured, asked, MEASURE_TIMEOUT_S)
             if not self.server.alive():
                 return None
-            heap = sum(int(m.get("traced") or 0) for m in got.values())
+            heap = sum(m.traced_bytes or 0 for m in got.values())
             for pid, m in got.items():
-                traced = int(m.get("traced") or 0)
+                traced = m.traced_bytes or 0
                 self.first_traced.setdefault(pid, traced)
                 self.last_traced[pid] = traced
         rss = 0
         for pid in pids:
             with contextlib.suppress(MemhoundError):
                 rss += proc.read_status(pid).rss_bytes
-        own = {
-            pid: h["agent_fd"]
-            for pid, h in self.server.agents.items()
-            if isinstance(h.get("agent_fd"), int)
-        }
-        rs = self.resources.sample(t, pids, skip_fds=own)
+        rs = self.resources.sample(t, pids, skip_fds=dict(self.server.agent_fds))
         extra = {k: v for k, v in rs.totals.items() if k not in ("fds", "threads")}
         primary = heap if self.primary == "python-heap" else rss
         return Reading(
@@ -334,15 +340,15 @@ class ServerMeter:
                 asked.append(pid)
             except OSError:
                 self.notes.append(f"heap snapshot {label} of pid {pid} not taken: it is gone")
-        got = self.server.wait_for("snapshot", asked, SNAPSHOT_TIMEOUT_S)
+        got = self.server.wait_for(SnapshotTaken, asked, SNAPSHOT_TIMEOUT_S)
         out: dict[str, str] = {}
         for pid in asked:
-            msg = got.get(pid)
-            if msg is None or msg.get("kind") != "snapshot":
-                error = (msg or {}).get("error", "no answer")
+            taken = got.get(pid)
+            if taken is None or taken.error is not None or taken.path is None:
+                error = (taken.error if taken is not None else None) or "no answer"
                 self.notes.append(f"heap snapshot {label} of pid {pid} not taken: {error}")
                 continue
-            path = Path(str(msg["path"]))
+            path = Path(str(taken.path))
             final = directory / f"soak-{label}-{pid}.heapsnapshot"
             try:
                 os.replace(path, final)
