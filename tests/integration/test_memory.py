@@ -124,7 +124,7 @@ def test_zombie_is_not_read_as_zero() -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
 def test_pid_we_may_not_read_raises_access_denied() -> None:
     """A forked child drops to user nobody and reads pid 1: AccessDenied, not zeros."""
-    from memhound import measure  # load everything before dropping privileges
+    from memhound.probes import measure  # load everything before dropping privileges
 
     assert measure.memory is memhound.memory
     read_fd, write_fd = os.pipe()

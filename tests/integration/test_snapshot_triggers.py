@@ -172,7 +172,7 @@ def test_snapshot_pid_of_a_server_soak_started(in_tmp: Path, job: str) -> None:
     written as a number) is snapshotted through its agent: snapshot --pid read only signal
     names and failed on it (AttributeError: module 'signal' has no attribute '41')."""
     from memhound.agent import contract
-    from memhound.workflows.soak_server import SNAPSHOT_SIGNAL, Server
+    from memhound.workflows.soak.server import SNAPSHOT_SIGNAL, Server
 
     snapshots = in_tmp / "snapshots"
     snapshots.mkdir(mode=0o700)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import memhound
@@ -81,8 +82,12 @@ def imports(path: Path) -> list[str]:
             assert node.level == 0, f"{path}: use absolute imports"
             if node.module == "memhound":
                 found.extend(m for a in node.names if (m := _root_name(a.name)))
-            elif node.module:
-                found.append(node.module)
+            elif node.module and node.module.startswith("memhound."):
+                folder = PKG.joinpath(*node.module.split(".")[1:])
+                for a in node.names:  # `from memhound.heap import graph` imports a module
+                    sub = folder / a.name
+                    is_module = sub.is_dir() or sub.with_suffix(".py").exists()
+                    found.append(f"{node.module}.{a.name}" if is_module else node.module)
         elif isinstance(node, ast.Import):
             found.extend(a.name for a in node.names)
     return [m for m in found if m.startswith("memhound.")]
@@ -160,3 +165,32 @@ def test_no_import_cycles() -> None:
         if node not in state:
             visit(node, [node])
     assert not cycles, "\n".join(cycles)
+
+
+def _names_imported(path: Path) -> list[tuple[str, str]]:
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("memhound"):
+            out += [(str(node.module), a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(a.name, "") for a in node.names if a.name.startswith("memhound")]
+    return out
+
+
+def test_every_import_of_memhound_names_something_that_exists() -> None:
+    """A moved module or name leaves no import behind, not even one inside a function that no
+    test happens to run."""
+    root = PKG.parents[1]
+    files = [p for p in PKG.rglob("*.py") if "_boot" not in p.parts]
+    files += [*(root / "tests").rglob("*.py"), *(root / "bench").rglob("*.py")]
+    missing = []
+    for path in files:
+        for module, name in _names_imported(path):
+            try:
+                mod = importlib.import_module(module)
+                if name and not hasattr(mod, name):
+                    importlib.import_module(f"{module}.{name}")
+            except ImportError as exc:
+                missing.append(f"{path.relative_to(root)}: from {module} import {name}: {exc}")
+    assert not missing, "\n".join(missing)
