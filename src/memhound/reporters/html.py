@@ -19,7 +19,7 @@ from typing import Any
 from memhound import __version__
 from memhound.analysis.stacks import created_at
 from memhound.errors import MissingDependency
-from memhound.model.run import Run
+from memhound.model.run import Run, RunSummary
 from memhound.model.timeline import GcEvent
 from memhound.reporters._series import bucket_max, command_text
 from memhound.units import format_bytes, format_duration
@@ -194,131 +194,155 @@ class HtmlReporter:
     def _tables(self, run: Run) -> str:
         s = run.summary
         assert s is not None
-        out = []
-        if s.processes:
-            rows = "".join(
+        sections = (
+            self._processes(s),
+            self._checkpoints(run),
+            self._resources(s),
+            self._snapshots(run),
+            self._open_at_exit(run),
+            self._gc(s),
+        )
+        return "".join(sections)
+
+    def _processes(self, s: RunSummary) -> str:
+        if not s.processes:
+            return ""
+        rows = "".join(
+            "<tr>"
+            + _num(p.pid)
+            + _num(format_bytes(p.peak_rss_bytes))
+            + _num(format_bytes(p.peak_pss_bytes))
+            + _num(format_bytes(p.final_rss_bytes))
+            + f'<td class="mono">{_e(" ".join(p.cmdline))}</td></tr>'
+            for p in s.processes[:100]
+        )
+        return (
+            '<section id="processes"><h2>Processes (by peak RSS)</h2><table><thead><tr>'
+            '<th class="num">pid</th><th class="num">peak RSS</th><th class="num">peak PSS'
+            '</th><th class="num">final RSS</th><th>command</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></section>"
+        )
+
+    def _checkpoints(self, run: Run) -> str:
+        if not run.timeline.checkpoints:
+            return ""
+        rows = "".join(
+            f'<tr><td class="num">{_e(format_duration(c.t))}</td><td class="num">{c.pid}</td>'
+            f'<td class="label">{_e(c.label)}</td>'
+            f'<td class="num">{_e(format_bytes(c.reading.rss_bytes if c.reading else None))}'
+            f'</td><td class="num">'
+            f"{_e(format_bytes(c.reading.pss_bytes if c.reading else None))}</td>"
+            f'<td class="num">'
+            f"{_e(format_bytes(c.reading.traced_current_bytes if c.reading else None))}"
+            "</td></tr>"
+            for c in run.timeline.checkpoints
+        )
+        return (
+            '<section id="checkpoints"><h2>Checkpoints</h2><table><thead><tr>'
+            '<th class="num">t</th><th class="num">pid</th><th>label</th>'
+            '<th class="num">RSS</th><th class="num">PSS</th><th class="num">Python heap</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table></section>"
+        )
+
+    def _resources(self, s: RunSummary) -> str:
+        if not s.resources:
+            return ""
+        rows = "".join(
+            "<tr>"
+            + f'<td class="mono">{_e(r.name)}</td>'
+            + _num(r.first)
+            + _num(r.last)
+            + _num(r.peak)
+            + _num(
+                f"{r.per_minute:+.2f} ({r.ci_low_per_minute:+.2f} to {r.ci_high_per_minute:+.2f})"
+            )
+            + f"<td>{'GROWING' if r.growing else 'steady'}"
+            + (
+                " (" + _e(", ".join(f"pid {p}: {n}" for p, n in r.by_pid_at_peak.items())) + ")"
+                if r.growing and r.by_pid_at_peak
+                else ""
+            )
+            + "</td></tr>"
+            for r in s.resources
+        )
+        errors = "".join(f'<p class="note">not watched: {_e(e)}</p>' for e in s.resource_errors)
+        return (
+            '<section id="resources"><h2>Resources of the process tree</h2><table><thead>'
+            '<tr><th>resource</th><th class="num">first</th><th class="num">last</th>'
+            '<th class="num">peak</th><th class="num">per minute (95% CI)</th>'
+            f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>{errors}</section>"
+        )
+
+    def _snapshots(self, run: Run) -> str:
+        if not run.timeline.snapshots:
+            return ""
+        rows = "".join(
+            "<tr>"
+            + _num(format_duration(x.t))
+            + _num(x.pid)
+            + f"<td>{_e(x.reason)}</td>"
+            + f'<td class="mono">{_e(x.path or "not written: " + (x.error or ""))}</td>'
+            + _num(f"{x.nodes:,}" if x.nodes is not None else "")
+            + "</tr>"
+            for x in run.timeline.snapshots
+        )
+        return (
+            '<section id="snapshots"><h2>Heap snapshots</h2><table><thead><tr>'
+            '<th class="num">t</th><th class="num">pid</th><th>trigger</th><th>file</th>'
+            f'<th class="num">objects</th></tr></thead><tbody>{rows}</tbody></table>'
+            '<p class="note">Open them with <code>memhound heap summary FILE</code>, Chrome '
+            "DevTools (Memory, Load) or memlab.</p></section>"
+        )
+
+    def _open_at_exit(self, run: Run) -> str:
+        if not run.timeline.open_at_exit:
+            return ""
+        rows = "".join(
+            "<tr>" + _num(group.pid) + f"<td>{_e(item.kind)}</td>"
+            f'<td class="mono">{_e(item.what)}</td>'
+            f'<td class="mono">{_e(created_at(item.stack))}</td></tr>'
+            for group in run.timeline.open_at_exit
+            for item in group.items
+        )
+        return (
+            '<section id="open-at-exit"><h2>Still open when the Python processes exited'
+            '</h2><table><thead><tr><th class="num">pid</th><th>kind</th><th>what</th>'
+            f"<th>created at</th></tr></thead><tbody>{rows}</tbody></table></section>"
+        )
+
+    def _gc(self, s: RunSummary) -> str:
+        g = s.gc
+        if g is None:
+            return ""
+
+        def gc_rows(events: tuple[GcEvent, ...]) -> str:
+            return "".join(
                 "<tr>"
-                + _num(p.pid)
-                + _num(format_bytes(p.peak_rss_bytes))
-                + _num(format_bytes(p.peak_pss_bytes))
-                + _num(format_bytes(p.final_rss_bytes))
-                + f'<td class="mono">{_e(" ".join(p.cmdline))}</td></tr>'
-                for p in s.processes[:100]
-            )
-            out.append(
-                '<section id="processes"><h2>Processes (by peak RSS)</h2><table><thead><tr>'
-                '<th class="num">pid</th><th class="num">peak RSS</th><th class="num">peak PSS'
-                '</th><th class="num">final RSS</th><th>command</th></tr></thead>'
-                f"<tbody>{rows}</tbody></table></section>"
-            )
-        if run.timeline.checkpoints:
-            rows = "".join(
-                f'<tr><td class="num">{_e(format_duration(c.t))}</td><td class="num">{c.pid}</td>'
-                f'<td class="label">{_e(c.label)}</td>'
-                f'<td class="num">{_e(format_bytes(c.reading.rss_bytes if c.reading else None))}'
-                f'</td><td class="num">'
-                f"{_e(format_bytes(c.reading.pss_bytes if c.reading else None))}</td>"
-                f'<td class="num">'
-                f"{_e(format_bytes(c.reading.traced_current_bytes if c.reading else None))}"
-                "</td></tr>"
-                for c in run.timeline.checkpoints
-            )
-            out.append(
-                '<section id="checkpoints"><h2>Checkpoints</h2><table><thead><tr>'
-                '<th class="num">t</th><th class="num">pid</th><th>label</th>'
-                '<th class="num">RSS</th><th class="num">PSS</th><th class="num">Python heap</th>'
-                f"</tr></thead><tbody>{rows}</tbody></table></section>"
-            )
-        if s.resources:
-            rows = "".join(
-                "<tr>"
-                + f'<td class="mono">{_e(r.name)}</td>'
-                + _num(r.first)
-                + _num(r.last)
-                + _num(r.peak)
-                + _num(
-                    f"{r.per_minute:+.2f} ({r.ci_low_per_minute:+.2f} to "
-                    f"{r.ci_high_per_minute:+.2f})"
-                )
-                + f"<td>{'GROWING' if r.growing else 'steady'}"
-                + (
-                    " (" + _e(", ".join(f"pid {p}: {n}" for p, n in r.by_pid_at_peak.items())) + ")"
-                    if r.growing and r.by_pid_at_peak
-                    else ""
-                )
-                + "</td></tr>"
-                for r in s.resources
-            )
-            errors = "".join(f'<p class="note">not watched: {_e(e)}</p>' for e in s.resource_errors)
-            out.append(
-                '<section id="resources"><h2>Resources of the process tree</h2><table><thead>'
-                '<tr><th>resource</th><th class="num">first</th><th class="num">last</th>'
-                '<th class="num">peak</th><th class="num">per minute (95% CI)</th>'
-                f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>{errors}</section>"
-            )
-        if run.timeline.snapshots:
-            rows = "".join(
-                "<tr>"
-                + _num(format_duration(x.t))
-                + _num(x.pid)
-                + f"<td>{_e(x.reason)}</td>"
-                + f'<td class="mono">{_e(x.path or "not written: " + (x.error or ""))}</td>'
-                + _num(f"{x.nodes:,}" if x.nodes is not None else "")
+                + _num(format_duration(e.t))
+                + _num(e.pid)
+                + _num(e.generation)
+                + _num(f"{e.collected:,}")
+                + _num(e.uncollectable)
+                + _num(f"{e.duration_s * 1000:.2f} ms")
                 + "</tr>"
-                for x in run.timeline.snapshots
+                for e in events
             )
-            out.append(
-                '<section id="snapshots"><h2>Heap snapshots</h2><table><thead><tr>'
-                '<th class="num">t</th><th class="num">pid</th><th>trigger</th><th>file</th>'
-                f'<th class="num">objects</th></tr></thead><tbody>{rows}</tbody></table>'
-                '<p class="note">Open them with <code>memhound heap summary FILE</code>, Chrome '
-                "DevTools (Memory, Load) or memlab.</p></section>"
-            )
-        if run.timeline.open_at_exit:
-            rows = "".join(
-                "<tr>" + _num(group.pid) + f"<td>{_e(item.kind)}</td>"
-                f'<td class="mono">{_e(item.what)}</td>'
-                f'<td class="mono">{_e(created_at(item.stack))}</td></tr>'
-                for group in run.timeline.open_at_exit
-                for item in group.items
-            )
-            out.append(
-                '<section id="open-at-exit"><h2>Still open when the Python processes exited'
-                '</h2><table><thead><tr><th class="num">pid</th><th>kind</th><th>what</th>'
-                f"<th>created at</th></tr></thead><tbody>{rows}</tbody></table></section>"
-            )
-        if s.gc is not None:
-            g = s.gc
 
-            def gc_rows(events: tuple[GcEvent, ...]) -> str:
-                return "".join(
-                    "<tr>"
-                    + _num(format_duration(e.t))
-                    + _num(e.pid)
-                    + _num(e.generation)
-                    + _num(f"{e.collected:,}")
-                    + _num(e.uncollectable)
-                    + _num(f"{e.duration_s * 1000:.2f} ms")
-                    + "</tr>"
-                    for e in events
-                )
-
-            head = (
-                '<table><thead><tr><th class="num">t</th><th class="num">pid</th>'
-                '<th class="num">generation</th><th class="num">collected</th>'
-                '<th class="num">uncollectable</th><th class="num">pause</th></tr></thead>'
-            )
-            out.append(
-                '<section id="gc"><h2>Garbage collector</h2>'
-                f"<p>Collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
-                f"{g.collections[2]}; objects collected {g.collected:,}; uncollectable "
-                f"{g.uncollectable:,}; pauses total {_e(format_duration(g.pause_total_s))}, "
-                f"longest {_e(format_duration(g.pause_max_s))}.</p>"
-                f"<h3>Longest pauses</h3>{head}<tbody>{gc_rows(g.longest)}</tbody></table>"
-                f"<h3>Last {len(g.last)} collections, newest first</h3>{head}<tbody>"
-                f"{gc_rows(tuple(reversed(g.last)))}</tbody></table></section>"
-            )
-        return "".join(out)
+        head = (
+            '<table><thead><tr><th class="num">t</th><th class="num">pid</th>'
+            '<th class="num">generation</th><th class="num">collected</th>'
+            '<th class="num">uncollectable</th><th class="num">pause</th></tr></thead>'
+        )
+        return (
+            '<section id="gc"><h2>Garbage collector</h2>'
+            f"<p>Collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
+            f"{g.collections[2]}; objects collected {g.collected:,}; uncollectable "
+            f"{g.uncollectable:,}; pauses total {_e(format_duration(g.pause_total_s))}, "
+            f"longest {_e(format_duration(g.pause_max_s))}.</p>"
+            f"<h3>Longest pauses</h3>{head}<tbody>{gc_rows(g.longest)}</tbody></table>"
+            f"<h3>Last {len(g.last)} collections, newest first</h3>{head}<tbody>"
+            f"{gc_rows(tuple(reversed(g.last)))}</tbody></table></section>"
+        )
 
     def render(self, run: Run) -> str:
         s = run.summary
