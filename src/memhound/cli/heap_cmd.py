@@ -70,9 +70,9 @@ def execute(args: argparse.Namespace) -> int:
 
     from memhound.errors import UsageError
     from memhound.heap import graph as g
-    from memhound.heap import report
     from memhound.heap.diff import diff, three_snapshot
     from memhound.heap.v8format import load
+    from memhound.reporters import heap as report
 
     out = sys.stdout
     action = args.heap_command
