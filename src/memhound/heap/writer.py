@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from memhound._fsutil import atomic_private_file
+from memhound._native import load
 from memhound._platform import traverse_unsafe_ids
 from memhound.heap.v8format import EDGE_TYPES, META, NODE_FIELDS, NODE_TYPES
 
@@ -733,24 +734,21 @@ def _native_module() -> Any:
 
     ``MEMHOUND_NO_NATIVE=1`` in the environment chooses the pure-Python walker.
     """
-    if os.environ.get("MEMHOUND_NO_NATIVE", "") not in ("", "0"):
-        return None
-    try:
-        from memhound._native import _heapwalk  # type: ignore[attr-defined]
-    except ImportError:
+    native = load("_heapwalk")
+    if native is None:
         return None
     expected_nodes = {"hidden": N_HIDDEN, "string": N_STRING, "object": N_OBJECT}
     expected_nodes.update(number=N_NUMBER, synthetic=N_SYNTHETIC)
     expected_edges = {"context": E_CONTEXT, "element": E_ELEMENT, "property": E_PROPERTY}
     expected_edges.update(internal=E_INTERNAL, hidden=E_HIDDEN, weak=E_WEAK)
     if (
-        not hasattr(_heapwalk, "Registry")  # an extension built from older source
-        or expected_nodes != _heapwalk.NODE_TYPES
-        or expected_edges != _heapwalk.EDGE_TYPES
-        or len(NODE_FIELDS) != _heapwalk.NODE_FIELDS
+        not hasattr(native, "Registry")  # an extension built from older source
+        or expected_nodes != native.NODE_TYPES
+        or expected_edges != native.EDGE_TYPES
+        or len(NODE_FIELDS) != native.NODE_FIELDS
     ):
         return None  # built from another version of the format's tables
-    return _heapwalk
+    return native
 
 
 class _NativeWalker(_Walker):
