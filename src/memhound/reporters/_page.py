@@ -52,10 +52,21 @@ def safe_json(data: Any) -> str:
     )
 
 
+#: Pieces every page shares, put in place before the values: ``@@HEAD@@`` (doctype, meta,
+#: title), ``@@BASECSS@@`` (the common styles; a page's own follow them) and ``@@SCRIPTS@@``
+#: (the data block, Plotly.js, and ``memhound.data`` / ``memhound.esc`` for the page's script).
+PARTIALS = {"HEAD": "_head.html", "BASECSS": "_base.css", "SCRIPTS": "_scripts.html"}
+
+
 def fill_template(name: str, values: dict[str, str]) -> str:
-    """The template ``templates/NAME`` with ``@@KEY@@`` replaced by ``values[KEY]`` in one
-    pass (text we insert is never searched for placeholders); ``@@PLOTLY@@`` is Plotly.js."""
-    template = (TEMPLATES / name).read_text(encoding="utf-8")
+    """The template ``templates/NAME`` with its ``PARTIALS`` in place, then ``@@KEY@@`` replaced
+    by ``values[KEY]`` in one pass (text we insert is never searched for placeholders);
+    ``@@PLOTLY@@`` is Plotly.js."""
+    template = re.sub(
+        "@@(" + "|".join(PARTIALS) + ")@@\n",
+        lambda m: (TEMPLATES / PARTIALS[m.group(1)]).read_text(encoding="utf-8"),
+        (TEMPLATES / name).read_text(encoding="utf-8"),
+    )
 
     def value(m: re.Match[str]) -> str:
         key = m.group(1)
