@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from memhound.errors import OutputNotWritable
 
@@ -31,30 +34,48 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file and rename, mode 0600.
+@contextmanager
+def atomic_private_file(
+    path: Path,
+    *,
+    buffering: int = -1,
+    hint: str = "choose another place with -o, or fix the directory's permissions",
+) -> Iterator[IO[bytes]]:
+    """A new binary file beside ``path``, mode 0600, renamed over ``path`` when the block
+    succeeds (after an fsync) and removed when it fails.
 
-    A reader sees the old file or the new one, never half of either.
+    A reader sees the old file or the new one, never half of either. An ``OSError`` (a full
+    disk, a quota) becomes ``OutputNotWritable`` and leaves nothing behind; ``hint`` is what
+    to tell the user when the file cannot be created at all.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise OutputNotWritable(
-            f"cannot write {str(path)!r}: {exc.strerror or exc}",
-            hint="choose another place with -o, or fix the directory's permissions",
+            f"cannot write {str(path)!r}: {exc.strerror or exc}", hint=hint
         ) from exc
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
+        os.chmod(tmp, FILE_MODE)
+        with os.fdopen(fd, "wb", buffering=buffering) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputNotWritable(
+                f"cannot write {str(path)!r}: {exc.strerror or exc}",
+                hint="free some space or choose another path; the partial file was removed",
+            ) from exc
         raise
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through ``atomic_private_file``."""
+    with atomic_private_file(path) as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def open_private_append(path: Path) -> int:

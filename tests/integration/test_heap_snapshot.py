@@ -199,13 +199,13 @@ def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
     if not Path("/dev/full").exists():
         return
     # a write that fails half way (here: a full device) leaves no partial file behind
-    import memhound.heap.writer as writer
+    from memhound._fsutil import atomic_private_file
 
     full = os.open("/dev/full", os.O_WRONLY)
     try:
         with (
             pytest.raises(OutputNotWritable, match="No space left"),
-            writer._atomic_private(tmp_path / "x.heapsnapshot") as fh,
+            atomic_private_file(tmp_path / "x.heapsnapshot") as fh,
         ):
             os.dup2(full, fh.fileno())
             fh.write(b"x" * (2 << 20))

@@ -15,9 +15,10 @@ import bisect
 import gc
 import sys
 from collections.abc import Iterable
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import Any, Protocol
 
+from memhound._native import load
 from memhound._platform import traverse_unsafe_ids
 from memhound.model.allocations import EngineResult, Frame
 
@@ -37,20 +38,23 @@ class Engine(Protocol):
     def release(self) -> None: ...
 
 
+def _native_engine() -> ModuleType | None:
+    """``memhound._native._alloc`` where it is built and supports this interpreter."""
+    native = load("_alloc")
+    return native if native is not None and native.SUPPORTED else None
+
+
 def native_available() -> bool:
-    try:
-        from memhound._native import _alloc  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    return bool(_alloc.SUPPORTED)
+    return _native_engine() is not None
 
 
 def make_engine(name: str, frames: int) -> Engine:
     """``auto`` (native where built, else tracemalloc), ``native`` or ``tracemalloc``."""
+    native = _native_engine() if name in ("auto", "native") else None
     if name == "auto":
-        name = "native" if native_available() else "tracemalloc"
+        name = "native" if native is not None else "tracemalloc"
     if name == "native":
-        if not native_available():
+        if native is None:
             from memhound.errors import MissingDependency
 
             raise MissingDependency(
@@ -58,7 +62,7 @@ def make_engine(name: str, frames: int) -> Engine:
                 hint="reinstall memhound where a C compiler and Python's headers are available "
                 "(pip install --force-reinstall memhound), or use engine='tracemalloc'",
             )
-        return NativeEngine(frames)
+        return NativeEngine(frames, native)
     if name == "tracemalloc":
         return TracemallocEngine(frames)
     from memhound.errors import UsageError
@@ -161,10 +165,8 @@ def describe_objects(
 class NativeEngine:
     name = "native"
 
-    def __init__(self, frames: int) -> None:
-        from memhound._native import _alloc  # type: ignore[attr-defined]
-
-        self._native: Any = _alloc
+    def __init__(self, frames: int, native: ModuleType) -> None:
+        self._native: Any = native  # memhound._native._alloc (make_engine loads it)
         self.frames = frames
         self._block: int | None = None
 
@@ -320,11 +322,10 @@ class _HookAfterExec:
 
 def native_state() -> dict[str, int] | None:
     """The C engine's hooks and tables (``None`` when it is not built): for tests."""
-    if not native_available():
+    native = _native_engine()
+    if native is None:
         return None
-    from memhound._native import _alloc  # type: ignore[attr-defined]
-
-    state: dict[str, int] = _alloc.state()
+    state: dict[str, int] = native.state()
     return state
 
 

@@ -395,16 +395,11 @@ def _numbers_in(raw: bytes, start: int, stop: int, key: str, where: str, np: Any
 
 def native_heapwalk() -> Any:
     """``memhound._native._heapwalk`` when built and not turned off (MEMHOUND_NO_NATIVE=1)."""
-    from memhound._native import heapwalk_turned_off
+    from memhound._native import load
 
-    if heapwalk_turned_off():
-        return None
-    try:
-        from memhound._native import _heapwalk  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    native = load("_heapwalk")
     wanted = ("parse_ints", "bfs", "dominators", "dominator_tree")
-    return _heapwalk if all(hasattr(_heapwalk, f) for f in wanted) else None
+    return native if native is not None and all(hasattr(native, f) for f in wanted) else None
 
 
 def _numbers(body: bytes, key: str, offset: int, where: str, np: Any) -> Any:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -31,13 +30,13 @@ import types
 import weakref
 from array import array
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
+from memhound._fsutil import atomic_private_file
+from memhound._native import load
 from memhound._platform import traverse_unsafe_ids
-from memhound.errors import OutputNotWritable
 from memhound.heap.v8format import EDGE_TYPES, META, NODE_FIELDS, NODE_TYPES
 
 _NT = {name: i for i, name in enumerate(NODE_TYPES)}
@@ -170,7 +169,9 @@ def snapshot(
             gc.enable()
         sys.setswitchinterval(interval)
     t1 = time.perf_counter()
-    with _atomic_private(target) as raw:
+    with atomic_private_file(
+        target, buffering=1 << 20, hint="choose another path, or fix the directory's permissions"
+    ) as raw:
         if gzip:
             import gzip as gzip_module
 
@@ -733,26 +734,21 @@ def _native_module() -> Any:
 
     ``MEMHOUND_NO_NATIVE=1`` in the environment chooses the pure-Python walker.
     """
-    from memhound._native import heapwalk_turned_off
-
-    if heapwalk_turned_off():
-        return None
-    try:
-        from memhound._native import _heapwalk  # type: ignore[attr-defined]
-    except ImportError:
+    native = load("_heapwalk")
+    if native is None:
         return None
     expected_nodes = {"hidden": N_HIDDEN, "string": N_STRING, "object": N_OBJECT}
     expected_nodes.update(number=N_NUMBER, synthetic=N_SYNTHETIC)
     expected_edges = {"context": E_CONTEXT, "element": E_ELEMENT, "property": E_PROPERTY}
     expected_edges.update(internal=E_INTERNAL, hidden=E_HIDDEN, weak=E_WEAK)
     if (
-        not hasattr(_heapwalk, "Registry")  # an extension built from older source
-        or expected_nodes != _heapwalk.NODE_TYPES
-        or expected_edges != _heapwalk.EDGE_TYPES
-        or len(NODE_FIELDS) != _heapwalk.NODE_FIELDS
+        not hasattr(native, "Registry")  # an extension built from older source
+        or expected_nodes != native.NODE_TYPES
+        or expected_edges != native.EDGE_TYPES
+        or len(NODE_FIELDS) != native.NODE_FIELDS
     ):
         return None  # built from another version of the format's tables
-    return _heapwalk
+    return native
 
 
 class _NativeWalker(_Walker):
@@ -931,36 +927,6 @@ def _row_chunks(rows: Any) -> Iterator[bytes]:
     for start in range(0, rows.shape[0], step):
         block = rows[start : start + step]
         yield ",".join(map(str, block.ravel().tolist())).encode()
-
-
-@contextmanager
-def _atomic_private(target: Path) -> Iterator[IO[bytes]]:
-    """A temp file beside ``target``, mode 0600, renamed over it when the block succeeds."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise OutputNotWritable(
-            f"cannot write {str(target)!r}: {exc.strerror or exc}",
-            hint="choose another path, or fix the directory's permissions",
-        ) from exc
-    try:
-        os.chmod(tmp, 0o600)
-        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):  # a full disk, a quota: say so, leave nothing behind
-            raise OutputNotWritable(
-                f"cannot write {str(target)!r}: {exc.strerror or exc}",
-                hint="free some space or choose another path; the partial file was removed",
-            ) from exc
-        raise
 
 
 def _type_name(t: type) -> str:

@@ -62,6 +62,18 @@ class ExitStatus:
             return text
         return f"exited with code {self.returncode}"
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ExitStatus:
+        oom = d.get("oom")
+        return cls(
+            returncode=d.get("returncode"),
+            signal=d.get("signal"),
+            signal_name=d.get("signal_name"),
+            interrupted=bool(d.get("interrupted", False)),
+            oom=OomVerdict(**oom) if oom else None,
+            max_rss_bytes=d.get("max_rss_bytes"),
+        )
+
 
 @dataclass(frozen=True)
 class RunMeta:
@@ -83,6 +95,35 @@ class RunMeta:
     duration_s: float | None = None
     exit: ExitStatus | None = None
     platform: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["command"] = list(self.command)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunMeta:
+        """Read back ``to_dict()``; what an older run.json lacks gets its default."""
+        exit_d = d.get("exit")
+        return cls(
+            kind=str(d.get("kind", "run")),
+            command=tuple(d.get("command") or ()),
+            target_pid=d.get("target_pid"),
+            cwd=str(d.get("cwd", "")),
+            started_at=str(d.get("started_at", "")),
+            started_epoch_s=float(d.get("started_epoch_s", 0.0)),
+            interval_s=float(d.get("interval_s", 0.05)),
+            memhound_version=str(d.get("memhound_version", "?")),
+            agent=bool(d.get("agent", False)),
+            trace_python=bool(d.get("trace_python", False)),
+            limit_bytes=d.get("limit_bytes"),
+            status=str(d.get("status", "running")),
+            ended_at=d.get("ended_at"),
+            duration_s=d.get("duration_s"),
+            exit=ExitStatus.from_dict(exit_d) if exit_d else None,
+            platform=dict(d.get("platform") or {}),
+            watched=dict(d.get("watched") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -155,6 +196,23 @@ class RunSummary:
     iterations: int | None = None
     memory_per_iteration: tuple[float, float, float] | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: tuples as lists, pids as string keys. Not read back: a loaded run is
+        summarised again from its timeline (``memhound.load_run``)."""
+        d = asdict(self)
+        for r in d["resources"]:
+            r["by_pid_at_peak"] = {str(k): v for k, v in r["by_pid_at_peak"].items()}
+        d["resource_errors"] = list(d["resource_errors"])
+        if d["memory_per_iteration"] is not None:
+            d["memory_per_iteration"] = list(d["memory_per_iteration"])
+        for p in d["processes"]:
+            p["cmdline"] = list(p["cmdline"])
+        if d["gc"] is not None:
+            d["gc"]["collections"] = list(d["gc"]["collections"])
+            d["gc"]["last"] = list(d["gc"]["last"])
+            d["gc"]["longest"] = list(d["gc"]["longest"])
+        return d
+
 
 @dataclass
 class Run:
@@ -169,72 +227,12 @@ class Run:
 # -- (de)serialisation ---------------------------------------------------------------------
 
 
-def _gc_from(d: dict[str, Any]) -> GcEvent:
-    return GcEvent(**d)
-
-
-def meta_to_dict(meta: RunMeta) -> dict[str, Any]:
-    d = asdict(meta)
-    d["command"] = list(meta.command)
-    return d
-
-
-def meta_from_dict(d: dict[str, Any]) -> RunMeta:
-    exit_d = d.get("exit")
-    exit_status = None
-    if exit_d:
-        oom_d = exit_d.get("oom")
-        exit_status = ExitStatus(
-            returncode=exit_d.get("returncode"),
-            signal=exit_d.get("signal"),
-            signal_name=exit_d.get("signal_name"),
-            interrupted=bool(exit_d.get("interrupted", False)),
-            oom=OomVerdict(**oom_d) if oom_d else None,
-            max_rss_bytes=exit_d.get("max_rss_bytes"),
-        )
-    return RunMeta(
-        kind=str(d.get("kind", "run")),
-        command=tuple(d.get("command") or ()),
-        target_pid=d.get("target_pid"),
-        cwd=str(d.get("cwd", "")),
-        started_at=str(d.get("started_at", "")),
-        started_epoch_s=float(d.get("started_epoch_s", 0.0)),
-        interval_s=float(d.get("interval_s", 0.05)),
-        memhound_version=str(d.get("memhound_version", "?")),
-        agent=bool(d.get("agent", False)),
-        trace_python=bool(d.get("trace_python", False)),
-        limit_bytes=d.get("limit_bytes"),
-        status=str(d.get("status", "running")),
-        ended_at=d.get("ended_at"),
-        duration_s=d.get("duration_s"),
-        exit=exit_status,
-        platform=dict(d.get("platform") or {}),
-        watched=dict(d.get("watched") or {}),
-    )
-
-
-def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
-    d = asdict(summary)
-    for r in d["resources"]:
-        r["by_pid_at_peak"] = {str(k): v for k, v in r["by_pid_at_peak"].items()}
-    d["resource_errors"] = list(d["resource_errors"])
-    if d["memory_per_iteration"] is not None:
-        d["memory_per_iteration"] = list(d["memory_per_iteration"])
-    for p in d["processes"]:
-        p["cmdline"] = list(p["cmdline"])
-    if d["gc"] is not None:
-        d["gc"]["collections"] = list(d["gc"]["collections"])
-        d["gc"]["last"] = list(d["gc"]["last"])
-        d["gc"]["longest"] = list(d["gc"]["longest"])
-    return d
-
-
 def run_to_dict(run: Run) -> dict[str, Any]:
     return {
         "format": RUN_FORMAT,
         "version": RUN_VERSION,
-        "meta": meta_to_dict(run.meta),
-        "summary": summary_to_dict(run.summary) if run.summary else None,
+        "meta": run.meta.to_dict(),
+        "summary": run.summary.to_dict() if run.summary else None,
     }
 
 
@@ -263,7 +261,7 @@ def load_run_files(path: str | os.PathLike[str]) -> Run:
             f"run format version {raw['version']} is newer than this memhound",
             hint="upgrade memhound to read it",
         )
-    meta = meta_from_dict(raw.get("meta") or {})
+    meta = RunMeta.from_dict(raw.get("meta") or {})
     try:
         text = (root / TIMELINE_FILE).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

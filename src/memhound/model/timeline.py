@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from memhound.errors import RunFormatError
 from memhound.model.readings import MemoryReading
 
 TIMELINE_FORMAT = "memhound.timeline"
 TIMELINE_VERSION = 1
+
+
+def _t(t: float) -> float:
+    """Times are stored to 0.1 ms: finer digits only make the file longer."""
+    return round(t, 4)
 
 
 @dataclass(frozen=True)
@@ -30,10 +35,40 @@ class ProcSample:
     peak_rss_bytes: int
     pss_estimated: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "rss_bytes": self.rss_bytes,
+            "pss_bytes": self.pss_bytes,
+            "uss_bytes": self.uss_bytes,
+            "swap_bytes": self.swap_bytes,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "pss_estimated": self.pss_estimated,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ProcSample:
+        return cls(
+            pid=int(d["pid"]),
+            rss_bytes=int(d["rss_bytes"]),
+            pss_bytes=d.get("pss_bytes"),
+            uss_bytes=d.get("uss_bytes"),
+            swap_bytes=int(d.get("swap_bytes", 0)),
+            peak_rss_bytes=int(d.get("peak_rss_bytes", 0)),
+            pss_estimated=bool(d.get("pss_estimated", False)),
+        )
+
+
+# Each record class below names its line's ``kind`` and reads and writes the rest of the line
+# itself (``to_dict`` leaves ``kind`` out: ``encode`` puts it first). The keys and their order
+# are the file format: old timelines must keep loading.
+
 
 @dataclass(frozen=True)
 class Sample:
     """The process tree at one tick. The total is PSS-based: shared pages count once."""
+
+    KIND: ClassVar[str] = "sample"
 
     t: float
     total_pss_bytes: int
@@ -41,31 +76,92 @@ class Sample:
     total_uss_bytes: int | None
     procs: tuple[ProcSample, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "total_pss_bytes": self.total_pss_bytes,
+            "total_rss_bytes": self.total_rss_bytes,
+            "total_uss_bytes": self.total_uss_bytes,
+            "procs": [p.to_dict() for p in self.procs],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Sample:
+        return cls(
+            t=float(d["t"]),
+            total_pss_bytes=int(d["total_pss_bytes"]),
+            total_rss_bytes=int(d["total_rss_bytes"]),
+            total_uss_bytes=d.get("total_uss_bytes"),
+            procs=tuple(ProcSample.from_dict(p) for p in d.get("procs", [])),
+        )
+
 
 @dataclass(frozen=True)
 class ProcessInfo:
+    KIND: ClassVar[str] = "process"
+
     pid: int
     ppid: int
     cmdline: tuple[str, ...]
     t: float
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": _t(self.t), "pid": self.pid, "ppid": self.ppid, "cmdline": list(self.cmdline)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ProcessInfo:
+        return cls(
+            pid=int(d["pid"]), ppid=int(d["ppid"]), cmdline=tuple(d["cmdline"]), t=float(d["t"])
+        )
+
 
 @dataclass(frozen=True)
 class ProcessExit:
+    KIND: ClassVar[str] = "exit"
+
     pid: int
     t: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": _t(self.t), "pid": self.pid}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ProcessExit:
+        return cls(pid=int(d["pid"]), t=float(d["t"]))
 
 
 @dataclass(frozen=True)
 class Checkpoint:
+    KIND: ClassVar[str] = "checkpoint"
+
     t: float
     pid: int
     label: str
     reading: MemoryReading | None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "pid": self.pid,
+            "label": self.label,
+            "reading": self.reading.to_dict() if self.reading else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Checkpoint:
+        reading = d.get("reading")
+        return cls(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            label=str(d["label"]),
+            reading=MemoryReading.from_dict(reading) if reading else None,
+        )
+
 
 @dataclass(frozen=True)
 class GcEvent:
+    KIND: ClassVar[str] = "gc"
+
     t: float
     pid: int
     generation: int
@@ -73,18 +169,60 @@ class GcEvent:
     uncollectable: int
     duration_s: float
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "pid": self.pid,
+            "generation": self.generation,
+            "collected": self.collected,
+            "uncollectable": self.uncollectable,
+            "duration_s": self.duration_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GcEvent:
+        return cls(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            generation=int(d["generation"]),
+            collected=int(d["collected"]),
+            uncollectable=int(d["uncollectable"]),
+            duration_s=float(d["duration_s"]),
+        )
+
 
 @dataclass(frozen=True)
 class TracedSample:
+    KIND: ClassVar[str] = "traced"
+
     t: float
     pid: int
     current_bytes: int
     peak_bytes: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "pid": self.pid,
+            "current_bytes": self.current_bytes,
+            "peak_bytes": self.peak_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TracedSample:
+        return cls(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            current_bytes=int(d["current_bytes"]),
+            peak_bytes=int(d["peak_bytes"]),
+        )
+
 
 @dataclass(frozen=True)
 class AgentInfo:
     """A Python process that ran memhound's agent and said hello."""
+
+    KIND: ClassVar[str] = "agent"
 
     t: float
     pid: int
@@ -94,15 +232,56 @@ class AgentInfo:
     #: The signal it answers with a measurement (memhound soak --serve sets one); 0: none.
     measure_signal: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "pid": self.pid,
+            "python": self.python,
+            "executable": self.executable,
+            "trace_python": self.trace_python,
+            # written only when set, so a run's timeline reads as before
+            **({"measure_signal": self.measure_signal} if self.measure_signal else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AgentInfo:
+        return cls(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            python=str(d.get("python", "")),
+            executable=str(d.get("executable", "")),
+            trace_python=bool(d.get("trace_python", False)),
+            measure_signal=int(d.get("measure_signal", 0)),
+        )
+
 
 @dataclass(frozen=True)
 class AgentExit:
     """A Python process's last word, from its atexit handler (before interpreter teardown)."""
 
+    KIND: ClassVar[str] = "agent-exit"
+
     t: float
     pid: int
     rss_bytes: int
     iterations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "pid": self.pid,
+            "rss_bytes": self.rss_bytes,
+            "iterations": self.iterations,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AgentExit:
+        return cls(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            rss_bytes=int(d["rss_bytes"]),
+            iterations=int(d.get("iterations", 0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -111,10 +290,32 @@ class ResourceSample:
     (``fds``, ``fds.socket``, ``threads``, ``sockets.ESTABLISHED``, ``postgres.backends``,
     ``redis.clients``, ...) and the same per process (``by_pid``)."""
 
+    KIND: ClassVar[str] = "resources"
+
     t: float
     totals: dict[str, int]
     by_pid: dict[int, dict[str, int]]
     errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "totals": self.totals,
+            "by_pid": {str(pid): counts for pid, counts in self.by_pid.items()},
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResourceSample:
+        return cls(
+            t=float(d["t"]),
+            totals={str(k): int(v) for k, v in d.get("totals", {}).items()},
+            by_pid={
+                int(pid): {str(k): int(v) for k, v in counts.items()}
+                for pid, counts in d.get("by_pid", {}).items()
+            },
+            errors=tuple(d.get("errors", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,17 +327,43 @@ class OpenResource:
     what: str
     stack: tuple[tuple[str, int], ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "what": self.what, "stack": [list(f) for f in self.stack]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OpenResource:
+        return cls(
+            kind=str(d["kind"]),
+            what=str(d["what"]),
+            stack=tuple((str(f[0]), int(f[1])) for f in d.get("stack", ())),
+        )
+
 
 @dataclass(frozen=True)
 class OpenResources:
+    KIND: ClassVar[str] = "open-resources"
+
     t: float
     pid: int
     items: tuple[OpenResource, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": _t(self.t), "pid": self.pid, "items": [i.to_dict() for i in self.items]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OpenResources:
+        return cls(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            items=tuple(OpenResource.from_dict(i) for i in d.get("items", ())),
+        )
 
 
 @dataclass(frozen=True)
 class SnapshotTaken:
     """A heap snapshot a process wrote (``error`` set when it could not)."""
+
+    KIND: ClassVar[str] = "snapshot"
 
     t: float
     pid: int
@@ -146,14 +373,62 @@ class SnapshotTaken:
     total_bytes: int | None
     error: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": _t(self.t),
+            "pid": self.pid,
+            "reason": self.reason,
+            "path": self.path,
+            "nodes": self.nodes,
+            "total_bytes": self.total_bytes,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SnapshotTaken:
+        return cls(
+            t=float(d["t"]),
+            pid=int(d["pid"]),
+            reason=str(d.get("reason", "")),
+            path=d.get("path"),
+            nodes=d.get("nodes"),
+            total_bytes=d.get("total_bytes"),
+            error=d.get("error"),
+        )
+
 
 @dataclass(frozen=True)
 class IterationCount:
     """How many times a process had called ``memhound.iteration()`` by ``t``."""
 
+    KIND: ClassVar[str] = "iterations"
+
     t: float
     pid: int
     n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": _t(self.t), "pid": self.pid, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IterationCount:
+        return cls(t=float(d["t"]), pid=int(d["pid"]), n=int(d["n"]))
+
+
+Record = (
+    Sample
+    | ProcessInfo
+    | ProcessExit
+    | Checkpoint
+    | GcEvent
+    | TracedSample
+    | AgentInfo
+    | AgentExit
+    | ResourceSample
+    | OpenResources
+    | SnapshotTaken
+    | IterationCount
+)
 
 
 @dataclass
@@ -175,46 +450,28 @@ class Timeline:
     damaged_lines: int = 0
 
     def add(self, record: object) -> None:
-        if isinstance(record, Sample):
-            self.samples.append(record)
-        elif isinstance(record, ProcessInfo):
-            self.processes.append(record)
-        elif isinstance(record, ProcessExit):
-            self.exits.append(record)
-        elif isinstance(record, Checkpoint):
-            self.checkpoints.append(record)
-        elif isinstance(record, GcEvent):
-            self.gc_events.append(record)
-        elif isinstance(record, TracedSample):
-            self.traced.append(record)
-        elif isinstance(record, AgentInfo):
-            self.agents.append(record)
-        elif isinstance(record, AgentExit):
-            self.agent_exits.append(record)
-        elif isinstance(record, ResourceSample):
-            self.resources.append(record)
-        elif isinstance(record, OpenResources):
-            self.open_at_exit.append(record)
-        elif isinstance(record, SnapshotTaken):
-            self.snapshots.append(record)
-        elif isinstance(record, IterationCount):
-            self.iterations.append(record)
+        name = _LIST_OF.get(type(record))
+        if name is not None:
+            getattr(self, name).append(record)
 
 
-Record = (
-    Sample
-    | ProcessInfo
-    | ProcessExit
-    | Checkpoint
-    | GcEvent
-    | TracedSample
-    | AgentInfo
-    | AgentExit
-    | ResourceSample
-    | OpenResources
-    | SnapshotTaken
-    | IterationCount
+#: Every record class and the Timeline list that holds its records.
+_RECORD_CLASSES: tuple[tuple[type[Record], str], ...] = (
+    (Sample, "samples"),
+    (ProcessInfo, "processes"),
+    (ProcessExit, "exits"),
+    (Checkpoint, "checkpoints"),
+    (GcEvent, "gc_events"),
+    (TracedSample, "traced"),
+    (AgentInfo, "agents"),
+    (AgentExit, "agent_exits"),
+    (ResourceSample, "resources"),
+    (OpenResources, "open_at_exit"),
+    (SnapshotTaken, "snapshots"),
+    (IterationCount, "iterations"),
 )
+_BY_KIND: dict[str, type[Record]] = {cls.KIND: cls for cls, _ in _RECORD_CLASSES}
+_LIST_OF: dict[type, str] = dict(_RECORD_CLASSES)
 
 
 def header_line() -> str:
@@ -223,220 +480,15 @@ def header_line() -> str:
 
 def encode(record: Record) -> str:
     """One record as one JSON line (without the newline)."""
-    d: dict[str, Any]
-    if isinstance(record, Sample):
-        d = {
-            "kind": "sample",
-            "t": round(record.t, 4),
-            "total_pss_bytes": record.total_pss_bytes,
-            "total_rss_bytes": record.total_rss_bytes,
-            "total_uss_bytes": record.total_uss_bytes,
-            "procs": [
-                {
-                    "pid": p.pid,
-                    "rss_bytes": p.rss_bytes,
-                    "pss_bytes": p.pss_bytes,
-                    "uss_bytes": p.uss_bytes,
-                    "swap_bytes": p.swap_bytes,
-                    "peak_rss_bytes": p.peak_rss_bytes,
-                    "pss_estimated": p.pss_estimated,
-                }
-                for p in record.procs
-            ],
-        }
-    elif isinstance(record, ProcessInfo):
-        d = {
-            "kind": "process",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "ppid": record.ppid,
-            "cmdline": list(record.cmdline),
-        }
-    elif isinstance(record, ProcessExit):
-        d = {"kind": "exit", "t": round(record.t, 4), "pid": record.pid}
-    elif isinstance(record, Checkpoint):
-        d = {
-            "kind": "checkpoint",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "label": record.label,
-            "reading": record.reading.to_dict() if record.reading else None,
-        }
-    elif isinstance(record, GcEvent):
-        d = {
-            "kind": "gc",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "generation": record.generation,
-            "collected": record.collected,
-            "uncollectable": record.uncollectable,
-            "duration_s": record.duration_s,
-        }
-    elif isinstance(record, TracedSample):
-        d = {
-            "kind": "traced",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "current_bytes": record.current_bytes,
-            "peak_bytes": record.peak_bytes,
-        }
-    elif isinstance(record, ResourceSample):
-        d = {
-            "kind": "resources",
-            "t": round(record.t, 4),
-            "totals": record.totals,
-            "by_pid": {str(pid): counts for pid, counts in record.by_pid.items()},
-            "errors": list(record.errors),
-        }
-    elif isinstance(record, IterationCount):
-        d = {"kind": "iterations", "t": round(record.t, 4), "pid": record.pid, "n": record.n}
-    elif isinstance(record, SnapshotTaken):
-        d = {
-            "kind": "snapshot",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "reason": record.reason,
-            "path": record.path,
-            "nodes": record.nodes,
-            "total_bytes": record.total_bytes,
-            "error": record.error,
-        }
-    elif isinstance(record, OpenResources):
-        d = {
-            "kind": "open-resources",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "items": [
-                {"kind": i.kind, "what": i.what, "stack": [list(f) for f in i.stack]}
-                for i in record.items
-            ],
-        }
-    elif isinstance(record, AgentExit):
-        d = {
-            "kind": "agent-exit",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "rss_bytes": record.rss_bytes,
-            "iterations": record.iterations,
-        }
-    else:
-        d = {
-            "kind": "agent",
-            "t": round(record.t, 4),
-            "pid": record.pid,
-            "python": record.python,
-            "executable": record.executable,
-            "trace_python": record.trace_python,
-        }
-        if record.measure_signal:
-            d["measure_signal"] = record.measure_signal
+    d = {"kind": record.KIND, **record.to_dict()}
     return json.dumps(d, separators=(",", ":"), ensure_ascii=False)
 
 
 def decode(d: dict[str, Any]) -> Record | None:
     """One parsed line back into a record; None for kinds this version does not know."""
     kind = d.get("kind")
-    if kind == "sample":
-        return Sample(
-            t=float(d["t"]),
-            total_pss_bytes=int(d["total_pss_bytes"]),
-            total_rss_bytes=int(d["total_rss_bytes"]),
-            total_uss_bytes=d.get("total_uss_bytes"),
-            procs=tuple(
-                ProcSample(
-                    pid=int(p["pid"]),
-                    rss_bytes=int(p["rss_bytes"]),
-                    pss_bytes=p.get("pss_bytes"),
-                    uss_bytes=p.get("uss_bytes"),
-                    swap_bytes=int(p.get("swap_bytes", 0)),
-                    peak_rss_bytes=int(p.get("peak_rss_bytes", 0)),
-                    pss_estimated=bool(p.get("pss_estimated", False)),
-                )
-                for p in d.get("procs", [])
-            ),
-        )
-    if kind == "process":
-        return ProcessInfo(
-            pid=int(d["pid"]), ppid=int(d["ppid"]), cmdline=tuple(d["cmdline"]), t=float(d["t"])
-        )
-    if kind == "exit":
-        return ProcessExit(pid=int(d["pid"]), t=float(d["t"]))
-    if kind == "checkpoint":
-        reading = d.get("reading")
-        return Checkpoint(
-            t=float(d["t"]),
-            pid=int(d["pid"]),
-            label=str(d["label"]),
-            reading=MemoryReading.from_dict(reading) if reading else None,
-        )
-    if kind == "gc":
-        return GcEvent(
-            t=float(d["t"]),
-            pid=int(d["pid"]),
-            generation=int(d["generation"]),
-            collected=int(d["collected"]),
-            uncollectable=int(d["uncollectable"]),
-            duration_s=float(d["duration_s"]),
-        )
-    if kind == "traced":
-        return TracedSample(
-            t=float(d["t"]),
-            pid=int(d["pid"]),
-            current_bytes=int(d["current_bytes"]),
-            peak_bytes=int(d["peak_bytes"]),
-        )
-    if kind == "resources":
-        return ResourceSample(
-            t=float(d["t"]),
-            totals={str(k): int(v) for k, v in d.get("totals", {}).items()},
-            by_pid={
-                int(pid): {str(k): int(v) for k, v in counts.items()}
-                for pid, counts in d.get("by_pid", {}).items()
-            },
-            errors=tuple(d.get("errors", ())),
-        )
-    if kind == "iterations":
-        return IterationCount(t=float(d["t"]), pid=int(d["pid"]), n=int(d["n"]))
-    if kind == "snapshot":
-        return SnapshotTaken(
-            t=float(d["t"]),
-            pid=int(d["pid"]),
-            reason=str(d.get("reason", "")),
-            path=d.get("path"),
-            nodes=d.get("nodes"),
-            total_bytes=d.get("total_bytes"),
-            error=d.get("error"),
-        )
-    if kind == "open-resources":
-        return OpenResources(
-            t=float(d["t"]),
-            pid=int(d["pid"]),
-            items=tuple(
-                OpenResource(
-                    kind=str(i["kind"]),
-                    what=str(i["what"]),
-                    stack=tuple((str(f[0]), int(f[1])) for f in i.get("stack", ())),
-                )
-                for i in d.get("items", ())
-            ),
-        )
-    if kind == "agent-exit":
-        return AgentExit(
-            t=float(d["t"]),
-            pid=int(d["pid"]),
-            rss_bytes=int(d["rss_bytes"]),
-            iterations=int(d.get("iterations", 0)),
-        )
-    if kind == "agent":
-        return AgentInfo(
-            t=float(d["t"]),
-            pid=int(d["pid"]),
-            python=str(d.get("python", "")),
-            executable=str(d.get("executable", "")),
-            trace_python=bool(d.get("trace_python", False)),
-            measure_signal=int(d.get("measure_signal", 0)),
-        )
-    return None
+    cls = _BY_KIND.get(kind) if isinstance(kind, str) else None
+    return cls.from_dict(d) if cls is not None else None
 
 
 def parse_lines(lines: list[str]) -> Timeline:

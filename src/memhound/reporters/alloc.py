@@ -152,12 +152,13 @@ def icicle_data(report: AllocReport) -> dict[str, object]:
 
 class AllocHtmlReporter:
     def render(self, report: AllocReport) -> str:
-        from memhound.reporters.html import _e, fill_template, safe_json
+        from memhound.reporters._page import escape, fill_template, safe_json
 
-        head = [f"<h1>{_e(title(report))}</h1>"]
+        head = [f"<h1>{escape(title(report))}</h1>"]
         head.append(
-            f'<p class="sub">engine {_e(report.engine)}, {report.frames} frame(s), '
-            f"{report.duration_s:.2f} s{(', ' + _e(report.outcome)) if report.outcome else ''}</p>"
+            f'<p class="sub">engine {escape(report.engine)}, {report.frames} frame(s), '
+            f"{report.duration_s:.2f} s"
+            f"{(', ' + escape(report.outcome)) if report.outcome else ''}</p>"
         )
         body = [
             '<table class="totals" id="totals"><thead><tr><th>figure</th><th>bytes</th>'
@@ -165,8 +166,8 @@ class AllocHtmlReporter:
         ]
         for name, nbytes, objs, meaning in totals(report):
             body.append(
-                f'<tr><th scope="row">{_e(name)}</th><td class="num">{_e(nbytes)}</td>'
-                f'<td class="num">{_e(objs)}</td><td>{_e(meaning)}</td></tr>'
+                f'<tr><th scope="row">{escape(name)}</th><td class="num">{escape(nbytes)}</td>'
+                f'<td class="num">{escape(objs)}</td><td>{escape(meaning)}</td></tr>'
             )
         body.append("</tbody></table>")
         body.append(
@@ -176,7 +177,7 @@ class AllocHtmlReporter:
             "through it allocated. Click a box to zoom in.</p>"
         )
         for n, (heading, col, rows) in enumerate(sections(report)):
-            body.append(f'<section class="table" id="t{n}"><h2>{_e(heading)}</h2>')
+            body.append(f'<section class="table" id="t{n}"><h2>{escape(heading)}</h2>')
             if rows is None:
                 body.append('<p class="na">not measured by this engine</p></section>')
                 continue
@@ -185,24 +186,26 @@ class AllocHtmlReporter:
                 continue
             where = "allocated at" if col in ("type", "string") else "function"
             body.append(
-                f"<table><thead><tr><th>{_e(col)}</th><th>bytes</th><th>objects</th>"
+                f"<table><thead><tr><th>{escape(col)}</th><th>bytes</th><th>objects</th>"
                 f"<th>{where}</th></tr></thead><tbody>"
             )
             for row in rows:
                 key = row.key if col != "string" else repr(row.key)
                 body.append(
-                    f'<tr><td class="key">{_e(key)}</td><td class="num">'
-                    f'{_e(format_bytes(row.bytes))}</td><td class="num">{row.count:,}</td>'
-                    f"<td>{_e(row.where)}</td></tr>"
+                    f'<tr><td class="key">{escape(key)}</td><td class="num">'
+                    f'{escape(format_bytes(row.bytes))}</td><td class="num">{row.count:,}</td>'
+                    f"<td>{escape(row.where)}</td></tr>"
                 )
             body.append("</tbody></table></section>")
         if report.notes:
-            body.append("<h2>notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in report.notes))
+            body.append(
+                "<h2>notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes)
+            )
             body.append("</ul>")
         return fill_template(
             "alloc.html",
             {
-                "TITLE": _e(title(report)),
+                "TITLE": escape(title(report)),
                 "HEADER": "".join(head),
                 "BODY": "".join(body),
                 "DATA": safe_json(icicle_data(report)),

@@ -1,79 +1,24 @@
-"""The HTML report: one self-contained file with an interactive Plotly chart.
-
-Plotly.js comes from the ``plotly`` Python package (which ships the bundle); it is inlined so
-the report opens offline. Every string from the program is escaped: HTML text through
-``html.escape``, chart labels in the page's script, the embedded JSON so that ``</script>``
-cannot end its block.
-"""
+"""The HTML report of a run: one self-contained file with an interactive Plotly chart
+(how pages are built and escaped: ``memhound.reporters._page``)."""
 
 from __future__ import annotations
 
-import html
-import importlib.util
-import json
-import re
 import time
-from pathlib import Path
 from typing import Any
 
 from memhound import __version__
 from memhound.analysis.stacks import created_at
-from memhound.errors import MissingDependency
-from memhound.model.run import Run
+from memhound.model.run import Run, RunSummary
 from memhound.model.timeline import GcEvent
+from memhound.reporters._page import escape, fill_template, safe_json
 from memhound.reporters._series import bucket_max, command_text
 from memhound.units import format_bytes, format_duration
 
 MAX_POINTS = 5000
-TEMPLATE = Path(__file__).parent / "templates" / "run.html"
-
-
-def plotly_js() -> str:
-    """The Plotly.js bundle shipped by the ``plotly`` package, found without importing it."""
-    spec = importlib.util.find_spec("plotly")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for loc in locations:
-        candidate = Path(loc) / "package_data" / "plotly.min.js"
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    raise MissingDependency(
-        "the HTML report needs Plotly.js from the 'plotly' package",
-        hint="pip install 'plotly>=5.18' (memhound depends on it; reinstall memhound)",
-    )
-
-
-def safe_json(data: Any) -> str:
-    """JSON that can sit inside <script> without ending it or opening a comment."""
-    return (
-        json.dumps(data, separators=(",", ":"))
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
-
-
-def fill_template(name: str, values: dict[str, str]) -> str:
-    """The template ``templates/NAME`` with ``@@KEY@@`` replaced by ``values[KEY]`` in one
-    pass (text we insert is never searched for placeholders); ``@@PLOTLY@@`` is Plotly.js."""
-    template = (TEMPLATE.parent / name).read_text(encoding="utf-8")
-
-    def value(m: re.Match[str]) -> str:
-        key = m.group(1)
-        if key == "PLOTLY":
-            return plotly_js().replace("</script", "<\\/script")
-        return values[key]
-
-    return re.sub(r"@@([A-Z]+)@@", value, template)
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _num(value: object) -> str:
-    return f'<td class="num">{_e(value)}</td>'
+    return f'<td class="num">{escape(value)}</td>'
 
 
 class HtmlReporter:
@@ -179,146 +124,170 @@ class HtmlReporter:
         parts = ['<section><h2>Summary</h2><div class="cards">']
         for k, v, sub in cards:
             parts.append(
-                f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div>'
-                f'<div class="k">{_e(sub)}</div></div>'
+                f'<div class="card"><div class="k">{escape(k)}</div>'
+                f'<div class="v">{escape(v)}</div><div class="k">{escape(sub)}</div></div>'
             )
         parts.append("</div>")
         ex = run.meta.exit
         if ex is not None and ex.oom is not None:
             cls = "oom-likely" if ex.oom.likely else "oom-unlikely"
             head = "Most likely OOM-killed" if ex.oom.likely else "Killed, OOM not likely"
-            parts.append(f'<p class="{cls}">{_e(head)}: {_e(ex.oom.reason)}</p>')
+            parts.append(f'<p class="{cls}">{escape(head)}: {escape(ex.oom.reason)}</p>')
         parts.append("</section>")
         return "".join(parts)
 
     def _tables(self, run: Run) -> str:
         s = run.summary
         assert s is not None
-        out = []
-        if s.processes:
-            rows = "".join(
+        sections = (
+            self._processes(s),
+            self._checkpoints(run),
+            self._resources(s),
+            self._snapshots(run),
+            self._open_at_exit(run),
+            self._gc(s),
+        )
+        return "".join(sections)
+
+    def _processes(self, s: RunSummary) -> str:
+        if not s.processes:
+            return ""
+        rows = "".join(
+            "<tr>"
+            + _num(p.pid)
+            + _num(format_bytes(p.peak_rss_bytes))
+            + _num(format_bytes(p.peak_pss_bytes))
+            + _num(format_bytes(p.final_rss_bytes))
+            + f'<td class="mono">{escape(" ".join(p.cmdline))}</td></tr>'
+            for p in s.processes[:100]
+        )
+        return (
+            '<section id="processes"><h2>Processes (by peak RSS)</h2><table><thead><tr>'
+            '<th class="num">pid</th><th class="num">peak RSS</th><th class="num">peak PSS'
+            '</th><th class="num">final RSS</th><th>command</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></section>"
+        )
+
+    def _checkpoints(self, run: Run) -> str:
+        if not run.timeline.checkpoints:
+            return ""
+        rows = "".join(
+            f'<tr><td class="num">{escape(format_duration(c.t))}</td><td class="num">{c.pid}</td>'
+            f'<td class="label">{escape(c.label)}</td>'
+            f'<td class="num">{escape(format_bytes(c.reading.rss_bytes if c.reading else None))}'
+            f'</td><td class="num">'
+            f"{escape(format_bytes(c.reading.pss_bytes if c.reading else None))}</td>"
+            f'<td class="num">'
+            f"{escape(format_bytes(c.reading.traced_current_bytes if c.reading else None))}"
+            "</td></tr>"
+            for c in run.timeline.checkpoints
+        )
+        return (
+            '<section id="checkpoints"><h2>Checkpoints</h2><table><thead><tr>'
+            '<th class="num">t</th><th class="num">pid</th><th>label</th>'
+            '<th class="num">RSS</th><th class="num">PSS</th><th class="num">Python heap</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table></section>"
+        )
+
+    def _resources(self, s: RunSummary) -> str:
+        if not s.resources:
+            return ""
+        rows = "".join(
+            "<tr>"
+            + f'<td class="mono">{escape(r.name)}</td>'
+            + _num(r.first)
+            + _num(r.last)
+            + _num(r.peak)
+            + _num(
+                f"{r.per_minute:+.2f} ({r.ci_low_per_minute:+.2f} to {r.ci_high_per_minute:+.2f})"
+            )
+            + f"<td>{'GROWING' if r.growing else 'steady'}"
+            + (
+                " (" + escape(", ".join(f"pid {p}: {n}" for p, n in r.by_pid_at_peak.items())) + ")"
+                if r.growing and r.by_pid_at_peak
+                else ""
+            )
+            + "</td></tr>"
+            for r in s.resources
+        )
+        errors = "".join(f'<p class="note">not watched: {escape(e)}</p>' for e in s.resource_errors)
+        return (
+            '<section id="resources"><h2>Resources of the process tree</h2><table><thead>'
+            '<tr><th>resource</th><th class="num">first</th><th class="num">last</th>'
+            '<th class="num">peak</th><th class="num">per minute (95% CI)</th>'
+            f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>{errors}</section>"
+        )
+
+    def _snapshots(self, run: Run) -> str:
+        if not run.timeline.snapshots:
+            return ""
+        rows = "".join(
+            "<tr>"
+            + _num(format_duration(x.t))
+            + _num(x.pid)
+            + f"<td>{escape(x.reason)}</td>"
+            + f'<td class="mono">{escape(x.path or "not written: " + (x.error or ""))}</td>'
+            + _num(f"{x.nodes:,}" if x.nodes is not None else "")
+            + "</tr>"
+            for x in run.timeline.snapshots
+        )
+        return (
+            '<section id="snapshots"><h2>Heap snapshots</h2><table><thead><tr>'
+            '<th class="num">t</th><th class="num">pid</th><th>trigger</th><th>file</th>'
+            f'<th class="num">objects</th></tr></thead><tbody>{rows}</tbody></table>'
+            '<p class="note">Open them with <code>memhound heap summary FILE</code>, Chrome '
+            "DevTools (Memory, Load) or memlab.</p></section>"
+        )
+
+    def _open_at_exit(self, run: Run) -> str:
+        if not run.timeline.open_at_exit:
+            return ""
+        rows = "".join(
+            "<tr>" + _num(group.pid) + f"<td>{escape(item.kind)}</td>"
+            f'<td class="mono">{escape(item.what)}</td>'
+            f'<td class="mono">{escape(created_at(item.stack))}</td></tr>'
+            for group in run.timeline.open_at_exit
+            for item in group.items
+        )
+        return (
+            '<section id="open-at-exit"><h2>Still open when the Python processes exited'
+            '</h2><table><thead><tr><th class="num">pid</th><th>kind</th><th>what</th>'
+            f"<th>created at</th></tr></thead><tbody>{rows}</tbody></table></section>"
+        )
+
+    def _gc(self, s: RunSummary) -> str:
+        g = s.gc
+        if g is None:
+            return ""
+
+        def gc_rows(events: tuple[GcEvent, ...]) -> str:
+            return "".join(
                 "<tr>"
-                + _num(p.pid)
-                + _num(format_bytes(p.peak_rss_bytes))
-                + _num(format_bytes(p.peak_pss_bytes))
-                + _num(format_bytes(p.final_rss_bytes))
-                + f'<td class="mono">{_e(" ".join(p.cmdline))}</td></tr>'
-                for p in s.processes[:100]
-            )
-            out.append(
-                '<section id="processes"><h2>Processes (by peak RSS)</h2><table><thead><tr>'
-                '<th class="num">pid</th><th class="num">peak RSS</th><th class="num">peak PSS'
-                '</th><th class="num">final RSS</th><th>command</th></tr></thead>'
-                f"<tbody>{rows}</tbody></table></section>"
-            )
-        if run.timeline.checkpoints:
-            rows = "".join(
-                f'<tr><td class="num">{_e(format_duration(c.t))}</td><td class="num">{c.pid}</td>'
-                f'<td class="label">{_e(c.label)}</td>'
-                f'<td class="num">{_e(format_bytes(c.reading.rss_bytes if c.reading else None))}'
-                f'</td><td class="num">'
-                f"{_e(format_bytes(c.reading.pss_bytes if c.reading else None))}</td>"
-                f'<td class="num">'
-                f"{_e(format_bytes(c.reading.traced_current_bytes if c.reading else None))}"
-                "</td></tr>"
-                for c in run.timeline.checkpoints
-            )
-            out.append(
-                '<section id="checkpoints"><h2>Checkpoints</h2><table><thead><tr>'
-                '<th class="num">t</th><th class="num">pid</th><th>label</th>'
-                '<th class="num">RSS</th><th class="num">PSS</th><th class="num">Python heap</th>'
-                f"</tr></thead><tbody>{rows}</tbody></table></section>"
-            )
-        if s.resources:
-            rows = "".join(
-                "<tr>"
-                + f'<td class="mono">{_e(r.name)}</td>'
-                + _num(r.first)
-                + _num(r.last)
-                + _num(r.peak)
-                + _num(
-                    f"{r.per_minute:+.2f} ({r.ci_low_per_minute:+.2f} to "
-                    f"{r.ci_high_per_minute:+.2f})"
-                )
-                + f"<td>{'GROWING' if r.growing else 'steady'}"
-                + (
-                    " (" + _e(", ".join(f"pid {p}: {n}" for p, n in r.by_pid_at_peak.items())) + ")"
-                    if r.growing and r.by_pid_at_peak
-                    else ""
-                )
-                + "</td></tr>"
-                for r in s.resources
-            )
-            errors = "".join(f'<p class="note">not watched: {_e(e)}</p>' for e in s.resource_errors)
-            out.append(
-                '<section id="resources"><h2>Resources of the process tree</h2><table><thead>'
-                '<tr><th>resource</th><th class="num">first</th><th class="num">last</th>'
-                '<th class="num">peak</th><th class="num">per minute (95% CI)</th>'
-                f"<th>verdict</th></tr></thead><tbody>{rows}</tbody></table>{errors}</section>"
-            )
-        if run.timeline.snapshots:
-            rows = "".join(
-                "<tr>"
-                + _num(format_duration(x.t))
-                + _num(x.pid)
-                + f"<td>{_e(x.reason)}</td>"
-                + f'<td class="mono">{_e(x.path or "not written: " + (x.error or ""))}</td>'
-                + _num(f"{x.nodes:,}" if x.nodes is not None else "")
+                + _num(format_duration(e.t))
+                + _num(e.pid)
+                + _num(e.generation)
+                + _num(f"{e.collected:,}")
+                + _num(e.uncollectable)
+                + _num(f"{e.duration_s * 1000:.2f} ms")
                 + "</tr>"
-                for x in run.timeline.snapshots
+                for e in events
             )
-            out.append(
-                '<section id="snapshots"><h2>Heap snapshots</h2><table><thead><tr>'
-                '<th class="num">t</th><th class="num">pid</th><th>trigger</th><th>file</th>'
-                f'<th class="num">objects</th></tr></thead><tbody>{rows}</tbody></table>'
-                '<p class="note">Open them with <code>memhound heap summary FILE</code>, Chrome '
-                "DevTools (Memory, Load) or memlab.</p></section>"
-            )
-        if run.timeline.open_at_exit:
-            rows = "".join(
-                "<tr>" + _num(group.pid) + f"<td>{_e(item.kind)}</td>"
-                f'<td class="mono">{_e(item.what)}</td>'
-                f'<td class="mono">{_e(created_at(item.stack))}</td></tr>'
-                for group in run.timeline.open_at_exit
-                for item in group.items
-            )
-            out.append(
-                '<section id="open-at-exit"><h2>Still open when the Python processes exited'
-                '</h2><table><thead><tr><th class="num">pid</th><th>kind</th><th>what</th>'
-                f"<th>created at</th></tr></thead><tbody>{rows}</tbody></table></section>"
-            )
-        if s.gc is not None:
-            g = s.gc
 
-            def gc_rows(events: tuple[GcEvent, ...]) -> str:
-                return "".join(
-                    "<tr>"
-                    + _num(format_duration(e.t))
-                    + _num(e.pid)
-                    + _num(e.generation)
-                    + _num(f"{e.collected:,}")
-                    + _num(e.uncollectable)
-                    + _num(f"{e.duration_s * 1000:.2f} ms")
-                    + "</tr>"
-                    for e in events
-                )
-
-            head = (
-                '<table><thead><tr><th class="num">t</th><th class="num">pid</th>'
-                '<th class="num">generation</th><th class="num">collected</th>'
-                '<th class="num">uncollectable</th><th class="num">pause</th></tr></thead>'
-            )
-            out.append(
-                '<section id="gc"><h2>Garbage collector</h2>'
-                f"<p>Collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
-                f"{g.collections[2]}; objects collected {g.collected:,}; uncollectable "
-                f"{g.uncollectable:,}; pauses total {_e(format_duration(g.pause_total_s))}, "
-                f"longest {_e(format_duration(g.pause_max_s))}.</p>"
-                f"<h3>Longest pauses</h3>{head}<tbody>{gc_rows(g.longest)}</tbody></table>"
-                f"<h3>Last {len(g.last)} collections, newest first</h3>{head}<tbody>"
-                f"{gc_rows(tuple(reversed(g.last)))}</tbody></table></section>"
-            )
-        return "".join(out)
+        head = (
+            '<table><thead><tr><th class="num">t</th><th class="num">pid</th>'
+            '<th class="num">generation</th><th class="num">collected</th>'
+            '<th class="num">uncollectable</th><th class="num">pause</th></tr></thead>'
+        )
+        return (
+            '<section id="gc"><h2>Garbage collector</h2>'
+            f"<p>Collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
+            f"{g.collections[2]}; objects collected {g.collected:,}; uncollectable "
+            f"{g.uncollectable:,}; pauses total {escape(format_duration(g.pause_total_s))}, "
+            f"longest {escape(format_duration(g.pause_max_s))}.</p>"
+            f"<h3>Longest pauses</h3>{head}<tbody>{gc_rows(g.longest)}</tbody></table>"
+            f"<h3>Last {len(g.last)} collections, newest first</h3>{head}<tbody>"
+            f"{gc_rows(tuple(reversed(g.last)))}</tbody></table></section>"
+        )
 
     def render(self, run: Run) -> str:
         s = run.summary
@@ -334,14 +303,14 @@ class HtmlReporter:
             f"{format_duration(meta.interval_s)} · started {meta.started_at}"
         )
         values = {
-            "TITLE": _e(f"memhound {meta.kind}: {command_text(run)}"),
-            "KIND": _e(meta.kind),
-            "COMMAND": _e(command_text(run)),
-            "STATUS": _e(status),
+            "TITLE": escape(f"memhound {meta.kind}: {command_text(run)}"),
+            "KIND": escape(meta.kind),
+            "COMMAND": escape(command_text(run)),
+            "STATUS": escape(status),
             "SUMMARY": self._summary(run),
             "TABLES": self._tables(run),
-            "VERSION": _e(__version__),
-            "RUNDIR": _e(run.path),
+            "VERSION": escape(__version__),
+            "RUNDIR": escape(run.path),
             "DATA": safe_json(self.chart_data(run)),
         }
         return fill_template("run.html", values) + f"<!-- generated {time.ctime()} -->\n"

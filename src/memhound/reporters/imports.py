@@ -111,7 +111,7 @@ class ImportsHtmlReporter:
     """An icicle chart (Plotly) of the tree; buttons switch between RSS, heap and time."""
 
     def render(self, report: ImportReport) -> str:
-        from memhound.reporters.html import _e, fill_template, safe_json
+        from memhound.reporters._page import escape, fill_template, safe_json
 
         ids = ["(all)"]
         labels = ["all imports"]
@@ -134,8 +134,8 @@ class ImportsHtmlReporter:
         return fill_template(
             "imports.html",
             {
-                "TITLE": _e(title),
-                "HEADER": _e(_header(report)).replace("\n", "<br>"),
+                "TITLE": escape(title),
+                "HEADER": escape(_header(report)).replace("\n", "<br>"),
                 "DATA": safe_json(data),
             },
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from memhound.model.run import Run, meta_to_dict, summary_to_dict
+from memhound.model.run import Run
 
 SCHEMA = "memhound.run-report"
 SCHEMA_VERSION = 1
@@ -21,8 +21,8 @@ class JsonReporter:
             "schema": SCHEMA,
             "version": SCHEMA_VERSION,
             "run_dir": str(run.path),
-            "meta": meta_to_dict(run.meta),
-            "summary": summary_to_dict(run.summary),
+            "meta": run.meta.to_dict(),
+            "summary": run.summary.to_dict(),
             "checkpoints": [
                 {
                     "t": c.t,

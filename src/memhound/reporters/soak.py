@@ -81,7 +81,7 @@ def render_soak_text(result: SoakResult) -> str:
 
 
 def render_soak_html(result: SoakResult) -> str:
-    from memhound.reporters.html import _e, fill_template, safe_json
+    from memhound.reporters._page import escape, fill_template, safe_json
 
     heap = result.measured != "rss"
     label = "Python heap after gc" if heap else "RSS of the server"
@@ -104,18 +104,18 @@ def render_soak_html(result: SoakResult) -> str:
         facts += f". Stopped early: {result.target_gone}"
     endpoints = (
         "".join(
-            f"<tr><td>{_e(e.endpoint)}</td><td class=num>{e.requests:,}</td>"
-            f"<td class=num>{e.errors:,}</td><td class=num>{_e(b(e.bytes_per_request))}</td>"
-            f"<td class=num>{_e(b(e.ci95[0]))} to {_e(b(e.ci95[1]))}</td>"
+            f"<tr><td>{escape(e.endpoint)}</td><td class=num>{e.requests:,}</td>"
+            f"<td class=num>{e.errors:,}</td><td class=num>{escape(b(e.bytes_per_request))}</td>"
+            f"<td class=num>{escape(b(e.ci95[0]))} to {escape(b(e.ci95[1]))}</td>"
             f"<td class={'LEAK' if e.leak else 'ok'}>{'LEAK' if e.leak else 'ok'}</td></tr>"
             for e in result.per_endpoint
         )
         or '<tr><td colspan=6 class="empty">one endpoint: see the verdict above</td></tr>'
     )
     growing = "".join(
-        f"<tr><td>{_e(g.class_name)}</td><td class=num>{g.count:,}</td>"
-        f"<td class=num>{_e(format_bytes(g.retained_bytes))}</td>"
-        f"<td class=path>{_e(g.path)}</td></tr>"
+        f"<tr><td>{escape(g.class_name)}</td><td class=num>{g.count:,}</td>"
+        f"<td class=num>{escape(format_bytes(g.retained_bytes))}</td>"
+        f"<td class=path>{escape(g.path)}</td></tr>"
         for g in result.growing
     ) or (
         '<tr><td colspan=4 class="empty">'
@@ -123,20 +123,20 @@ def render_soak_html(result: SoakResult) -> str:
         + "</td></tr>"
     )
     resources = "".join(
-        f"<tr><td>{_e(name)}</td><td class=num>{r.first:,}</td><td class=num>{r.last:,}</td>"
+        f"<tr><td>{escape(name)}</td><td class=num>{r.first:,}</td><td class=num>{r.last:,}</td>"
         f"<td class=num>{r.per_request:+.4f}</td>"
         f"<td class={'GROWING' if r.leak else 'ok'}>{'GROWING' if r.leak else 'steady'}</td></tr>"
         for name, r in result.resources.items()
     )
     left = (
         "".join(
-            f"<tr><td class=num>{x.count:,}</td><td>{_e(x.what)}</td>"
-            f"<td class=path>{_e(x.created_at)}</td></tr>"
+            f"<tr><td class=num>{x.count:,}</td><td>{escape(x.what)}</td>"
+            f"<td class=path>{escape(x.created_at)}</td></tr>"
             for x in result.left_open
         )
         or '<tr><td colspan=3 class="empty">nothing (or not visible from outside)</td></tr>'
     )
-    notes = "".join(f"<li>{_e(n)}</li>" for n in result.errors_watching)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in result.errors_watching)
     trend_x, trend_y = _trend(result)
     data = {
         "x": [s[0] for s in result.series],
@@ -152,11 +152,11 @@ def render_soak_html(result: SoakResult) -> str:
     return fill_template(
         "soak.html",
         {
-            "TITLE": _e(f"memhound soak: {result.target}"),
-            "COMMAND": _e(result.target),
-            "VERDICT": _e(verdict),
+            "TITLE": escape(f"memhound soak: {result.target}"),
+            "COMMAND": escape(result.target),
+            "VERDICT": escape(verdict),
             "VERDICTCLASS": "leak" if result.leak else "ok",
-            "FACTS": _e(facts),
+            "FACTS": escape(facts),
             "ENDPOINTS": endpoints,
             "GROWING": growing,
             "RESOURCES": resources,

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from memhound.analysis.stacks import created_at
-from memhound.model.run import Run
+from memhound.model.run import Run, RunSummary
 from memhound.reporters._series import command_text, sparkline
 from memhound.units import format_bytes, format_duration
 
@@ -34,8 +34,19 @@ class TerminalReporter:
         return buf.getvalue()
 
     def _render(self, run: Run, console: Console) -> None:
-        meta, s = run.meta, run.summary
+        s = run.summary
         assert s is not None, "summarize the run first (memhound.load_run does)"
+        self._heading(run, s, console)
+        self._memory(run, s, console)
+        self._processes(s, console)
+        self._checkpoints(run, console)
+        self._resources(s, console)
+        self._snapshots(run, console)
+        self._open_at_exit(run, console)
+        self._gc(s, console)
+
+    def _heading(self, run: Run, s: RunSummary, console: Console) -> None:
+        meta = run.meta
         title = Text(f"memhound {meta.kind}: ", style="bold")
         title.append(command_text(run))
         console.print(title)
@@ -58,6 +69,8 @@ class TerminalReporter:
         if s.damaged_lines:
             console.print(f"  ({s.damaged_lines} damaged timeline line(s) skipped)")
 
+    def _memory(self, run: Run, s: RunSummary, console: Console) -> None:
+        meta = run.meta
         table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
         table.add_column("memory of the process tree")
         table.add_column("PSS total", justify="right")
@@ -98,131 +111,141 @@ class TerminalReporter:
                 f"max {format_bytes(max(series))}"
             )
 
-        if s.processes:
-            pt = Table(title=None, box=None, header_style="bold", padding=(0, 2))
-            for col, just in (
-                ("pid", "right"),
-                ("peak RSS", "right"),
-                ("peak PSS", "right"),
-                ("final RSS", "right"),
-                ("command", "left"),
-            ):
-                pt.add_column(col, justify=just)  # type: ignore[arg-type]
-            for p in s.processes[: self.top]:
-                cmd = " ".join(p.cmdline)
-                pt.add_row(
-                    str(p.pid),
-                    format_bytes(p.peak_rss_bytes),
-                    format_bytes(p.peak_pss_bytes),
-                    format_bytes(p.final_rss_bytes),
-                    Text(cmd[:70] + ("…" if len(cmd) > 70 else "")),
-                )
-            console.print()
-            console.print(Text(f"processes ({len(s.processes)}, by peak RSS)", style="bold"))
-            console.print(pt)
+    def _processes(self, s: RunSummary, console: Console) -> None:
+        if not s.processes:
+            return
+        pt = Table(title=None, box=None, header_style="bold", padding=(0, 2))
+        for col, just in (
+            ("pid", "right"),
+            ("peak RSS", "right"),
+            ("peak PSS", "right"),
+            ("final RSS", "right"),
+            ("command", "left"),
+        ):
+            pt.add_column(col, justify=just)  # type: ignore[arg-type]
+        for p in s.processes[: self.top]:
+            cmd = " ".join(p.cmdline)
+            pt.add_row(
+                str(p.pid),
+                format_bytes(p.peak_rss_bytes),
+                format_bytes(p.peak_pss_bytes),
+                format_bytes(p.final_rss_bytes),
+                Text(cmd[:70] + ("…" if len(cmd) > 70 else "")),
+            )
+        console.print()
+        console.print(Text(f"processes ({len(s.processes)}, by peak RSS)", style="bold"))
+        console.print(pt)
 
-        if run.timeline.checkpoints:
-            ct = Table(box=None, header_style="bold", padding=(0, 2))
-            for col in ("t", "pid", "label", "RSS", "PSS", "Python heap"):
-                ct.add_column(col, justify="left" if col == "label" else "right")
-            for c in run.timeline.checkpoints[: self.top * 5]:
-                r = c.reading
-                ct.add_row(
-                    format_duration(c.t),
-                    str(c.pid),
-                    Text(c.label),
-                    format_bytes(r.rss_bytes if r else None),
-                    format_bytes(r.pss_bytes if r else None),
-                    format_bytes(r.traced_current_bytes if r else None),
-                )
-            console.print()
-            console.print(Text("checkpoints", style="bold"))
-            console.print(ct)
+    def _checkpoints(self, run: Run, console: Console) -> None:
+        if not run.timeline.checkpoints:
+            return
+        ct = Table(box=None, header_style="bold", padding=(0, 2))
+        for col in ("t", "pid", "label", "RSS", "PSS", "Python heap"):
+            ct.add_column(col, justify="left" if col == "label" else "right")
+        for c in run.timeline.checkpoints[: self.top * 5]:
+            r = c.reading
+            ct.add_row(
+                format_duration(c.t),
+                str(c.pid),
+                Text(c.label),
+                format_bytes(r.rss_bytes if r else None),
+                format_bytes(r.pss_bytes if r else None),
+                format_bytes(r.traced_current_bytes if r else None),
+            )
+        console.print()
+        console.print(Text("checkpoints", style="bold"))
+        console.print(ct)
 
-        if s.resources:
-            rt = Table(box=None, header_style="bold", padding=(0, 2))
-            for col in ("resource", "first", "last", "peak", "per minute (95% CI)", "verdict"):
-                rt.add_column(col, justify="left" if col in ("resource", "verdict") else "right")
-            for res in s.resources:
-                verdict = Text("GROWING", style="bold red") if res.growing else Text("steady")
-                if res.growing and res.by_pid_at_peak:
-                    top = sorted(res.by_pid_at_peak.items(), key=lambda kv: kv[1], reverse=True)[:3]
-                    verdict.append(" (" + ", ".join(f"pid {p}: {n}" for p, n in top) + ")")
-                if res.per_iteration is not None:
-                    verdict.append(f"; {res.per_iteration:+.3f} per iteration")
-                rt.add_row(
-                    res.name,
-                    str(res.first),
-                    str(res.last),
-                    str(res.peak),
-                    f"{res.per_minute:+.2f} ({res.ci_low_per_minute:+.2f} to "
-                    f"{res.ci_high_per_minute:+.2f})",
-                    verdict,
+    def _resources(self, s: RunSummary, console: Console) -> None:
+        if not s.resources:
+            return
+        rt = Table(box=None, header_style="bold", padding=(0, 2))
+        for col in ("resource", "first", "last", "peak", "per minute (95% CI)", "verdict"):
+            rt.add_column(col, justify="left" if col in ("resource", "verdict") else "right")
+        for res in s.resources:
+            verdict = Text("GROWING", style="bold red") if res.growing else Text("steady")
+            if res.growing and res.by_pid_at_peak:
+                top = sorted(res.by_pid_at_peak.items(), key=lambda kv: kv[1], reverse=True)[:3]
+                verdict.append(" (" + ", ".join(f"pid {p}: {n}" for p, n in top) + ")")
+            if res.per_iteration is not None:
+                verdict.append(f"; {res.per_iteration:+.3f} per iteration")
+            rt.add_row(
+                res.name,
+                str(res.first),
+                str(res.last),
+                str(res.peak),
+                f"{res.per_minute:+.2f} ({res.ci_low_per_minute:+.2f} to "
+                f"{res.ci_high_per_minute:+.2f})",
+                verdict,
+            )
+        console.print()
+        console.print(Text("resources of the process tree", style="bold"))
+        console.print(rt)
+        for err in s.resource_errors[:3]:
+            console.print(Text(f"  not watched: {err}", style="yellow"))
+        hidden = next((r for r in s.resources if r.name == "postgres.hidden"), None)
+        if hidden is not None and hidden.peak:
+            console.print(
+                Text(
+                    f"  {hidden.peak} PostgreSQL session(s) of other users were listed "
+                    "without their state, address or query: grant pg_read_all_stats to "
+                    "the watching user to see them",
+                    style="yellow",
                 )
-            console.print()
-            console.print(Text("resources of the process tree", style="bold"))
-            console.print(rt)
-            for err in s.resource_errors[:3]:
-                console.print(Text(f"  not watched: {err}", style="yellow"))
-            hidden = next((r for r in s.resources if r.name == "postgres.hidden"), None)
-            if hidden is not None and hidden.peak:
+            )
+
+    def _snapshots(self, run: Run, console: Console) -> None:
+        if not run.timeline.snapshots:
+            return
+        console.print()
+        console.print(Text("heap snapshots", style="bold"))
+        for snap in run.timeline.snapshots:
+            if snap.error:
                 console.print(
                     Text(
-                        f"  {hidden.peak} PostgreSQL session(s) of other users were listed "
-                        "without their state, address or query: grant pg_read_all_stats to "
-                        "the watching user to see them",
+                        f"  {format_duration(snap.t)}  pid {snap.pid}  "
+                        f"{snap.reason}: not written: {snap.error}",
                         style="yellow",
                     )
                 )
+            else:
+                console.print(
+                    Text(
+                        f"  {format_duration(snap.t)}  pid {snap.pid}  "
+                        f"{snap.reason}: {snap.path} ({snap.nodes:,} objects, "
+                        f"{format_bytes(snap.total_bytes)})"
+                    )
+                )
+        console.print("  read them with `memhound heap summary FILE`, Chrome DevTools or memlab")
 
-        if run.timeline.snapshots:
-            console.print()
-            console.print(Text("heap snapshots", style="bold"))
-            for snap in run.timeline.snapshots:
-                if snap.error:
-                    console.print(
-                        Text(
-                            f"  {format_duration(snap.t)}  pid {snap.pid}  "
-                            f"{snap.reason}: not written: {snap.error}",
-                            style="yellow",
-                        )
-                    )
-                else:
-                    console.print(
-                        Text(
-                            f"  {format_duration(snap.t)}  pid {snap.pid}  "
-                            f"{snap.reason}: {snap.path} ({snap.nodes:,} objects, "
-                            f"{format_bytes(snap.total_bytes)})"
-                        )
-                    )
-            console.print(
-                "  read them with `memhound heap summary FILE`, Chrome DevTools or memlab"
-            )
+    def _open_at_exit(self, run: Run, console: Console) -> None:
+        if not run.timeline.open_at_exit:
+            return
+        console.print()
+        console.print(Text("still open when the Python processes exited", style="bold"))
+        for group in run.timeline.open_at_exit:
+            for item in group.items:
+                console.print(
+                    Text(f"  pid {group.pid}: {item.what}, created at {created_at(item.stack)}")
+                )
 
-        if run.timeline.open_at_exit:
-            console.print()
-            console.print(Text("still open when the Python processes exited", style="bold"))
-            for group in run.timeline.open_at_exit:
-                for item in group.items:
-                    console.print(
-                        Text(f"  pid {group.pid}: {item.what}, created at {created_at(item.stack)}")
-                    )
-
-        if s.gc is not None:
-            g = s.gc
-            console.print()
-            console.print(Text("garbage collector", style="bold"))
-            console.print(
-                f"  collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
-                f"{g.collections[2]}; objects collected {g.collected:,}, uncollectable "
-                f"{g.uncollectable:,}; pauses total {format_duration(g.pause_total_s)}, "
-                f"longest {format_duration(g.pause_max_s)}"
-            )
-            for heading, events in (("longest pauses", g.longest), ("last collections", g.last)):
-                if events:
-                    line = ", ".join(
-                        f"gen{e.generation} at {format_duration(e.t)} "
-                        f"({e.duration_s * 1000:.1f}ms, {e.collected} collected)"
-                        for e in events[-5:]
-                    )
-                    console.print(f"  {heading}: {line}")
+    def _gc(self, s: RunSummary, console: Console) -> None:
+        g = s.gc
+        if g is None:
+            return
+        console.print()
+        console.print(Text("garbage collector", style="bold"))
+        console.print(
+            f"  collections gen0/gen1/gen2: {g.collections[0]}/{g.collections[1]}/"
+            f"{g.collections[2]}; objects collected {g.collected:,}, uncollectable "
+            f"{g.uncollectable:,}; pauses total {format_duration(g.pause_total_s)}, "
+            f"longest {format_duration(g.pause_max_s)}"
+        )
+        for heading, events in (("longest pauses", g.longest), ("last collections", g.last)):
+            if events:
+                line = ", ".join(
+                    f"gen{e.generation} at {format_duration(e.t)} "
+                    f"({e.duration_s * 1000:.1f}ms, {e.collected} collected)"
+                    for e in events[-5:]
+                )
+                console.print(f"  {heading}: {line}")

@@ -68,7 +68,7 @@ class TuneHtmlReporter:
     """Bars of each configuration's median peak and final RSS (min-max as error bars)."""
 
     def render(self, result: TuneResult) -> str:
-        from memhound.reporters.html import _e, fill_template, safe_json
+        from memhound.reporters._page import escape, fill_template, safe_json
 
         ran = [c for c in result.configs if c.runs and c.peak_rss is not None]
 
@@ -87,22 +87,22 @@ class TuneHtmlReporter:
             "wall": series("wall"),
         }
         rows = "".join(
-            f"<tr><td>{_e(c.config)}</td><td>{_e(c.description)}</td>"
-            f"<td class=num>{_e(describe_stat(c.peak_rss))}</td>"
-            f"<td class=num>{_e(_ratio(c.peak_ratio))}</td>"
-            f"<td class=num>{_e(describe_stat(c.final_rss))}</td>"
-            f"<td class=num>{_e(_ratio(c.final_ratio))}</td>"
-            f"<td class=num>{_e(describe_stat(c.wall, seconds=True))}</td>"
-            f"<td class=num>{_e(_ratio(c.wall_ratio))}</td><td>{_e(_outcome(c))}</td></tr>"
+            f"<tr><td>{escape(c.config)}</td><td>{escape(c.description)}</td>"
+            f"<td class=num>{escape(describe_stat(c.peak_rss))}</td>"
+            f"<td class=num>{escape(_ratio(c.peak_ratio))}</td>"
+            f"<td class=num>{escape(describe_stat(c.final_rss))}</td>"
+            f"<td class=num>{escape(_ratio(c.final_ratio))}</td>"
+            f"<td class=num>{escape(describe_stat(c.wall, seconds=True))}</td>"
+            f"<td class=num>{escape(_ratio(c.wall_ratio))}</td><td>{escape(_outcome(c))}</td></tr>"
             for c in result.configs
         )
         return fill_template(
             "tune.html",
             {
-                "TITLE": _e(f"memhound tune: {shlex.join(result.command)}"),
-                "COMMAND": _e(shlex.join(result.command)),
-                "VERDICT": _e(result.verdict),
-                "THRESHOLD": _e(threshold_text(result)) if result.needed else "",
+                "TITLE": escape(f"memhound tune: {shlex.join(result.command)}"),
+                "COMMAND": escape(shlex.join(result.command)),
+                "VERDICT": escape(result.verdict),
+                "THRESHOLD": escape(threshold_text(result)) if result.needed else "",
                 "ROWS": rows,
                 "DATA": safe_json(data),
             },
