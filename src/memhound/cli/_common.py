@@ -93,7 +93,8 @@ def finish(
         out.flush()
     elif fmt == "text":
         out = text_to or sys.stdout
-        out.write(get_reporter(kind, "text", **(text_options or {})).render(result))
+        options = {**terminal_options(out, kind), **(text_options or {})}
+        out.write(get_reporter(kind, "text", **options).render(result))
         out.flush()
         print(f"report: {written}" if written else f"saved in {path}", file=sys.stderr)
 
@@ -106,14 +107,18 @@ def finish_run(run: Run, args: argparse.Namespace) -> None:
         run,
         fmt="none" if args.quiet else args.report,
         page=None if args.no_html else REPORT_FILE,
-        text_options=terminal_options(sys.stderr),
         text_to=sys.stderr,
         json_to=sys.stderr,
     )
 
 
-def terminal_options(stream: TextIO) -> dict[str, Any]:
-    """Colour and width for a text report on ``stream``: plain and 100 columns off a tty."""
+def terminal_options(stream: TextIO, kind: str) -> dict[str, Any]:
+    """Colour and width for a kind's text report on ``stream`` (plain and 100 columns off a
+    terminal); nothing for kinds whose text reporter is plain."""
+    from memhound.reporters import kind_of
+
+    if not kind_of(kind).styled:
+        return {}
     color = stream.isatty()
     width = 100
     if color:

@@ -23,13 +23,14 @@ def execute(args: argparse.Namespace) -> int:
 
     from memhound._fsutil import atomic_write
     from memhound.analysis.summary import load_run
+    from memhound.cli._common import terminal_options
     from memhound.model.run import REPORT_FILE
     from memhound.reporters import get_reporter, load_result
 
     run = load_run(args.run_dir)
     options = {}
-    if args.format == "text" and run.meta.kind in ("run", "watch"):
-        options["color"] = args.output is None and sys.stdout.isatty()
+    if args.format == "text" and args.output is None:
+        options = terminal_options(sys.stdout, run.meta.kind)
     page = get_reporter(run.meta.kind, args.format, **options).render(load_result(run))
     target = Path(args.output) if args.output else None
     if target is None and args.format == "html":

@@ -26,12 +26,14 @@ class Reporter(Protocol):
 
 @dataclass(frozen=True)
 class Kind:
-    """Where a result kind's loader and reporters live, as ``"module:name"``."""
+    """Where a result kind's loader and reporters live, as ``"module:name"``. ``styled``: its
+    text reporter takes ``color`` and ``width`` (the caller decides them for its terminal)."""
 
     load: str
     text: str
     json: str
     html: str
+    styled: bool = False
 
 
 _RUN = Kind(
@@ -39,6 +41,7 @@ _RUN = Kind(
     "memhound.reporters.terminal:TerminalReporter",
     "memhound.reporters.json:JsonReporter",
     "memhound.reporters.html:HtmlReporter",
+    styled=True,
 )
 
 KINDS: dict[str, Kind] = {
@@ -80,7 +83,7 @@ def _named(ref: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _kind(kind: str) -> Kind:
+def kind_of(kind: str) -> Kind:
     try:
         return KINDS[kind]
     except KeyError:
@@ -92,7 +95,7 @@ def _kind(kind: str) -> Kind:
 
 def load_result(run: Run) -> Any:
     """The result a run holds (the Run itself, an AllocReport, a SoakResult, ...)."""
-    loader = _named(_kind(run.meta.kind).load)
+    loader = _named(kind_of(run.meta.kind).load)
     return loader(run)
 
 
@@ -100,7 +103,7 @@ def get_reporter(kind: str, fmt: str, **options: Any) -> Reporter:
     """The ``fmt`` reporter (text, json or html) of a result kind, built with ``options``."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format {fmt!r}", hint="choose text, json or html")
-    cls = _named(getattr(_kind(kind), fmt))
+    cls = _named(getattr(kind_of(kind), fmt))
     reporter: Reporter = cls(**options)
     return reporter
 
