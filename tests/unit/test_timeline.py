@@ -124,3 +124,20 @@ def test_newer_version_is_refused_clearly() -> None:
     header = json.dumps({"kind": "header", "format": "memhound.timeline", "version": 99})
     with pytest.raises(RunFormatError, match="newer"):
         parse_lines([header])
+
+
+def test_every_saved_format_refuses_a_newer_version_and_a_foreign_file() -> None:
+    from memhound.model.allocations import AllocReport
+    from memhound.model.imports import ImportReport
+    from memhound.model.tune import TuneResult
+
+    for cls, name, what in [
+        (AllocReport, "memhound.alloc", "allocation report"),
+        (ImportReport, "memhound.imports", "import report"),
+        (TuneResult, "memhound.tune", "tune result"),
+    ]:
+        with pytest.raises(RunFormatError, match=f"not a memhound {what}"):
+            cls.from_dict({"format": "something.else", "version": 1})
+        with pytest.raises(RunFormatError, match="newer than this memhound") as info:
+            cls.from_dict({"format": name, "version": 99})
+        assert info.value.hint == "upgrade memhound to read it"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from memhound.errors import RunFormatError
+from memhound.model._format import check_format
 from memhound.model.run import Run, read_artifact
 
 ALLOC_FORMAT = "memhound.alloc"
@@ -117,13 +117,9 @@ class AllocReport:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AllocReport:
-        if d.get("format") != ALLOC_FORMAT:
-            raise RunFormatError("not a memhound allocation report (format missing)")
-        if int(d.get("version", 0)) > ALLOC_VERSION:
-            raise RunFormatError(
-                f"allocation report version {d['version']} is newer than this memhound",
-                hint="upgrade memhound to read it",
-            )
+        check_format(
+            d, name=ALLOC_FORMAT, version=ALLOC_VERSION, what="allocation report", where=ALLOC_FILE
+        )
 
         def rows(items: Any) -> tuple[Row, ...]:
             return tuple(Row(**r) for r in items)

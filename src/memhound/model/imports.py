@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from memhound.model._format import check_format
 from memhound.model.run import Run, read_artifact
 
 IMPORTS_FORMAT = "memhound.imports"
@@ -67,6 +68,7 @@ class ImportReport:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImportReport:
+        check_format(d, name=IMPORTS_FORMAT, version=IMPORTS_VERSION, what="import report")
         nodes = tuple(
             ImportNode(
                 **{

@@ -19,6 +19,7 @@ from memhound import __version__
 from memhound._fsutil import atomic_write, make_private_dir, open_private_append
 from memhound._platform import platform_info
 from memhound.errors import OutputNotWritable, RunFormatError
+from memhound.model._format import check_format
 from memhound.model.timeline import GcEvent, Record, Timeline, encode, header_line, parse_lines
 
 RUN_FORMAT = "memhound.run"
@@ -254,13 +255,7 @@ def load_run_files(path: str | os.PathLike[str]) -> Run:
         ) from exc
     except (OSError, ValueError) as exc:
         raise RunFormatError(f"cannot read {str(run_file)!r}: {exc}") from exc
-    if raw.get("format") != RUN_FORMAT:
-        raise RunFormatError(f"{str(run_file)!r} is not a memhound run (format missing)")
-    if int(raw.get("version", 0)) > RUN_VERSION:
-        raise RunFormatError(
-            f"run format version {raw['version']} is newer than this memhound",
-            hint="upgrade memhound to read it",
-        )
+    check_format(raw, name=RUN_FORMAT, version=RUN_VERSION, what="run", where=repr(str(run_file)))
     meta = RunMeta.from_dict(raw.get("meta") or {})
     try:
         text = (root / TIMELINE_FILE).read_text(encoding="utf-8", errors="replace")

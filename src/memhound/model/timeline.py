@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from memhound.errors import RunFormatError
+from memhound.model._format import check_format
 from memhound.model.readings import MemoryReading
 
 TIMELINE_FORMAT = "memhound.timeline"
@@ -500,13 +500,7 @@ def parse_lines(lines: list[str]) -> Timeline:
         try:
             d = json.loads(line)
             if i == 0 and d.get("kind") == "header":
-                if d.get("format") != TIMELINE_FORMAT:
-                    raise RunFormatError(f"not a memhound timeline (format {d.get('format')!r})")
-                if int(d.get("version", 0)) > TIMELINE_VERSION:
-                    raise RunFormatError(
-                        f"timeline format version {d['version']} is newer than this memhound",
-                        hint="upgrade memhound to read it",
-                    )
+                check_format(d, name=TIMELINE_FORMAT, version=TIMELINE_VERSION, what="timeline")
                 continue
             record = decode(d)
         except (ValueError, KeyError, TypeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from memhound.model._format import check_format
 from memhound.model.run import Run, read_artifact
 
 TUNE_FILE = "tune.json"
@@ -70,6 +71,8 @@ class TuneResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TuneResult:
+        check_format(d, name=TUNE_FORMAT, version=TUNE_VERSION, what="tune result")
+
         def stat(x: dict[str, Any] | None) -> Stat | None:
             return Stat(**x) if x else None
 
