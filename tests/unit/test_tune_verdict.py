@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from dataclasses import replace
 
 from memhound.analysis.tune import _u_counts, describe_stat, judge, rank_p
 from memhound.model.tune import Stat, TuneResult, TuneRun
@@ -86,6 +87,18 @@ def test_failed_skipped_and_not_applied_configs() -> None:
     assert "never called memhound.iteration()" in c["gc-freeze"].note  # type: ignore[attr-defined]
     assert c["mmap-threshold-64k"].runs == 0  # type: ignore[attr-defined]
     assert c["mmap-threshold-64k"].note == "skipped: not here"  # type: ignore[attr-defined]
+
+
+def test_malloc_trim_says_how_often_it_ran_and_claims_nothing_when_it_never_did() -> None:
+    def trimmed(n: int) -> list[TuneRun]:
+        return [replace(r, trims=n) for r in runs("malloc-trim", [303] * 3, [25] * 3, [1.0] * 3)]
+
+    ran = by_name(result(trimmed(4), trimming=frozenset({"malloc-trim"})))["malloc-trim"]
+    assert ran.note == "malloc_trim(0) ran 4 times a run (median)"  # type: ignore[attr-defined]
+    assert ran.better == ("final RSS",)  # type: ignore[attr-defined]
+    never = by_name(result(trimmed(0), trimming=frozenset({"malloc-trim"})))["malloc-trim"]
+    assert never.note.startswith("not applied: malloc_trim(0) never ran")  # type: ignore[attr-defined]
+    assert never.better == ()  # type: ignore[attr-defined]
 
 
 def test_failed_baseline() -> None:

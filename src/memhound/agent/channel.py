@@ -151,6 +151,7 @@ def _decode(msg: dict[str, Any], rel: Callable[[Any], float], out: list[Message]
                 pid,
                 int(msg.get("rss_bytes", -1)),
                 int(msg.get("iterations", 0)),
+                int(msg.get("trims", 0)),
             )
         )
     elif kind == contract.KIND_HELLO:

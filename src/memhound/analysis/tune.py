@@ -117,10 +117,12 @@ def judge(
     min_effect: float = 0.05,
     skipped: dict[str, str] | None = None,
     per_iteration: frozenset[str] = frozenset(),
+    trimming: frozenset[str] = frozenset(),
 ) -> TuneResult:
     """Compare every configuration's runs with the baseline's. ``skipped`` maps configs that
     could not run to the reason; ``per_iteration`` names configs that act only where the
-    program calls ``memhound.iteration()`` (judged "not applied" when it never did)."""
+    program calls ``memhound.iteration()`` (judged "not applied" when it never did);
+    ``trimming`` those that call ``malloc_trim``, whose note says how often it ran."""
     by_config: dict[str, list[TuneRun]] = {}
     for r in runs:
         by_config.setdefault(r.config, []).append(r)
@@ -161,6 +163,15 @@ def judge(
         elif config in per_iteration and not any(r.iterations for r in good):
             note = "not applied: the program never called memhound.iteration()"
             better, worse = [], []
+        elif config in trimming and good:
+            trims = statistics.median(r.trims for r in good)
+            if trims:
+                note = (
+                    f"malloc_trim(0) ran {trims:g} time{'s' if trims != 1 else ''} a run (median)"
+                )
+            else:
+                note = "not applied: malloc_trim(0) never ran (the agent found no glibc)"
+                better, worse = [], []
         results.append(
             ConfigResult(
                 config=config,

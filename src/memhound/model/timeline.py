@@ -265,6 +265,8 @@ class AgentExit:
     pid: int
     rss_bytes: int
     iterations: int
+    #: How often malloc_trim(0) ran in it (memhound tune's malloc-trim setting).
+    trims: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,6 +274,7 @@ class AgentExit:
             "pid": self.pid,
             "rss_bytes": self.rss_bytes,
             "iterations": self.iterations,
+            **({"trims": self.trims} if self.trims else {}),  # only where the setting was on
         }
 
     @classmethod
@@ -281,6 +284,7 @@ class AgentExit:
             pid=int(d["pid"]),
             rss_bytes=int(d["rss_bytes"]),
             iterations=int(d.get("iterations", 0)),
+            trims=int(d.get("trims", 0)),
         )
 
 

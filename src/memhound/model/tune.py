@@ -26,6 +26,8 @@ class TuneRun:
     iterations: int
     run_dir: str
     error: str | None = None
+    #: How often malloc_trim(0) ran in the target (the malloc-trim configuration).
+    trims: int = 0
 
 
 @dataclass(frozen=True)

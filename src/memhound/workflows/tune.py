@@ -39,6 +39,7 @@ class TuneConfig:
     description: str
     env: tuple[tuple[str, str], ...] = ()
     per_iteration: bool = False
+    trims: bool = False  # calls malloc_trim (its runs say how often)
     unavailable: str | None = None
 
 
@@ -103,8 +104,10 @@ def catalogue(collect_every: int = 10) -> dict[str, TuneConfig]:
         ),
         TuneConfig(
             "malloc-trim",
-            "malloc_trim(0) after every full (gen2) collection",
+            "malloc_trim(0) after every full collection, at memhound.iteration() (at most "
+            "once a second) and at exit",
             ((contract.ENV_MALLOC_TRIM, "1"),),
+            trims=True,
         ),
     ]
     return {c.name: c for c in configs}
@@ -200,6 +203,7 @@ def run_tune(
         min_effect=min_effect,
         skipped={k: v for k, v in skipped.items() if v},
         per_iteration=frozenset(c.name for c in configs if c.per_iteration),
+        trimming=frozenset(c.name for c in configs if c.trims),
     )
     atomic_write(writer.path / TUNE_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
     done = replace(
@@ -226,11 +230,12 @@ def _run_one(
     ex = run.meta.exit
     target = run.meta.target_pid
     final = None
-    iterations = 0
+    iterations = trims = 0
     for bye in run.timeline.agent_exits:
         if bye.pid == target:
             final = bye.rss_bytes if bye.rss_bytes >= 0 else None
             iterations = bye.iterations
+            trims = bye.trims
     if final is None and run.timeline.samples:
         final = run.timeline.samples[-1].total_rss_bytes
     error = None
@@ -246,6 +251,7 @@ def _run_one(
         final_rss_bytes=final,
         returncode=ex.returncode if ex else None,
         iterations=iterations,
+        trims=trims,
         run_dir=str(run_dir),
         error=error,
     )

@@ -33,7 +33,9 @@ ENV_GC_KEEP = "MEMHOUND_GC_KEEP"
 ENV_GC_THRESHOLD = "MEMHOUND_GC_THRESHOLD"  # "700,10,10": gc.set_threshold at start
 ENV_GC_FREEZE = "MEMHOUND_GC_FREEZE"  # "1": gc.freeze() at the first iteration()
 ENV_GC_COLLECT_EVERY = "MEMHOUND_GC_COLLECT_EVERY"  # "N": gc.collect() every N iterations
-ENV_MALLOC_TRIM = "MEMHOUND_MALLOC_TRIM"  # "1": malloc_trim(0) after each full collection
+# "1": malloc_trim(0) after each full collection, at memhound.iteration() (at most once a
+# second) and at exit before the last RSS reading
+ENV_MALLOC_TRIM = "MEMHOUND_MALLOC_TRIM"
 # "1": trace allocations (tracemalloc, 25 frames) so that resources still open at exit are
 # reported with the stack that created them.
 ENV_RESOURCE_STACKS = "MEMHOUND_RESOURCE_STACKS"
@@ -85,6 +87,7 @@ class _Agent:
         self.collect_every = 0
         self.malloc_trim: Any = None
         self.trims = 0
+        self.trimmed_t = 0.0
         self.snapshots = 0
         self.snapshot_lock = threading.Lock()
         self.snapshot_every = 0.0
@@ -191,9 +194,8 @@ class _Agent:
                 duration,
             ]
             self.gc_buffer.append(event)
-            if self.malloc_trim is not None and event[1] == 2:
-                self.malloc_trim(0)
-                self.trims += 1
+            if event[1] == 2:
+                self.trim()
             if len(self.gc_buffer) >= _FLUSH_EVENTS or (
                 time.monotonic() - self.last_flush >= _FLUSH_SECONDS
             ):
@@ -285,6 +287,18 @@ class _Agent:
             gc.freeze()
         if self.collect_every and self.iterations % self.collect_every == 0:
             gc.collect()
+        if self.malloc_trim is not None and now - self.trimmed_t >= 1.0:
+            self.trim()  # a loop's unit of work is done: what it freed can go back
+
+    def trim(self) -> None:
+        """malloc_trim(0) when memhound tune asked for it: glibc gives the free pages inside
+        its heaps back to the kernel (a gen2 collection alone may never come: a job that
+        frees buffers and strings makes none)."""
+        if self.malloc_trim is None:
+            return
+        self.trimmed_t = time.monotonic()
+        self.malloc_trim(0)
+        self.trims += 1
 
     # -- heap snapshots ----------------------------------------------------------------------
     def snapshot(self, reason: str, *, wait_s: float = 0.0) -> None:
@@ -457,6 +471,7 @@ class _Agent:
                 # A snapshot under way (threshold, interval) in a daemon thread is finished
                 # rather than cut off by the interpreter's shutdown, which would leave a .tmp.
                 self.snapshot_lock.release()
+            self.trim()  # before the last reading of RSS, which memhound tune compares
             if os.environ.get(ENV_RESOURCE_STACKS) == "1":
                 items = open_resources()
                 for i in range(0, len(items), 20):
