@@ -2,7 +2,8 @@
 # Install what the tests need on a fresh Debian machine, then run lint, types and the suite.
 #   bash scripts/test.sh [pytest args...]
 # Environment: PYTHON (default python3), MEMHOUND_TEST_PYTHONS (extra versions to run the
-# suite on, default "3.10 3.12 3.13" where pyenv has them; "none" to skip).
+# version-specific tests on, default "3.10 3.12 3.13" where pyenv has them; "none" to skip),
+# MEMHOUND_TEST_EVERYTHING=1 (the whole suite on the extra versions too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,8 +65,12 @@ if [ "$extra" != "none" ]; then
       echo "== Python $v not found under $root/versions: skipped"
       continue
     fi
-    echo "== pytest ($($py --version))"
     setup_venv "$py" ".venv-test-$v"
-    ".venv-test-$v/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    # The tests of version-specific code (marked in tests/conftest.py); all with
+    # MEMHOUND_TEST_EVERYTHING=1.
+    only=(-m versions)
+    [ "${MEMHOUND_TEST_EVERYTHING:-0}" = 1 ] && only=()
+    echo "== pytest ($($py --version)${only[*]:+, ${only[*]}})"
+    ".venv-test-$v/bin/python" -m pytest -q -p no:cacheprovider "${only[@]}" "$@"
   done
 fi

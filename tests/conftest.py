@@ -21,6 +21,39 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+#: Test files that exercise what differs between Python versions: the agent inside the
+#: interpreter (sitecustomize, gc callbacks, signals, atexit, fork hooks), the C heap walker and
+#: allocation engine, tracemalloc and gc accounting, import machinery. They get the marker
+#: ``versions``; scripts/test.sh runs the whole suite on the main Python and only these on the
+#: others (MEMHOUND_TEST_EVERYTHING=1 runs everything everywhere). Pure /proc, server, report and
+#: browser tests behave the same on every version.
+VERSION_SPECIFIC = frozenset(
+    {
+        "tests/unit",
+        "tests/integration/test_agent_host.py",
+        "tests/integration/test_asyncio_free_list.py",
+        "tests/integration/test_heap_memlab.py",
+        "tests/integration/test_heap_snapshot.py",
+        "tests/integration/test_imports.py",
+        "tests/integration/test_memory.py",
+        "tests/integration/test_open_at_exit.py",
+        "tests/integration/test_profile.py",
+        "tests/integration/test_pytest_plugin.py",
+        "tests/integration/test_run.py",
+        "tests/integration/test_snapshot_triggers.py",
+        "tests/integration/test_soak.py",
+        "tests/integration/test_soak_zoo.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = item.path.relative_to(ROOT).as_posix()
+        if rel in VERSION_SPECIFIC or rel.rsplit("/", 1)[0] in VERSION_SPECIFIC:
+            item.add_marker(pytest.mark.versions)
+
+
 @pytest.fixture(autouse=True)
 def _leaves_nothing_behind() -> Iterator[None]:
     tracing = tracemalloc.is_tracing()
