@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -45,6 +46,122 @@ def test_fds_of_a_missing_process() -> None:
 
     with pytest.raises(ProcessNotFound):
         fdw.open_fds(999_999_999)
+
+
+#: holds N idle loopback connections, both ends, in one process (its fd limit raised)
+_FOREIGN_CONNECTIONS = """
+import resource, socket, struct, sys
+n = int(sys.argv[1])
+reset = struct.pack("ii", 1, 0)  # closed with a reset at exit: no TIME_WAIT left behind
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if soft < 2 * n + 64:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 2 * n + 64), hard))
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(n)
+held = []
+for _ in range(n):
+    held.append(socket.create_connection(listener.getsockname()))
+    held[-1].setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset)
+    held.append(listener.accept()[0])
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.fixture
+def foreign_connections() -> Iterator[int]:
+    """1,500 idle connections on loopback (3,000 sockets) that belong to another process."""
+    n = 1500
+    with subprocess.Popen(
+        [sys.executable, "-c", _FOREIGN_CONNECTIONS, str(n)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            yield 2 * n
+        finally:
+            assert child.stdin is not None
+            child.stdin.close()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def test_a_sample_formats_the_targets_sockets_not_the_namespaces(
+    foreign_connections: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #13: every socket of the namespace was parsed and its addresses formatted at
+    every sample (0.14 s a sample with 3,100 other sockets). Count the addresses formatted
+    while another process holds 3,000 sockets and this one holds 3."""
+    formatted: list[str] = []
+    real = fdw._hex_addr
+
+    def counting(text: str, v6: bool) -> str:
+        formatted.append(text)
+        return real(text, v6)
+
+    monkeypatch.setattr(fdw, "_hex_addr", counting)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    try:
+        fds = {f.fd: f for f in fdw.open_fds()}
+        assert fds[client.fileno()].socket is not None
+        assert fds[client.fileno()].socket.state == "ESTABLISHED"  # type: ignore[union-attr]
+        # local and remote of this process's own 3 TCP sockets, none of the 3,000 others
+        assert len(formatted) <= 2 * 3, f"{len(formatted)} addresses formatted"
+    finally:
+        for s in (peer, client, server):
+            s.close()
+
+
+def test_samples_of_an_unchanged_socket_set_read_no_table_and_follow_tcp_states(
+    foreign_connections: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watcher's later samples format nothing while the process's sockets stay the same,
+    and still see a connection its peer closed move to CLOSE_WAIT."""
+    from memhound.watchers.tree import ResourceSampler
+
+    formatted: list[str] = []
+    real = fdw._hex_addr
+
+    def counting(text: str, v6: bool) -> str:
+        formatted.append(text)
+        return real(text, v6)
+
+    monkeypatch.setattr(fdw, "_hex_addr", counting)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    try:
+        sampler = ResourceSampler()
+        first = sampler.sample(0.0, [os.getpid()])
+        assert first.totals["sockets.ESTABLISHED"] >= 2
+        assert 0 < len(formatted) <= 2 * 3
+        formatted.clear()
+        assert sampler.sample(1.0, [os.getpid()]).totals == first.totals
+        assert formatted == []
+        peer.close()
+        deadline = time.monotonic() + 5
+        while True:
+            totals = sampler.sample(2.0, [os.getpid()]).totals
+            if totals.get("sockets.CLOSE_WAIT") == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        assert totals.get("sockets.CLOSE_WAIT") == 1, totals
+        assert formatted == []  # the new state came from the kernel by the socket's 4-tuple
+    finally:
+        for s in (peer, client, server):
+            s.close()
 
 
 def test_postgres_backends_from_another_process(postgres: Postgres) -> None:

@@ -12,13 +12,16 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from memhound.errors import MemhoundError
 from memhound.leaks.stats import trend
 from memhound.units import format_bytes, parse_bytes
+
+if TYPE_CHECKING:
+    from memhound.watchers.fds import SocketCache
 
 FRAMES = 25
 _OWN_FILES = (os.path.dirname(os.path.abspath(__file__)), tracemalloc.__file__)
@@ -328,6 +331,9 @@ def _sqlalchemy_checkouts() -> set[Any]:
     return {o for o in gc.get_objects() if isinstance(o, Connection) and not o.closed}
 
 
+_SOCKETS: SocketCache | None = None
+
+
 class NoResourceLeaks:
     def __init__(self, item: pytest.Function, *, postgres: str | None, redis: str | None):
         self.item = item
@@ -336,6 +342,13 @@ class NoResourceLeaks:
 
     def _snapshot(self) -> _Resources:
         from memhound.watchers import fds as fdw
+
+        global _SOCKETS
+        # one cache for every snapshot of the session: a snapshot reads the socket tables
+        # (which list every socket of the host) only for sockets the last one did not see
+        if _SOCKETS is None:
+            _SOCKETS = fdw.SocketCache()
+        _SOCKETS.new_sample()
 
         backends: dict[int, Any] = {}
         clients: dict[int, Any] = {}
@@ -353,7 +366,7 @@ class NoResourceLeaks:
 
             tasks = {o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()}
         return _Resources(
-            fds={(f.fd, f.target): f for f in fdw.open_fds()},
+            fds={(f.fd, f.target): f for f in fdw.open_fds(sockets_cache=_SOCKETS)},
             threads={t for t in threading.enumerate() if t.is_alive()},
             tasks=tasks,
             backends=backends,

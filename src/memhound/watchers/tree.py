@@ -24,6 +24,8 @@ class ResourceSampler:
     def __init__(self, *, postgres: str | None = None, redis: str | None = None) -> None:
         self.postgres = postgres
         self.redis = redis
+        # kept between samples: a sample reads the socket tables only when a socket appeared
+        self._sockets = fdw.SocketCache()
 
     def sample(
         self, t: float, pids: Iterable[int], *, skip_fds: Mapping[int, int] | None = None
@@ -31,11 +33,11 @@ class ResourceSampler:
         by_pid: dict[int, dict[str, int]] = {}
         port_owner: dict[int, int] = {}
         errors: list[str] = []
-        sockets_cache: dict[str, dict[str, fdw.SocketInfo]] = {}
+        self._sockets.new_sample()
         for pid in pids:
             counts: dict[str, int] = {}
             try:
-                fds = fdw.open_fds(pid, sockets_cache=sockets_cache)
+                fds = fdw.open_fds(pid, sockets_cache=self._sockets)
             except MemhoundError:
                 continue
             # memhound's agent socket: named in the hello, and bound to a name of its own
