@@ -287,23 +287,28 @@ class _Agent:
             gc.collect()
 
     # -- heap snapshots ----------------------------------------------------------------------
-    def snapshot(self, reason: str, *, wait_s: float = 0.0) -> None:
+    def snapshot(self, reason: str, *, wait_s: float = 0.0, exiting: bool = False) -> bool:
         """Write a heap snapshot with memhound's writer (memhound and numpy must be importable
         here: the boot folder's package is appended to sys.path). One at a time: a trigger
         that fires during another snapshot is skipped, unless it may ``wait_s`` (at exit, so
-        the interval snapshot under way is finished first). Never raises."""
+        the interval snapshot under way is finished first). True when it was written (or its
+        failure reported), False when skipped. Never raises."""
         directory = os.environ.get(ENV_SNAPSHOT_DIR)
         if not directory:
-            return
+            return False
         lock = self.snapshot_lock
         acquired = lock.acquire(timeout=wait_s) if wait_s else lock.acquire(blocking=False)
         if not acquired:
-            return
-        if reason != "exit" and self.stopping.is_set():
+            return False
+        if not exiting and self.stopping.is_set():
             # The program is ending and at_exit has already waited for the snapshot under
             # way: one started now would be cut off by the shutdown and leave a .tmp.
             lock.release()
-            return
+            return False
+        if reason == "threshold":
+            # Under the lock, so that at_exit, which takes a threshold not yet taken, and
+            # the snapshot thread cannot both take it.
+            self.snapshot_above = 0
         try:
             snapshot = _snapshot_writer()
             self.snapshots += 1
@@ -331,6 +336,7 @@ class _Agent:
             )
         finally:
             self.snapshot_lock.release()
+        return True
 
     def setup_snapshots(self) -> None:
         env = os.environ
@@ -406,12 +412,15 @@ class _Agent:
         _block_signals()
         while not self.stopping.wait(min(self.interval_s * 4, 0.5)):
             try:
-                if self.snapshot_every and time.monotonic() >= self.next_snapshot_t:
+                # The threshold first, a tick after any snapshot: RSS read just after one
+                # still holds the writer's own memory. It is cleared only once taken (once:
+                # the moment memory got near the limit); skipped (a signal's snapshot under
+                # way), it is tried again at the next tick rather than lost.
+                if self.snapshot_above and _rss() >= self.snapshot_above:
+                    self.snapshot("threshold")
+                elif self.snapshot_every and time.monotonic() >= self.next_snapshot_t:
                     self.next_snapshot_t = time.monotonic() + self.snapshot_every
                     self.snapshot("interval")
-                if self.snapshot_above and _rss() >= self.snapshot_above:
-                    self.snapshot_above = 0  # once: the moment memory got near the limit
-                    self.snapshot("threshold")
             except Exception:
                 pass
 
@@ -451,12 +460,16 @@ class _Agent:
             if self.trace_python:
                 self.send_traced()
             self.flush()
-            if self.snapshot_at_exit:
-                self.snapshot("exit", wait_s=60.0)
-            elif self.snapshot_lock.acquire(timeout=60.0):
+            if self.snapshot_lock.acquire(timeout=60.0):
                 # A snapshot under way (threshold, interval) in a daemon thread is finished
                 # rather than cut off by the interpreter's shutdown, which would leave a .tmp.
                 self.snapshot_lock.release()
+            if self.snapshot_above and _rss() >= self.snapshot_above:
+                # Crossed while an interval snapshot was being written, or in the program's
+                # last moments: the snapshot thread has not taken it and now never will.
+                self.snapshot("threshold", wait_s=60.0, exiting=True)
+            if self.snapshot_at_exit:
+                self.snapshot("exit", wait_s=60.0, exiting=True)
             if os.environ.get(ENV_RESOURCE_STACKS) == "1":
                 items = open_resources()
                 for i in range(0, len(items), 20):
