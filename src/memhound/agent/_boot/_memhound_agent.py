@@ -92,6 +92,7 @@ class _Agent:
         self.snapshot_at_exit = False
         self.next_snapshot_t = 0.0
         self.measure_signal = 0
+        self.snapshot_signal = 0
 
     # -- transport -------------------------------------------------------------------------
     def _ours(self, sock: socket.socket) -> bool:
@@ -352,6 +353,7 @@ class _Agent:
         signum = _signal_number(env.get(ENV_SNAPSHOT_SIGNAL))
         if signum:
             signal.signal(signum, lambda *_: self.snapshot("signal"))
+            self.snapshot_signal = signum
         if env.get(ENV_SNAPSHOT_AT_EXIT) == "1":
             self.snapshot_at_exit = True
             previous = signal.getsignal(signal.SIGTERM)
@@ -408,6 +410,21 @@ class _Agent:
         except Exception:
             pass
 
+    def ignore_signals(self) -> None:
+        """From now on memhound's measure and snapshot signals are ignored. The interpreter
+        puts the default action back at shutdown, which for a real-time signal is death: a
+        measurement memhound asks for while the program ends on its own would replace its
+        exit status by a death by memhound's signal (a server reported "killed by signal 40"
+        when it had exited because its port was taken)."""
+        try:
+            import signal
+
+            for signum in (self.measure_signal, self.snapshot_signal):
+                if signum:
+                    signal.signal(signum, signal.SIG_IGN)
+        except Exception:
+            pass  # not the main thread: the handlers stay, and so does the risk
+
     def _snapshot_loop(self) -> None:
         _block_signals()
         while not self.stopping.wait(min(self.interval_s * 4, 0.5)):
@@ -455,6 +472,7 @@ class _Agent:
             sys.stderr.write(f"memhound: a tuning setting was not applied: {exc!r}\n")
 
     def at_exit(self) -> None:
+        self.ignore_signals()
         try:
             self.stopping.set()
             if self.trace_python:
