@@ -249,3 +249,73 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and "two or three" in r.stderr
     r = mh("heap", "retainers", str(bad))
     assert r.returncode == 2  # argparse: --type or --id is required
+
+
+NAMES = """
+import sys
+sys.path.insert(0, {heap_dir!r})
+from heapapp import cache
+from memhound.heap import snapshot
+
+class Order:  # __main__.Order, beside heapapp.models.Order
+    pass
+
+class Invoice:  # only __main__ has one
+    def __init__(self, i):
+        self.text = f"invoice-{{i}}"
+
+CACHE = {{i: Invoice(i) for i in range(5000)}}  # a module-level dict: the biggest dominator
+MINE = [Order() for _ in range(10)]
+cache.load_orders(100)
+snapshot(sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def names_snap(tmp_path_factory: pytest.TempPathFactory, walker: str) -> str:
+    """A program's own classes (``__main__.Invoice``, ``__main__.Order``) beside heapapp's."""
+    out = tmp_path_factory.mktemp("names")
+    prog = out / "prog.py"
+    prog.write_text(NAMES.format(heap_dir=str(ROOT / "tests" / "heap")))
+    path = out / "names.heapsnapshot"
+    subprocess.run(
+        [sys.executable, str(prog), str(path)],
+        check=True, timeout=300, cwd=out, env=walkers.env(walker),
+    )  # fmt: skip
+    return str(path)
+
+
+def test_cli_retainers_of_an_unqualified_class(names_snap: str) -> None:
+    """`--type Invoice` for `__main__.Invoice` said "no object of class 'Invoice'"."""
+    r = mh("heap", "retainers", names_snap, "--type", "Invoice", "--objects", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    (found,) = json.loads(r.stdout)["objects"]
+    assert found["object"]["class_name"] == "__main__.Invoice"
+    assert found["paths"][0]["text"].startswith("module __main__ -> CACHE -> ")
+    r = mh("heap", "retainers", names_snap, "--type", "models.Order", "--objects", "1")
+    assert r.returncode == 0, r.stderr
+    assert "module heapapp.cache -> ORDERS -> list[" in r.stdout
+
+
+def test_cli_retainers_of_an_ambiguous_class_lists_the_candidates(names_snap: str) -> None:
+    r = mh("heap", "retainers", names_snap, "--type", "Order")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "'Order' names 2 classes" in r.stderr
+    assert "heapapp.models.Order (100 objects)" in r.stderr
+    assert "__main__.Order (10 objects)" in r.stderr
+    assert "--type heapapp.models.Order" in r.stderr  # the hint: the one with most objects
+    r = mh("heap", "retainers", names_snap, "--type", "__main__.Order", "--objects", "1")
+    assert r.returncode == 0 and "__main__.Order @" in r.stdout  # in full, no ambiguity
+
+
+def test_cli_dominators_name_what_holds_them(names_snap: str) -> None:
+    """`dict @405` said nothing of which dict: the row names its holder, `CACHE`."""
+    r = mh("heap", "dominators", names_snap, "--top", "1")
+    assert r.returncode == 0, r.stderr
+    row = r.stdout.splitlines()[3]
+    assert row.startswith("module __main__ -> CACHE -> dict "), r.stdout
+    r = mh("heap", "dominators", names_snap, "--top", "10", "--json")
+    rows = json.loads(r.stdout)["dominators"]
+    assert rows[0]["class_name"] == "dict" and rows[0]["holder"] == "module __main__ -> CACHE"
+    orders = next(d for d in rows if d["holder"] == "module heapapp.cache -> ORDERS")
+    assert orders["class_name"] == "list"

@@ -121,6 +121,47 @@ def test_a_threshold_snapshot_under_way_at_exit_is_finished(in_tmp: Path) -> Non
     assert not list((in_tmp / "r").rglob("*.tmp"))
 
 
+def test_threshold_crossed_during_an_interval_snapshot(in_tmp: Path) -> None:
+    """With --snapshot-every too, the program crosses the threshold while an interval snapshot
+    is being written, and ends: the threshold snapshot was dropped silently (the snapshot
+    thread cleared the threshold, then found the program ending and took nothing). The
+    program's base heap stays under the threshold even with the writer's memory added."""
+    crossing = in_tmp / "crossing.py"
+    crossing.write_text(
+        textwrap.dedent(
+            """
+            import os, time
+            ROWS = [{"n": i, "s": str(i)} for i in range(400_000)]  # about 140 MiB RSS
+            where = os.environ["MEMHOUND_SNAPSHOT_DIR"]
+            deadline = time.monotonic() + 60
+            while not any(n.endswith(".tmp") for n in os.listdir(where)):  # being written
+                assert time.monotonic() < deadline, "no interval snapshot"
+                time.sleep(0.002)
+            BIG = [bytearray(1 << 20) for _ in range(200)]  # about 420 MiB RSS, then the end
+            """
+        )
+    )
+    res = mh(
+        "run",
+        "-q",
+        "-o",
+        "r",
+        "--snapshot-above",
+        "330MiB",
+        "--snapshot-every",
+        "300ms",
+        "--",
+        sys.executable,
+        str(crossing),
+    )
+    assert res.returncode == 0, res.stderr
+    snaps = load_run(in_tmp / "r").timeline.snapshots
+    reasons = [s.reason for s in snaps]
+    assert reasons.count("threshold") == 1 and "interval" in reasons, reasons
+    assert all(s.error is None for s in snaps)
+    assert not list((in_tmp / "r").rglob("*.tmp"))
+
+
 def test_threshold_as_a_share_of_the_limit(in_tmp: Path, job: str) -> None:
     res = mh(
         "run",

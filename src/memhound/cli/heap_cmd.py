@@ -5,6 +5,8 @@ Analyse .heapsnapshot files: memhound's (memhound.snapshot()) or Node's
 
   memhound heap summary app.heapsnapshot --top 20        per class: count, shallow, retained
   memhound heap retainers app.heapsnapshot --type app.models.Order --paths 3
+  memhound heap retainers app.heapsnapshot --type Order   the same, when only one class
+                                                          is named Order
   memhound heap retainers app.heapsnapshot --id 4711      how one object is held
   memhound heap dominators app.heapsnapshot --top 10      the biggest retained subtrees
   memhound heap diff a.heapsnapshot b.heapsnapshot        per class: new, deleted, delta
@@ -41,7 +43,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     r.add_argument("file", metavar="FILE")
     which = r.add_mutually_exclusive_group(required=True)
-    which.add_argument("--type", metavar="CLASS", help="the biggest objects of this class")
+    which.add_argument(
+        "--type",
+        metavar="CLASS",
+        help="the biggest objects of this class (app.models.Order, or Order when no other "
+        "class has that name)",
+    )
     which.add_argument("--id", type=int, metavar="N", help="the object with this node id")
     r.add_argument("--paths", type=int, default=3, metavar="K", help="paths per object (3)")
     r.add_argument("--objects", type=int, default=3, metavar="N", help="objects for --type (3)")
@@ -121,12 +128,19 @@ def execute(args: argparse.Namespace) -> int:
                 )
             nodes = [node]
         else:
-            found = g.nodes_of_class(graph, args.type)
-            if found.size == 0:
+            named = g.classes_named(graph, args.type)
+            if not named:
                 raise UsageError(
                     f"no object of class {args.type!r} in {args.file}",
                     hint="`memhound heap summary FILE` lists the classes",
                 )
+            if len(named) > 1:
+                raise UsageError(
+                    f"{args.type!r} names {len(named)} classes in {args.file}: "
+                    + ", ".join(f"{c} ({n:,} objects)" for c, n in named),
+                    hint=f"give the one you mean in full, e.g. --type {named[0][0]}",
+                )
+            found = g.nodes_of_class(graph, named[0][0])
             nodes = [int(n) for n in found[: args.objects]]
         result = [
             (g.describe(graph, n), g.retainer_paths(graph, n, paths=args.paths)) for n in nodes

@@ -53,7 +53,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--serve",
         metavar="CMD",
         help="start the server with this command (memhound's agent inside, to measure its "
-        "Python heap), wait for the port, stop it at the end",
+        "Python heap), wait for the port (which must be free before, and answered by this "
+        "command's processes after), stop it at the end",
     )
     server.add_argument(
         "--pid",

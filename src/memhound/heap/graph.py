@@ -87,6 +87,10 @@ class Dominator:
     self_bytes: int
     retained_bytes: int
     distance: int
+    #: what holds it, as a retainer path would end before it: the edge to it from its
+    #: immediate dominator (``module app -> CACHE``, ``list[3]``), else the last step of its
+    #: shortest path from a root; "" for the root and nodes no strong path reaches
+    holder: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,26 @@ def nodes_of_class(graph: HeapGraph, class_name: str) -> Any:
     return nodes[np.argsort(-graph.retained_size[nodes], kind="stable")]
 
 
+def classes_named(graph: HeapGraph, name: str) -> list[tuple[str, int]]:
+    """The classes ``name`` may mean, with their instance counts, most instances first: the
+    class of exactly that name when there is one, else those whose qualified name ends with
+    ``.name`` (``Order`` or ``models.Order`` for ``app.models.Order``, ``Order`` for
+    ``__main__.Order``). Class objects and modules (``class x``, ``module x``) are found
+    only by their full name: ``Order`` means the instances."""
+    import numpy as np
+
+    counts = np.bincount(graph.node_class, minlength=len(graph.class_names))
+    if name in graph.class_names:
+        return [(name, int(counts[graph.class_names.index(name)]))]
+    suffix = "." + name
+    found = [
+        (c, int(counts[i]))
+        for i, c in enumerate(graph.class_names)
+        if c.endswith(suffix) and " " not in c and counts[i]
+    ]
+    return sorted(found, key=lambda row: (-row[1], row[0]))
+
+
 def node_of_id(graph: HeapGraph, node_id: int) -> int | None:
     import numpy as np
 
@@ -320,7 +344,39 @@ def describe(graph: HeapGraph, node: int) -> Dominator:
         self_bytes=int(snap.self_size[node]),
         retained_bytes=int(graph.retained_size[node]),
         distance=int(graph.distance[node]),
+        holder=holder(graph, node),
     )
+
+
+def holder(graph: HeapGraph, node: int) -> str:
+    """What holds ``node`` (see :attr:`Dominator.holder`): a dict shown as ``dict`` is named
+    ``module app -> CACHE``. A module-level object is often dominated by the root itself
+    (its module's namespace is reachable by several paths), hence the shortest path's last
+    step when the dominator has no edge to it."""
+    import numpy as np
+
+    snap = graph.snap
+    edge = -1
+    dom = int(graph.idom[node])
+    if dom != node and dom >= 0:
+        lo, hi = int(snap.first_edge[dom]), int(snap.first_edge[dom + 1])
+        weak = _type_index(snap.edge_types, "weak")
+        hits = np.flatnonzero((snap.edge_to[lo:hi] == node) & (snap.edge_type[lo:hi] != weak))
+        if hits.size:
+            edge = lo + int(hits[0])
+    if edge < 0:
+        edge = int(graph.parent_edge[node])
+    if edge < 0:
+        return ""
+    src = int(graph.edge_src[edge])
+    kind = snap.edge_types[int(snap.edge_type[edge])]
+    names_source = (
+        kind in NUMBERED_EDGE_TYPES
+        or (kind == "property" and snap.name(src) in CONTAINER_NAMES)
+        or (kind == "context" and snap.type_name(src) == "closure")
+    )  # list[3], dict['k'], handler() -> payload: the holder is in the step already
+    step = _step(graph, edge)
+    return step if names_source else f"{_node_label(graph, src)} -> {step}"
 
 
 def _chain(graph: HeapGraph, node: int) -> list[int]:
@@ -372,27 +428,31 @@ def _render(graph: HeapGraph, edges: list[int], target: int) -> str:
         steps = steps[1:]
         first = int(snap.edge_to[steps[0]])
     parts = [_node_label(graph, first)]
-    for e in steps[1:]:
-        src = int(graph.edge_src[e])
-        kind = snap.edge_types[int(snap.edge_type[e])]
-        label = snap.edge_label(e)
-        src_name = snap.name(src)
-        if kind in NUMBERED_EDGE_TYPES:
-            parts.append(f"{src_name}[{label}]")
-        elif kind == "property" and src_name in CONTAINER_NAMES:
-            parts.append(f"{src_name}[{label!r}]")
-        elif kind in ("internal", "hidden"):
-            parts.append(f"{{{label}}}")
-        elif kind == "weak":
-            parts.append(f"[[{label}]]")
-        elif kind == "context" and snap.type_name(src) == "closure":
-            parts.append(f"{src_name.split(' (', 1)[0]}() -> {label}")
-        else:
-            parts.append(label)
+    parts.extend(_step(graph, e) for e in steps[1:])
     parts.append(_node_label(graph, target))
     if len(steps) == 1:
         parts = parts[:1]
     return " -> ".join(parts)
+
+
+def _step(graph: HeapGraph, e: int) -> str:
+    """Edge ``e`` as a retainer path shows it: ``CACHE``, ``list[3]``, ``dict['k']``..."""
+    snap = graph.snap
+    src = int(graph.edge_src[e])
+    kind = snap.edge_types[int(snap.edge_type[e])]
+    label = snap.edge_label(e)
+    src_name = snap.name(src)
+    if kind in NUMBERED_EDGE_TYPES:
+        return f"{src_name}[{label}]"
+    if kind == "property" and src_name in CONTAINER_NAMES:
+        return f"{src_name}[{label!r}]"
+    if kind in ("internal", "hidden"):
+        return f"{{{label}}}"
+    if kind == "weak":
+        return f"[[{label}]]"
+    if kind == "context" and snap.type_name(src) == "closure":
+        return f"{src_name.split(' (', 1)[0]}() -> {label}"
+    return label
 
 
 def _node_label(graph: HeapGraph, node: int) -> str:

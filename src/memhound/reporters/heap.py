@@ -57,12 +57,12 @@ def summary_text(graph: HeapGraph, rows: list[TypeSummary]) -> str:
 
 
 def dominators_text(graph: HeapGraph, rows: list[Dominator]) -> str:
-    lines = [header(graph), _row("object", "id", "self", "retained", "distance")]
+    lines = [header(graph), _row("object (held by)", "id", "self", "retained", "distance")]
     for d in rows:
         label = d.class_name if d.name == d.class_name else f"{d.class_name} {d.name!r}"
         lines.append(
             _row(
-                _cut(label, 60),
+                _held(label, d.holder, 60),
                 f"@{d.node_id}",
                 format_bytes(d.self_bytes),
                 format_bytes(d.retained_bytes),
@@ -128,6 +128,19 @@ def leaks_text(groups: list[LeakGroup], top: int) -> str:
 
 def _row(a: str, b: str, c: str, d: str, e: str) -> str:
     return f"{a:<60} {b:>12} {c:>12} {d:>12} {e:>9}".rstrip()
+
+
+def _held(label: str, holder: str, width: int) -> str:
+    """``module app -> CACHE -> dict``: the object after what holds it, the holder shortened
+    first when the line is too long (the object's class is what the row is about)."""
+    label = _cut(label, width)
+    room = width - len(label) - len(" -> ")
+    if not holder or room < 12:
+        return label
+    holder = holder.replace("\n", "\\n")
+    if len(holder) > room:
+        holder = holder[: room - 3] + "..."
+    return f"{holder} -> {label}"
 
 
 def _cut(text: str, width: int) -> str:

@@ -95,6 +95,7 @@ class _Agent:
         self.snapshot_at_exit = False
         self.next_snapshot_t = 0.0
         self.measure_signal = 0
+        self.snapshot_signal = 0
 
     # -- transport -------------------------------------------------------------------------
     def _ours(self, sock: socket.socket) -> bool:
@@ -301,23 +302,28 @@ class _Agent:
         self.trims += 1
 
     # -- heap snapshots ----------------------------------------------------------------------
-    def snapshot(self, reason: str, *, wait_s: float = 0.0) -> None:
+    def snapshot(self, reason: str, *, wait_s: float = 0.0, exiting: bool = False) -> bool:
         """Write a heap snapshot with memhound's writer (memhound and numpy must be importable
         here: the boot folder's package is appended to sys.path). One at a time: a trigger
         that fires during another snapshot is skipped, unless it may ``wait_s`` (at exit, so
-        the interval snapshot under way is finished first). Never raises."""
+        the interval snapshot under way is finished first). True when it was written (or its
+        failure reported), False when skipped. Never raises."""
         directory = os.environ.get(ENV_SNAPSHOT_DIR)
         if not directory:
-            return
+            return False
         lock = self.snapshot_lock
         acquired = lock.acquire(timeout=wait_s) if wait_s else lock.acquire(blocking=False)
         if not acquired:
-            return
-        if reason != "exit" and self.stopping.is_set():
+            return False
+        if not exiting and self.stopping.is_set():
             # The program is ending and at_exit has already waited for the snapshot under
             # way: one started now would be cut off by the shutdown and leave a .tmp.
             lock.release()
-            return
+            return False
+        if reason == "threshold":
+            # Under the lock, so that at_exit, which takes a threshold not yet taken, and
+            # the snapshot thread cannot both take it.
+            self.snapshot_above = 0
         try:
             snapshot = _snapshot_writer()
             self.snapshots += 1
@@ -345,6 +351,7 @@ class _Agent:
             )
         finally:
             self.snapshot_lock.release()
+        return True
 
     def setup_snapshots(self) -> None:
         env = os.environ
@@ -360,6 +367,7 @@ class _Agent:
         signum = _signal_number(env.get(ENV_SNAPSHOT_SIGNAL))
         if signum:
             signal.signal(signum, lambda *_: self.snapshot("signal"))
+            self.snapshot_signal = signum
         if env.get(ENV_SNAPSHOT_AT_EXIT) == "1":
             self.snapshot_at_exit = True
             previous = signal.getsignal(signal.SIGTERM)
@@ -416,16 +424,34 @@ class _Agent:
         except Exception:
             pass
 
+    def ignore_signals(self) -> None:
+        """From now on memhound's measure and snapshot signals are ignored. The interpreter
+        puts the default action back at shutdown, which for a real-time signal is death: a
+        measurement memhound asks for while the program ends on its own would replace its
+        exit status by a death by memhound's signal (a server reported "killed by signal 40"
+        when it had exited because its port was taken)."""
+        try:
+            import signal
+
+            for signum in (self.measure_signal, self.snapshot_signal):
+                if signum:
+                    signal.signal(signum, signal.SIG_IGN)
+        except Exception:
+            pass  # not the main thread: the handlers stay, and so does the risk
+
     def _snapshot_loop(self) -> None:
         _block_signals()
         while not self.stopping.wait(min(self.interval_s * 4, 0.5)):
             try:
-                if self.snapshot_every and time.monotonic() >= self.next_snapshot_t:
+                # The threshold first, a tick after any snapshot: RSS read just after one
+                # still holds the writer's own memory. It is cleared only once taken (once:
+                # the moment memory got near the limit); skipped (a signal's snapshot under
+                # way), it is tried again at the next tick rather than lost.
+                if self.snapshot_above and _rss() >= self.snapshot_above:
+                    self.snapshot("threshold")
+                elif self.snapshot_every and time.monotonic() >= self.next_snapshot_t:
                     self.next_snapshot_t = time.monotonic() + self.snapshot_every
                     self.snapshot("interval")
-                if self.snapshot_above and _rss() >= self.snapshot_above:
-                    self.snapshot_above = 0  # once: the moment memory got near the limit
-                    self.snapshot("threshold")
             except Exception:
                 pass
 
@@ -460,17 +486,22 @@ class _Agent:
             sys.stderr.write(f"memhound: a tuning setting was not applied: {exc!r}\n")
 
     def at_exit(self) -> None:
+        self.ignore_signals()
         try:
             self.stopping.set()
             if self.trace_python:
                 self.send_traced()
             self.flush()
-            if self.snapshot_at_exit:
-                self.snapshot("exit", wait_s=60.0)
-            elif self.snapshot_lock.acquire(timeout=60.0):
+            if self.snapshot_lock.acquire(timeout=60.0):
                 # A snapshot under way (threshold, interval) in a daemon thread is finished
                 # rather than cut off by the interpreter's shutdown, which would leave a .tmp.
                 self.snapshot_lock.release()
+            if self.snapshot_above and _rss() >= self.snapshot_above:
+                # Crossed while an interval snapshot was being written, or in the program's
+                # last moments: the snapshot thread has not taken it and now never will.
+                self.snapshot("threshold", wait_s=60.0, exiting=True)
+            if self.snapshot_at_exit:
+                self.snapshot("exit", wait_s=60.0, exiting=True)
             self.trim()  # before the last reading of RSS, which memhound tune compares
             if os.environ.get(ENV_RESOURCE_STACKS) == "1":
                 items = open_resources()

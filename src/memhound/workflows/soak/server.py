@@ -150,7 +150,17 @@ class Server:
             return None
         if self.popen is not None:
             code = self.popen.returncode
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            if code >= 0:
+                how = f"exited with status {code}"
+            elif -code in (MEASURE_SIGNAL, SNAPSHOT_SIGNAL):
+                # Its agent ignores them once the program ends; a death by one means it was
+                # already ending on its own (or ran an agent of an older memhound).
+                how = (
+                    f"ended on its own (memhound's signal {-code}, a measurement or snapshot "
+                    "request, reached it as it shut down: its own exit status is lost)"
+                )
+            else:
+                how = f"was killed by {_signal_name(-code)}"
             return f"the server {how}" + self.log_tail()
         return f"the server (pid {self.root}) is gone"
 
@@ -228,6 +238,13 @@ class Server:
                     break
                 time.sleep(0.002)
         return got
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return f"{signal.Signals(signum).name} (signal {signum})"
+    except ValueError:
+        return f"signal {signum}"
 
 
 class ServerMeter:
@@ -420,6 +437,13 @@ def connect(
         raise UsageError(f"the sitemap {http.sitemap} is not on {origin.base}")
     server = None
     if http.serve:
+        if _answers(origin):
+            # The server would fail to bind, and memhound would load the one already there
+            # while measuring the one it started.
+            raise UsageError(
+                f"something already listens on {origin.base}{_describe(listeners(origin))}",
+                hint="stop it, or give --serve and --url a port that is free",
+            )
         server = Server.start(http.serve, log=run_dir / "server.log", snapshot_dir=snapshot_dir)
         say(f"started the server (pid {server.root}), waiting for {origin.base}")
         if not wait_for_port(origin, http.serve_timeout_s, server.alive):
@@ -431,6 +455,11 @@ def connect(
                 f"the server did not come up: {why}",
                 hint="check the command and that it listens on the --url's host and port",
             )
+        try:
+            _check_listener(server, origin)
+        except UsageError:
+            server.stop()
+            raise
     elif http.pid:
         server = Server.attach(http.pid)
     try:
@@ -481,3 +510,73 @@ def find_listener(port: int) -> int | None:
         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
             return int(c.pid)
     return None
+
+
+def listeners(origin: Origin) -> list[int | None] | None:
+    """The processes listening where ``origin``'s connections go (its port, on one of its
+    host's addresses or on every address), each listed once; None for a process whose
+    sockets we may not read. None when this machine's sockets cannot be listed."""
+    import ipaddress
+    import socket
+
+    import psutil
+
+    try:
+        conns = psutil.net_connections("tcp")
+        infos = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+    except (psutil.AccessDenied, OSError):
+        return None
+    hosts = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    found: list[int | None] = []
+    for c in conns:
+        if c.status != psutil.CONN_LISTEN or not c.laddr or c.laddr.port != origin.port:
+            continue
+        ip = ipaddress.ip_address(c.laddr.ip.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if (ip.is_unspecified or ip in hosts) and c.pid not in found:
+            found.append(c.pid)
+    return found
+
+
+def _answers(origin: Origin) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((origin.host, origin.port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _describe(pids: list[int | None] | None) -> str:
+    """' (pid 123: gunicorn)' for the listeners found, '' when none could be named."""
+    named = []
+    for pid in pids or []:
+        if pid is None:
+            named.append("a process memhound may not inspect")
+            continue
+        try:
+            name = proc.read_status(pid).name
+        except MemhoundError:
+            name = "?"
+        named.append(f"pid {pid}: {name}")
+    return f" ({', '.join(named)})" if named else ""
+
+
+def _check_listener(server: Server, origin: Origin) -> None:
+    """Refuses a soak whose URL is answered by a process outside the tree ``--serve``
+    started: memhound would load one server and measure another (the started one failed to
+    bind, or listens elsewhere)."""
+    found = listeners(origin)
+    if found is None:
+        return  # sockets not listable here: the port answered, which is all we can tell
+    tree = set(server.pids())
+    strangers = [pid for pid in found if pid not in tree]
+    if strangers or not found:
+        who = _describe(strangers) if strangers else " (no process of this machine listens there)"
+        raise UsageError(
+            f"{origin.base} is answered by a process the --serve command did not start{who}"
+            + server.log_tail(4),
+            hint=f"stop that process, and make the --serve command listen on {origin.base}",
+        )
