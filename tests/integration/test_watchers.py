@@ -92,25 +92,37 @@ def foreign_connections() -> Iterator[int]:
                 child.wait()
 
 
-def test_a_sample_formats_the_targets_sockets_not_the_namespaces(
-    foreign_connections: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Issue #13: every socket of the namespace was parsed and its addresses formatted at
-    every sample (0.14 s a sample with 3,100 other sockets). Count the addresses formatted
-    while another process holds 3,000 sockets and this one holds 3."""
-    formatted: list[str] = []
+@pytest.fixture
+def formatted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The socket addresses the watcher formats (each one parsed from a /proc/net line)."""
+    seen: list[str] = []
     real = fdw._hex_addr
 
     def counting(text: str, v6: bool) -> str:
-        formatted.append(text)
+        seen.append(text)
         return real(text, v6)
 
     monkeypatch.setattr(fdw, "_hex_addr", counting)
+    return seen
+
+
+def _connected() -> tuple[socket.socket, socket.socket, socket.socket]:
+    """A listener on loopback, a client connected to it, and the accepted end."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
     client = socket.create_connection(server.getsockname())
     peer, _ = server.accept()
+    return server, client, peer
+
+
+def test_a_sample_formats_the_targets_sockets_not_the_namespaces(
+    foreign_connections: int, formatted: list[str]
+) -> None:
+    """Issue #13: every socket of the namespace was parsed and its addresses formatted at
+    every sample (0.14 s a sample with 3,100 other sockets). Count the addresses formatted
+    while another process holds 3,000 sockets and this one holds 3."""
+    server, client, peer = _connected()
     try:
         fds = {f.fd: f for f in fdw.open_fds()}
         assert fds[client.fileno()].socket is not None
@@ -123,25 +135,13 @@ def test_a_sample_formats_the_targets_sockets_not_the_namespaces(
 
 
 def test_samples_of_an_unchanged_socket_set_read_no_table_and_follow_tcp_states(
-    foreign_connections: int, monkeypatch: pytest.MonkeyPatch
+    foreign_connections: int, formatted: list[str]
 ) -> None:
     """A watcher's later samples format nothing while the process's sockets stay the same,
     and still see a connection its peer closed move to CLOSE_WAIT."""
     from memhound.watchers.tree import ResourceSampler
 
-    formatted: list[str] = []
-    real = fdw._hex_addr
-
-    def counting(text: str, v6: bool) -> str:
-        formatted.append(text)
-        return real(text, v6)
-
-    monkeypatch.setattr(fdw, "_hex_addr", counting)
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    client = socket.create_connection(server.getsockname())
-    peer, _ = server.accept()
+    server, client, peer = _connected()
     try:
         sampler = ResourceSampler()
         first = sampler.sample(0.0, [os.getpid()])
