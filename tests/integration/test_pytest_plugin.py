@@ -303,3 +303,43 @@ def test_bad_marker_arguments(pytester: pytest.Pytester) -> None:
     out = res.stdout.str()
     assert "limit_memory: not a size: 'lots'" in out
     assert "no_leaks: needs iterations >= 5" in out
+
+
+def test_a_check_that_cannot_judge_says_so(pytester: pytest.Pytester) -> None:
+    """An async test would pass its marker unchecked: it fails, saying why; a test that
+    raises is reported with its own error, and a note that the check gave no verdict."""
+    import sys
+
+    res = run(
+        pytester,
+        """
+        import pytest
+
+        @pytest.mark.no_leaks(iterations=5, warmup=0)
+        async def test_async():
+            pass
+
+        @pytest.mark.no_resource_leaks
+        async def test_async_resources():
+            pass
+
+        calls = []
+
+        @pytest.mark.no_leaks(iterations=10, warmup=2)
+        def test_raises_midway():
+            calls.append(1)
+            assert len(calls) < 4, "broke on the 4th call"
+
+        @pytest.mark.no_resource_leaks
+        def test_raises_at_once():
+            raise ValueError("no database")
+    """,
+    )
+    res.assert_outcomes(failed=4)
+    out = res.stdout.str()
+    assert "memhound cannot check an async test (no_leaks)" in out
+    assert "memhound cannot check an async test (no_resource_leaks)" in out
+    assert "broke on the 4th call" in out and "ValueError: no database" in out
+    if sys.version_info >= (3, 11):  # exception notes
+        assert "no_leaks could not judge: the test raised in iteration 4 of 2 warm-up" in out
+        assert "no_resource_leaks could not judge: the test raised before it ended" in out

@@ -191,3 +191,117 @@ def test_the_snapshotted_process_that_grew_is_the_one_judged(tmp_path: Path) -> 
     assert snaps == {k: str(tmp_path / f"soak-{k}.heapsnapshot") for k in "abc"}
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"soak-{k}.heapsnapshot" for k in "abc"]
     assert notes and notes[0].startswith("heap snapshots of pid 2: of the 2 processes")
+
+
+FAILING_APPS = """
+import asyncio
+
+
+def wsgi_500(environ, start_response):
+    start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+    return [b"boom"]
+
+
+def wsgi_404_on_missing(environ, start_response):
+    found = environ["PATH_INFO"] == "/ok"
+    start_response("200 OK" if found else "404 Not Found", [("Content-Type", "text/plain")])
+    return [b"page"]
+
+
+async def asgi_500(scope, receive, send):
+    if scope["type"] != "http":
+        raise RuntimeError("no lifespan")
+    await receive()
+    await asyncio.sleep(0)
+    await send({"type": "http.response.start", "status": 500, "headers": []})
+    await send({"type": "http.response.body", "body": b"boom"})
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "extra"),
+    [
+        (["--wsgi", "failing_apps:wsgi_500"], []),
+        (["--wsgi", "failing_apps:wsgi_500"], ["-c", "2"]),  # the worker threads count too
+        (["--asgi", "failing_apps:asgi_500"], ["-c", "4"]),  # and the event loop's batches
+    ],
+)
+def test_an_app_answering_500_is_inconclusive_and_fails_the_soak(
+    target: list[str], extra: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "failing_apps.py").write_text(FAILING_APPS)
+    res = mh(
+        "soak", *target, *extra, "-n", "300", "--fail-on-leak", "--json", "-o", "r", cwd=tmp_path
+    )
+    assert res.returncode == 3, res.stderr  # not 0 ("no leak"), not 1 (a leak)
+    doc = json.loads(res.stdout)
+    assert doc["leak"] is None and doc["errors"] == 300 and doc["requests"] == 300
+    assert doc["inconclusive"].startswith("300 of 300 requests failed (100%), more than the 5%")
+    assert "most often HTTP 500 on / (300 times)" in doc["inconclusive"]
+    assert json.loads((tmp_path / "r" / "soak.json").read_text())["leak"] is None
+    # the text report says why, first, and never "no leak"
+    again = mh("report", str(tmp_path / "r"))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[1].startswith("  verdict: INCONCLUSIVE: 300 of 300")
+    assert "no leak" not in again.stdout
+
+
+def test_404s_are_errors_per_endpoint_and_max_errors_decides(tmp_path: Path) -> None:
+    (tmp_path / "failing_apps.py").write_text(FAILING_APPS)
+    target = ("--wsgi", "failing_apps:wsgi_404_on_missing", "--no-snapshots")
+    res = mh(
+        "soak", *target, "--path", "/ok", "--path", "/missing", "-n", "400", "--json", cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr  # without --fail-on-leak: the verdict is in the JSON
+    doc = json.loads(res.stdout)
+    assert doc["errors"] == 200 and doc["leak"] is None
+    assert "HTTP 404 on /missing" in doc["inconclusive"]
+    ends = {e["endpoint"]: e for e in doc["per_endpoint"]}
+    assert ends["/ok"]["errors"] == 0 and ends["/ok"]["leak"] is False
+    assert ends["/ok"]["inconclusive"] is None
+    assert ends["/missing"]["errors"] == ends["/missing"]["requests"] == 300
+    assert ends["/missing"]["leak"] is None
+    assert ends["/missing"]["inconclusive"].startswith("300 of 300 requests failed")
+    # errors within --max-errors: judged
+    res = mh(
+        "soak",
+        *target,
+        "--path",
+        "/missing",
+        "-n",
+        "100",
+        "--max-errors",
+        "100%",
+        "--fail-on-leak",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["leak"] is False and doc["inconclusive"] is None and doc["max_errors"] == 1.0
+    res = mh("soak", *target, "--max-errors", "5", cwd=tmp_path)
+    assert res.returncode == 2 and "takes a percentage" in res.stderr, res.stderr
+
+
+def test_too_few_samples_after_the_warmup_is_inconclusive(tmp_path: Path) -> None:
+    res = mh(
+        "soak",
+        "--call",
+        f"{ZOO}:audit_step",
+        "-n",
+        "20",
+        "--warmup",
+        "18",
+        "--no-snapshots",
+        "--fail-on-leak",
+        "--json",
+        "-o",
+        str(tmp_path / "r"),
+        cwd=ROOT,
+    )
+    assert res.returncode == 3, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["leak"] is None
+    assert doc["inconclusive"].startswith(
+        "only 2 samples after the 18 warm-up requests, and the trend test needs at least 6"
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, mh
+from tests.conftest import ROOT, mh, script
 from tests.servers import free_port
 from tests.zoo_truth import true_bytes_per_request
 
@@ -425,3 +425,121 @@ def test_a_server_that_hangs_ends_the_soak(tmp_path: Path) -> None:
     # 10 in a row after the hang; under load an earlier answer may also miss the 0.3 s
     assert 400 <= doc["requests"] <= 430 and doc["errors"] >= 10
     assert doc["leak"] is True  # the cart lines before it hung
+
+
+# A tiny server on 127.0.0.1: /ok answers 200, every other path the status it is given.
+STATUS_SERVER = """
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    STATUS, PORT = int(sys.argv[1]), int(sys.argv[2])
+
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            status = 200 if self.path == "/ok" else STATUS
+            body = b"status %d" % status
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+"""
+
+
+def status_server(tmp_path: Path, status: int, port: int) -> str:
+    path = script(tmp_path, "status_server.py", STATUS_SERVER)
+    return shlex.join([sys.executable, path, str(status), str(port)])
+
+
+def test_a_server_answering_500_is_inconclusive_and_fails_the_soak(tmp_path: Path) -> None:
+    port = free_port()
+    res = mh(
+        "soak",
+        "--json",
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/x",
+        "--serve",
+        status_server(tmp_path, 500, port),
+        "-n",
+        "300",
+        "--fail-on-leak",
+        "-o",
+        str(tmp_path / "r"),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert res.returncode == 3, res.stderr  # inconclusive, with --fail-on-leak
+    doc = json.loads(res.stdout)
+    assert doc["leak"] is None and doc["errors"] == 300 and doc["requests"] == 300
+    assert doc["inconclusive"].startswith("300 of 300 requests failed (100%)")
+    assert "most often HTTP 500 on /x (300 times)" in doc["inconclusive"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert 'class="inconclusive">Inconclusive: 300 of 300 requests failed' in html
+    assert "No leak" not in html
+
+
+def test_404s_from_a_server_are_errors_per_endpoint(tmp_path: Path) -> None:
+    port = free_port()
+    doc = soak(
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/ok",
+        "--path",
+        "/gone",
+        "--serve",
+        status_server(tmp_path, 404, port),
+        "-n",
+        "200",
+        "--no-snapshots",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    assert doc["errors"] == 100 and doc["leak"] is None
+    assert "HTTP 404 on /gone (100 times)" in doc["inconclusive"]
+    ends = {e["endpoint"]: e for e in doc["per_endpoint"]}
+    assert ends["/ok"]["errors"] == 0 and ends["/ok"]["inconclusive"] is None
+    assert ends["/gone"]["errors"] == ends["/gone"]["requests"] == 300
+    assert ends["/gone"]["leak"] is None and "HTTP 404" in ends["/gone"]["inconclusive"]
+
+
+def test_a_server_that_hangs_during_the_warmup_is_inconclusive(tmp_path: Path) -> None:
+    """Every sample was warm-up: there is nothing to judge, which is not "no leak"."""
+    port = free_port()
+    res = mh(
+        "soak",
+        "--json",
+        "--url",
+        f"http://127.0.0.1:{port}/",
+        "--path",
+        "/about",
+        "--serve",
+        serve_cmd("examples.leaks.shop:hanging_app", port),
+        "--timeout",
+        "0.3s",
+        "-n",
+        "2000",
+        "--fail-on-leak",
+        "-o",
+        str(tmp_path / "r"),
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "SHOP_HANG_AFTER": "50"},
+    )
+    assert res.returncode == 3, res.stderr
+    doc = json.loads(res.stdout)
+    assert "10 requests in a row got no answer" in doc["target_gone"]
+    assert doc["leak"] is None and doc["warmup_requests"] == doc["requests"] < 200
+    assert doc["inconclusive"].startswith("the soak stopped early (10 requests in a row")
+    assert "only 0 samples after the 200 warm-up requests" in doc["inconclusive"]

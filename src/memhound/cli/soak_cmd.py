@@ -3,6 +3,8 @@
 Drive the app, watch what it retains after every batch of requests, and give a statistical
 verdict: leak or plateau, bytes per request with its 95% interval, which endpoint grows, and
 which objects (new after the first round of load, alive after the second) are held by what.
+When more than --max-errors of the requests fail (no answer, or one outside 2xx/3xx) or too
+few samples follow the warm-up, the verdict is "inconclusive", with the reason.
 In-process (--wsgi, --asgi, --call) the app runs here, without sockets; with --url the load
 goes over HTTP to a server memhound starts (--serve CMD) or one already running (--pid PID).
 """
@@ -16,6 +18,11 @@ if TYPE_CHECKING:
     from memhound.workflows.soak import SoakPlan
 
 HELP = "drive the app, watch memory, and give a leak verdict"
+
+#: Exit statuses with --fail-on-leak (without it, 0 whatever the verdict: it is in the report).
+#: 2 is taken by usage errors (memhound.errors), 127 and 130 by the CLI.
+EXIT_LEAK = 1
+EXIT_INCONCLUSIVE = 3
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -110,8 +117,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--redis", metavar="URL", help="also count the target's Redis connections at every sample"
     )
+    p.add_argument(
+        "--max-errors",
+        default="5%",
+        metavar="PERCENT",
+        help="failed requests (no answer, or not 2xx/3xx) tolerated before the verdict is "
+        "inconclusive (default: 5%%)",
+    )
     p.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
-    p.add_argument("--fail-on-leak", action="store_true", help="exit 1 when it leaks")
+    p.add_argument(
+        "--fail-on-leak",
+        action="store_true",
+        help=f"exit {EXIT_LEAK} when it leaks, {EXIT_INCONCLUSIVE} when the verdict is "
+        "inconclusive (too many errors, too few samples)",
+    )
     p.add_argument("-o", "--output", metavar="DIR", help="the run directory to write")
     p.add_argument("--runs-dir", default="memhound-runs", metavar="DIR")
 
@@ -152,7 +171,11 @@ def execute(args: argparse.Namespace) -> int:
         fmt="json" if args.json else "text",
         json_options={"series": False},  # thousands of points: report.html and soak.json have them
     )
-    return 1 if args.fail_on_leak and result.leak else 0
+    if not args.fail_on_leak:
+        return 0
+    if result.leak is None:
+        return EXIT_INCONCLUSIVE
+    return EXIT_LEAK if result.leak else 0
 
 
 def _plan(args: argparse.Namespace) -> SoakPlan:
@@ -175,6 +198,7 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
                 raise UsageError(
                     f"--{flag} goes with --url", hint="e.g. --url http://127.0.0.1:8000/"
                 )
+    max_errors = _percent(args.max_errors)
     warmup = None
     if args.warmup != "auto":
         if not args.warmup.isdigit():
@@ -219,9 +243,27 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
             redis=args.redis,
             min_bytes_per_request=float(parse_bytes(args.min_leak)),
             concurrency=args.concurrency,
+            max_errors=max_errors,
         ),
         snapshots=not args.no_snapshots,
         http=http,
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
     )
+
+
+def _percent(text: str) -> float:
+    """``--max-errors 5%`` -> 0.05. The sign is required: is 0.05 meant as 5% or 0.05%?"""
+    from memhound.errors import UsageError
+
+    number = text.strip().removesuffix("%")
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if not text.strip().endswith("%") or not 0 <= value <= 100:
+        raise UsageError(
+            f"--max-errors takes a percentage from 0% to 100%, not {text!r}",
+            hint="e.g. --max-errors 5% (0% for none)",
+        )
+    return value / 100

@@ -4,6 +4,9 @@ A series is called a leak when, after the warm-up, the Theil-Sen slope's whole 9
 is above ``min_bytes_per_request`` with a significant Mann-Kendall trend, **and** the second
 half of the series still grows on its own: a cache that fills and stops, a lazy
 initialisation or a gc sawtooth flattens out, a leak does not.
+
+A soak whose load failed, or that gathered too little to judge, gets no verdict at all
+(``why_inconclusive``): "no leak" there would be a claim the data cannot back.
 """
 
 from __future__ import annotations
@@ -12,6 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memhound.leaks.stats import trend
+
+#: Samples after the warm-up that a verdict needs. Below 6 points, even a perfectly monotone
+#: series cannot reach the Mann-Kendall significance ``Trend.growing`` asks for (p < 0.01:
+#: 5 points give p = 0.03 at best), so "no leak" would be certain whatever the app did.
+MIN_POINTS = 6
+#: Failed requests (no answer, or one outside 2xx/3xx) tolerated before a soak is
+#: inconclusive: a failing app does not do the work whose memory is being judged.
+DEFAULT_MAX_ERRORS = 0.05
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ def judge_series(
 ) -> SeriesVerdict:
     pairs = [(a, b) for a, b in zip(x, y, strict=True) if a > warmup]
     xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
-    if len(xs) < 6:
+    if len(xs) < MIN_POINTS:
         return SeriesVerdict(False, 0.0, (0.0, 0.0), 1.0, warmup, 0.0, len(xs))
     whole = trend(xs, ys)
     half = len(xs) // 2
@@ -54,3 +65,42 @@ def judge_series(
         second_half_per_request=late.slope,
         points=len(xs),
     )
+
+
+def why_inconclusive(
+    *,
+    requests: int,
+    errors: int,
+    points: int,
+    warmup: int,
+    max_errors: float = DEFAULT_MAX_ERRORS,
+    stopped: str | None = None,
+    common_failure: str | None = None,
+) -> str | None:
+    """Why a soak of ``requests`` (``errors`` of them failed) with ``points`` samples after
+    ``warmup`` cannot be judged, as a sentence; None when it can.
+
+    ``max_errors`` is the fraction of failed requests tolerated; ``stopped`` says why the
+    load ended early, ``common_failure`` what most failures were (``HTTP 500 on /x``). A
+    soak that stopped before it had enough samples says so first: that is what to fix."""
+    too_few = (
+        f"only {points} sample{'s' if points != 1 else ''} after the {warmup:,} warm-up "
+        f"requests, and the trend test needs at least {MIN_POINTS}"
+    )
+    if points < MIN_POINTS and stopped:
+        return f"the soak stopped early ({stopped}): {too_few}"
+    if requests > 0 and errors > max_errors * requests:
+        why = (
+            f"{errors:,} of {requests:,} requests failed ({_percent(errors / requests)}), more "
+            f"than the {_percent(max_errors)} allowed (--max-errors)"
+        )
+        if common_failure:
+            why += f"; most often {common_failure}"
+        return why + ": fix what fails, then soak again"
+    if points < MIN_POINTS:
+        return too_few + ": run more requests (-n) or a shorter --warmup"
+    return None
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.3g}%"  # 0.05 -> 5%, 0.005 -> 0.5%, 1/3 -> 33.3%

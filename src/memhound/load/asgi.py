@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from memhound.load.base import Outcome
+from memhound.load.base import Outcome, answered_ok
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -117,22 +117,21 @@ class AsgiDriver:
         except Exception as exc:
             return Outcome(endpoint, False, None, f"{type(exc).__name__}: {exc}")
         code = status[0] if status else None
-        return Outcome(endpoint, code is not None and code < 500, code)
+        return Outcome(endpoint, answered_ok(code), code)
 
     def drive(self, endpoint: str) -> Outcome:
         return self.loop.run_until_complete(self._request(endpoint))
 
-    def drive_concurrently(self, endpoints: list[str], concurrency: int) -> int:
-        """Run ``endpoints`` with at most ``concurrency`` requests in flight; errors."""
+    def drive_concurrently(self, endpoints: list[str], concurrency: int) -> list[Outcome]:
+        """Run ``endpoints`` with at most ``concurrency`` requests in flight; their outcomes."""
 
-        async def all_of() -> int:
+        async def all_of() -> list[Outcome]:
             gate = asyncio.Semaphore(concurrency)
 
-            async def one(e: str) -> bool:
+            async def one(e: str) -> Outcome:
                 async with gate:
-                    return (await self._request(e)).ok
+                    return await self._request(e)
 
-            results = await asyncio.gather(*(one(e) for e in endpoints))
-            return sum(not ok for ok in results)
+            return list(await asyncio.gather(*(one(e) for e in endpoints)))
 
         return self.loop.run_until_complete(all_of())

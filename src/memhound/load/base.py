@@ -18,6 +18,19 @@ class Outcome:
     status: int | None = None
     error: str | None = None
 
+    def failure(self) -> str:
+        """What went wrong, short enough to count by: ``HTTP 500``, or the exception's type
+        (its message varies from one request to the next)."""
+        if self.status is not None:
+            return f"HTTP {self.status}"
+        return (self.error or "no answer").split(":", 1)[0]
+
+
+def answered_ok(status: int | None) -> bool:
+    """A 2xx or 3xx answer. Anything else is an error, 4xx included: a soak of a 404 page or
+    of a login redirect's 401 measures the error path, not the work it was pointed at."""
+    return status is not None and 200 <= status < 400
+
 
 class Driver(Protocol):
     endpoints: tuple[str, ...]

@@ -22,7 +22,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from memhound.errors import UsageError
-from memhound.load.base import Outcome
+from memhound.load.base import Outcome, answered_ok
 
 #: The sitemap protocol's own limits: 50,000 URLs and 50 MB uncompressed per file.
 SITEMAP_MAX_BYTES = 50 * 1024 * 1024
@@ -172,7 +172,7 @@ class HttpDriver:
                     left -= 1 << 16
                 if resp.will_close or left <= 0:
                     self._drop()
-                return Outcome(endpoint, resp.status < 500, resp.status)
+                return Outcome(endpoint, answered_ok(resp.status), resp.status)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 # a kept-alive connection the server closed meanwhile: one fresh try
                 last = e

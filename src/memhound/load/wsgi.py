@@ -7,7 +7,7 @@ from io import BytesIO
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
-from memhound.load.base import Outcome
+from memhound.load.base import Outcome, answered_ok
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -43,5 +43,5 @@ class WsgiDriver:
                     close()
         except Exception as exc:
             return Outcome(endpoint, False, None, f"{type(exc).__name__}: {exc}")
-        code = int(status[0].split()[0]) if status else None
-        return Outcome(endpoint, code is not None and code < 500, code)
+        code = int(status[-1].split()[0]) if status else None  # the last: after an exc_info retry
+        return Outcome(endpoint, answered_ok(code), code)

@@ -1,4 +1,4 @@
-"""The soak verdict: leak or plateau, per endpoint, what grows, and resources."""
+"""The soak verdict: leak, plateau or inconclusive, per endpoint, what grows, and resources."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ class EndpointResult:
     endpoint: str
     requests: int
     errors: int
-    leak: bool
+    #: None when the endpoint's round could not be judged (``inconclusive`` says why).
+    leak: bool | None
     bytes_per_request: float
     ci95: tuple[float, float]
+    inconclusive: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ class LeftOpen:
 @dataclass(frozen=True)
 class SoakResult:
     target: str
-    leak: bool
+    #: True: a leak; False: a plateau; None: no verdict, for the reason in ``inconclusive``
+    #: (too many failed requests, or too few samples after the warm-up).
+    leak: bool | None
     bytes_per_request: float
     ci95: tuple[float, float]
     p_value: float
@@ -84,6 +88,10 @@ class SoakResult:
     #: Requests of the short round run after the verdict, with deep stacks, when a resource
     #: grows (so that ``left_open`` names the app's line); included in ``left_open`` counts.
     stacks_requests: int = 0
+    #: Why there is no verdict (``leak`` is None), as a sentence; None when there is one.
+    inconclusive: str | None = None
+    #: The fraction of failed requests tolerated before the soak is inconclusive.
+    max_errors: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (docs/json-schema.md)."""

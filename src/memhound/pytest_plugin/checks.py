@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from memhound.errors import MemhoundError
+from memhound.leaks.detect import MIN_POINTS
 from memhound.leaks.stats import trend
 from memhound.units import format_bytes, parse_bytes
 
@@ -112,6 +113,14 @@ def _created_at(obj: object, test_file: str) -> str:
     return text
 
 
+def _could_not_judge(exc: BaseException, text: str) -> None:
+    """Say on the test's own error that the check gave no verdict (the error stays the one
+    reported, with its introspection). Notes need Python 3.11."""
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(f"memhound: {text}")
+
+
 def _short(path: str) -> str:
     try:
         rel = os.path.relpath(path)
@@ -199,8 +208,12 @@ class NoLeaks:
             raise _marker_error(item, f"no_leaks: {exc.message}") from exc
         if kw:
             raise _marker_error(item, f"no_leaks: unknown options {sorted(kw)}")
-        if iterations < 5 or warmup < 0:
-            raise _marker_error(item, "no_leaks: needs iterations >= 5 and warmup >= 0")
+        if iterations < MIN_POINTS - 1 or warmup < 0:
+            raise _marker_error(
+                item,
+                f"no_leaks: needs iterations >= {MIN_POINTS - 1} and warmup >= 0 (the trend "
+                f"test needs {MIN_POINTS} measurements: fewer could never show a leak)",
+            )
         return cls(iterations, warmup, float(limit), item)
 
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -213,7 +226,15 @@ class NoLeaks:
                     if i == self.warmup:
                         gc.collect()
                         series[0] = tracemalloc.get_traced_memory()[0]
-                    result = fn(*args, **kwargs)
+                    try:
+                        result = fn(*args, **kwargs)
+                    except Exception as exc:
+                        _could_not_judge(
+                            exc,
+                            f"no_leaks could not judge: the test raised in iteration {i + 1} "
+                            f"of {self.warmup} warm-up + {self.iterations}",
+                        )
+                        raise
                     gc.collect()
                     if i >= self.warmup:
                         series[i - self.warmup + 1] = tracemalloc.get_traced_memory()[0]
@@ -378,7 +399,13 @@ class NoResourceLeaks:
         def run(*args: Any, **kwargs: Any) -> Any:
             with _Tracing():
                 before = self._snapshot()
-                result = fn(*args, **kwargs)
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:
+                    _could_not_judge(
+                        exc, "no_resource_leaks could not judge: the test raised before it ended"
+                    )
+                    raise
                 gc.collect()
                 after = self._snapshot()
                 leaks = self._describe(before, after)

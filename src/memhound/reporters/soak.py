@@ -1,12 +1,16 @@
 """The soak report page: memory against requests with the warm-up shaded and the fitted trend
 drawn, then the per-endpoint table, what grows with its holder, resources, and what was left
-open. Every text from the target (paths, type names, URLs) is escaped."""
+open. Every text from the target (paths, type names, URLs) is escaped.
+
+An inconclusive soak (``leak`` None) says so first, with its reason, and never reads as "no
+leak": its figures are shown as measured, not as a verdict."""
 
 from __future__ import annotations
 
 import json
 import statistics
 
+from memhound.leaks.detect import MIN_POINTS
 from memhound.model.verdict import SoakResult
 from memhound.units import format_bytes
 
@@ -21,6 +25,17 @@ def _trend(result: SoakResult) -> tuple[list[int], list[float]]:
     intercept = statistics.median(y - slope * x for x, y in pts)
     xs = [pts[0][0], pts[-1][0]]
     return xs, [intercept + slope * x for x in xs]
+
+
+def _has_figures(result: SoakResult) -> bool:
+    """Whether the slope was measured: with fewer samples after the warm-up than the trend
+    test needs, its 0 B per request (CI 0 to 0) is a placeholder, not a measurement."""
+    judged = sum(1 for x, _, _ in result.series if x > result.warmup_requests)
+    return not result.series or judged >= MIN_POINTS
+
+
+def _endpoint_state(leak: bool | None) -> str:
+    return "inconclusive" if leak is None else "LEAK" if leak else "ok"
 
 
 def render_soak_text(result: SoakResult) -> str:
@@ -38,24 +53,33 @@ def render_soak_text(result: SoakResult) -> str:
         + (f", concurrency {result.concurrency}" if result.concurrency > 1 else "")
         + f"), {result.warmup_requests:,} warm-up, {result.errors:,} errors"
     )
-    if result.target_gone:
-        lines.append(f"  STOPPED EARLY: {result.target_gone}")
-    word = "LEAK" if result.leak else "no leak (plateau)"
-    lines.append(
-        f"  verdict: {word}: {b(result.bytes_per_request)} per request (95% CI {b(lo)} to "
-        f"{b(hi)}), {measured}; RSS {b(result.rss_bytes_per_request)}/request"
+    figures = (
+        f"{b(result.bytes_per_request)} per request (95% CI {b(lo)} to {b(hi)}), {measured}; "
+        f"RSS {b(result.rss_bytes_per_request)}/request"
     )
+    if result.leak is None:
+        lines.append(f"  verdict: INCONCLUSIVE: {result.inconclusive or 'no reason given'}")
+        if result.target_gone:
+            lines.append(f"  STOPPED EARLY: {result.target_gone}")
+        if _has_figures(result):
+            lines.append(f"  measured, not judged: {figures}")
+    else:
+        if result.target_gone:
+            lines.append(f"  STOPPED EARLY: {result.target_gone}")
+        word = "LEAK" if result.leak else "no leak (plateau)"
+        lines.append(f"  verdict: {word}: {figures}")
     quiet = 0
+    steady = "not judged" if result.leak is None else "steady"
     for name, r in result.resources.items():
         if r.leak or name in ("fds", "threads"):
-            state = "GROWING" if r.leak else "steady"
+            state = "GROWING" if r.leak else steady
             lines.append(
                 f"  {name}: {r.first} -> {r.last}, {r.per_request:+.3f} per request ({state})"
             )
         else:
             quiet += 1
     if quiet:
-        lines.append(f"  ({quiet} more resource series, all steady: see --json or report.html)")
+        lines.append(f"  ({quiet} more resource series, all {steady}: see --json or report.html)")
     if result.left_open:
         lines.append("  opened during the soak and still open at its end:")
         for x in result.left_open[:10]:
@@ -65,10 +89,11 @@ def render_soak_text(result: SoakResult) -> str:
     if result.per_endpoint:
         lines.append("  per endpoint:")
         for e in result.per_endpoint:
-            state = "LEAK" if e.leak else "ok"
             lines.append(
-                f"    {e.endpoint:<30} {b(e.bytes_per_request):>12}/request  {state}"
+                f"    {e.endpoint:<30} {b(e.bytes_per_request):>12}/request  "
+                f"{_endpoint_state(e.leak)}"
                 + (f"  ({e.errors:,} errors)" if e.errors else "")
+                + (f": {e.inconclusive}" if e.inconclusive else "")
             )
     if result.growing:
         lines.append("  new after the first round of load and still alive after the second:")
@@ -90,16 +115,21 @@ def render_soak_html(result: SoakResult) -> str:
     def b(v: float) -> str:
         return format_bytes(v, signed=True)
 
-    verdict = (
-        f"{'LEAK' if result.leak else 'No leak (plateau)'}: {b(result.bytes_per_request)} per "
-        f"request (95% CI {b(lo)} to {b(hi)}), {label}"
-    )
+    figures = f"{b(result.bytes_per_request)} per request (95% CI {b(lo)} to {b(hi)}), {label}"
+    if result.leak is None:
+        verdict = f"Inconclusive: {result.inconclusive or 'no reason given'}"
+        verdict_class = "inconclusive"
+    else:
+        verdict = f"{'LEAK' if result.leak else 'No leak (plateau)'}: {figures}"
+        verdict_class = "leak" if result.leak else "ok"
     facts = (
         f"{result.requests:,} requests in {result.duration_s:.1f} s "
         f"({result.requests_per_s:,.0f} req/s, concurrency {result.concurrency}); "
         f"{result.warmup_requests:,} warm-up requests not judged; {result.errors:,} errors; "
         f"RSS {b(result.rss_bytes_per_request)} per request"
     )
+    if result.leak is None and _has_figures(result):
+        facts += f"; measured, not judged: {figures}"
     if result.target_gone:
         facts += f". Stopped early: {result.target_gone}"
     endpoints = (
@@ -107,7 +137,9 @@ def render_soak_html(result: SoakResult) -> str:
             f"<tr><td>{escape(e.endpoint)}</td><td class=num>{e.requests:,}</td>"
             f"<td class=num>{e.errors:,}</td><td class=num>{escape(b(e.bytes_per_request))}</td>"
             f"<td class=num>{escape(b(e.ci95[0]))} to {escape(b(e.ci95[1]))}</td>"
-            f"<td class={'LEAK' if e.leak else 'ok'}>{'LEAK' if e.leak else 'ok'}</td></tr>"
+            f"<td class={_endpoint_state(e.leak)}>{_endpoint_state(e.leak)}"
+            + (f": {escape(e.inconclusive)}" if e.inconclusive else "")
+            + "</td></tr>"
             for e in result.per_endpoint
         )
         or '<tr><td colspan=6 class="empty">one endpoint: see the verdict above</td></tr>'
@@ -122,10 +154,11 @@ def render_soak_html(result: SoakResult) -> str:
         + ("no snapshots taken" if not result.snapshots else "nothing new stayed alive")
         + "</td></tr>"
     )
+    steady = "not judged" if result.leak is None else "steady"
     resources = "".join(
         f"<tr><td>{escape(name)}</td><td class=num>{r.first:,}</td><td class=num>{r.last:,}</td>"
         f"<td class=num>{r.per_request:+.4f}</td>"
-        f"<td class={'GROWING' if r.leak else 'ok'}>{'GROWING' if r.leak else 'steady'}</td></tr>"
+        f"<td class={'GROWING' if r.leak else 'ok'}>{'GROWING' if r.leak else steady}</td></tr>"
         for name, r in result.resources.items()
     )
     left = (
@@ -155,7 +188,7 @@ def render_soak_html(result: SoakResult) -> str:
             "TITLE": escape(f"memhound soak: {result.target}"),
             "COMMAND": escape(result.target),
             "VERDICT": escape(verdict),
-            "VERDICTCLASS": "leak" if result.leak else "ok",
+            "VERDICTCLASS": verdict_class,
             "FACTS": escape(facts),
             "ENDPOINTS": endpoints,
             "GROWING": growing,

@@ -2,9 +2,11 @@
 
 The app runs in this process under tracemalloc (1 frame): every ``requests / samples``
 requests a full collection runs and the traced heap, RSS, open fds and threads are read.
-The verdict comes from ``leaks.detect`` on the warm-up-trimmed series. Three heap snapshots
-(after the warm-up, halfway, at the end) give the objects new in the first round of load and
-still alive after the second, with the path that retains them (``heap.diff.three_snapshot``).
+The verdict comes from ``leaks.detect`` on the warm-up-trimmed series; too many failed
+requests or too few samples give none (``why_inconclusive``: ``leak`` None and the reason).
+Three heap snapshots (after the warm-up, halfway, at the end) give the objects new in the first
+round of load and still alive after the second, with the path that retains them
+(``heap.diff.three_snapshot``).
 With several endpoints, each is then soaked on its own to say which one grows.
 """
 
@@ -26,8 +28,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from memhound.analysis.stacks import created_at
-from memhound.leaks.detect import SeriesVerdict, auto_warmup, judge_series
-from memhound.load.base import Driver
+from memhound.leaks.detect import (
+    DEFAULT_MAX_ERRORS,
+    SeriesVerdict,
+    auto_warmup,
+    judge_series,
+    why_inconclusive,
+)
+from memhound.load.base import Driver, Outcome
 from memhound.model.verdict import (
     EndpointResult,
     GrowingGroup,
@@ -61,6 +69,9 @@ class SoakOptions:
     concurrency: int = 1
     #: Endpoints soaked one by one for the per-endpoint table (the first ones given).
     max_endpoints: int = 50
+    #: The fraction of failed requests (no answer, or one outside 2xx/3xx) above which the
+    #: soak gives no verdict (``leaks.detect.why_inconclusive``).
+    max_errors: float = DEFAULT_MAX_ERRORS
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,33 @@ class _Series:
 
     def last_traced(self) -> int:
         return int(self._cols[1][self.n - 1])
+
+
+class _Failures:
+    """Failed requests: how many, and how many of each kind on each endpoint, which names
+    what went wrong when there were too many. Shared by the worker threads (hence the lock);
+    an entry is made once per kind, so counting does not grow it under the series."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.kinds: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, out: Outcome) -> None:
+        if out.ok:
+            return
+        key = f"{out.failure()} on {out.endpoint}"
+        with self._lock:
+            self.count += 1
+            self.kinds[key] = self.kinds.get(key, 0) + 1
+
+    def most_common(self) -> str | None:
+        """``HTTP 500 on /x (60 times)``, or None without failures."""
+        if not self.kinds:
+            return None
+        key = max(self.kinds, key=self.kinds.__getitem__)
+        n = self.kinds[key]
+        return f"{key} ({n:,} time{'s' if n != 1 else ''})"
 
 
 @dataclass
@@ -297,10 +335,13 @@ def _run(
     meter: Meter,
     on_sample: Callable[[int, _Series], None] | None = None,
     concurrency: int = 1,
-) -> tuple[_Series, int, int]:
+) -> tuple[_Series, int, _Failures]:
+    """Drive ``n`` requests, measuring every ``every``; returns the series, the requests
+    sent (those that ended the soak early included) and the failures."""
     series = _Series(n // every + 2)
-    errors = done = 0
-    pool = _Workers(driver, concurrency) if concurrency > 1 else None
+    failures = _Failures()
+    done = 0
+    pool = _Workers(driver, concurrency, failures) if concurrency > 1 else None
     try:
         i = 0
         while i < n:
@@ -308,16 +349,16 @@ def _run(
             if pool is None:
                 for k in range(i + 1, i + batch + 1):
                     out = driver.drive(endpoints[k % len(endpoints)])
-                    errors += not out.ok
+                    failures.add(out)
                     if not out.ok and _gave_up(driver):
                         batch = k - i
                         break
             else:
-                errors += pool.run(endpoints, i + 1, batch)
+                pool.run(endpoints, i + 1, batch)
             i += batch
+            done = i
             if _gave_up(driver):
                 break
-            done = i
             last = i == n or (deadline is not None and time.monotonic() >= deadline)
             if i % every == 0 or last:
                 reading = meter.measure(float(i))
@@ -340,7 +381,7 @@ def _run(
     finally:
         if pool is not None:
             pool.close()
-    return series, done, errors
+    return series, done, failures
 
 
 def _gave_up(driver: Driver) -> bool:
@@ -353,34 +394,36 @@ class _Workers:
     """``concurrency`` threads that share each batch of requests; the batch ends (and the load
     pauses for a measurement) when all of them are done."""
 
-    def __init__(self, driver: Driver, concurrency: int) -> None:
+    def __init__(self, driver: Driver, concurrency: int, failures: _Failures) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.driver = driver
         self.concurrency = concurrency
+        self.failures = failures
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="memhound-soak")
         # start every worker now: threads appearing mid-series would read as thread growth
         list(self.pool.map(lambda _: time.sleep(0.01), range(concurrency)))
 
-    def _part(self, endpoints: tuple[str, ...], first: int, count: int, step: int) -> int:
-        errors = 0
+    def _part(self, endpoints: tuple[str, ...], first: int, count: int, step: int) -> None:
         for k in range(first, first + count, step):
-            ok = self.driver.drive(endpoints[k % len(endpoints)]).ok
-            errors += not ok
-            if not ok and _gave_up(self.driver):
+            out = self.driver.drive(endpoints[k % len(endpoints)])
+            self.failures.add(out)
+            if not out.ok and _gave_up(self.driver):
                 break
-        return errors
 
-    def run(self, endpoints: tuple[str, ...], first: int, count: int) -> int:
+    def run(self, endpoints: tuple[str, ...], first: int, count: int) -> None:
         together = getattr(self.driver, "drive_concurrently", None)
         if together is not None:  # an event loop's own concurrency (ASGI)
             batch = [endpoints[k % len(endpoints)] for k in range(first, first + count)]
-            return int(together(batch, self.concurrency))
+            for out in together(batch, self.concurrency):
+                self.failures.add(out)
+            return
         c = min(self.concurrency, count)
         futures = [
             self.pool.submit(self._part, endpoints, first + w, count - w, c) for w in range(c)
         ]
-        return sum(f.result() for f in futures)
+        for f in futures:
+            f.result()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -419,7 +462,7 @@ def soak(
                     slope = judge_series(series.x, series.traced, warmup=warmup).per_request
                 on_progress(Progress(i, n, i / elapsed, series.last_traced(), slope, meter.primary))
 
-        series, done, errors = _run(
+        series, done, failures = _run(
             driver, endpoints, n, every, deadline, meter, on_sample, concurrency=c
         )
         duration = time.monotonic() - started
@@ -457,27 +500,41 @@ def soak(
         ):
             m = max(300, done // len(endpoints))
 
-            def endpoint_round(e: str) -> tuple[SeriesVerdict, int, int]:
-                s, d, err = _run(driver, (e,), m, max(1, m // 60), None, meter, concurrency=c)
+            def endpoint_round(e: str) -> tuple[SeriesVerdict, int, _Failures]:
+                s, d, f = _run(driver, (e,), m, max(1, m // 60), None, meter, concurrency=c)
                 v = judge_series(
                     s.x,
                     s.traced,
                     warmup=auto_warmup(m),
                     min_per_request=options.min_bytes_per_request,
                 )
-                return v, d, err
+                return v, d, f
 
             for e in endpoints[: options.max_endpoints]:
-                v, d, err = endpoint_round(e)
+                v, d, f = endpoint_round(e)
+                err = f.count
                 if v.leak and meter.gone() is None and not _gave_up(driver):
                     # A leak repeats; a one-off step in a short round (a server thread
                     # started, a lazy import, another process's burst) does not. The second
                     # round must agree before the endpoint is called leaking.
-                    again, d2, err2 = endpoint_round(e)
-                    d, err = d + d2, err + err2
+                    again, d2, f2 = endpoint_round(e)
+                    d, err = d + d2, err + f2.count
                     if not again.leak:
-                        v = again
-                per_endpoint.append(EndpointResult(e, d, err, v.leak, v.per_request, v.ci95))
+                        v, f = again, f2
+                why = why_inconclusive(
+                    requests=d,
+                    errors=err,
+                    points=v.points,
+                    warmup=v.warmup_requests,
+                    max_errors=options.max_errors,
+                    stopped=meter.gone() or getattr(driver, "gave_up", None),
+                    common_failure=f.most_common(),
+                )
+                per_endpoint.append(
+                    EndpointResult(
+                        e, d, err, None if why else v.leak, v.per_request, v.ci95, inconclusive=why
+                    )
+                )
                 if meter.gone() is not None:
                     break
         taken: dict[str, dict[str, str]] = {}
@@ -503,6 +560,18 @@ def soak(
     finally:
         meter.end()
     rss = judge_series(series.x, series.rss, warmup=warmup)
+    stopped = meter.gone() or getattr(driver, "gave_up", None)
+    # One rule for every soak: too many failed requests, or too few samples after the
+    # warm-up, and there is no verdict, only the reason (never "no leak").
+    inconclusive = why_inconclusive(
+        requests=done,
+        errors=failures.count,
+        points=verdict.points,
+        warmup=warmup,
+        max_errors=options.max_errors,
+        stopped=stopped,
+        common_failure=failures.most_common(),
+    )
     snaps: dict[str, str] = {}
     growing: tuple[GrowingGroup, ...] = ()
     notes: list[str] = []
@@ -510,13 +579,13 @@ def soak(
         snaps, growing, notes = _growing_of(taken, new_modules)
     return SoakResult(
         target=target,
-        leak=verdict.leak or any(r.leak for r in resources.values()),
+        leak=None if inconclusive else verdict.leak or any(r.leak for r in resources.values()),
         bytes_per_request=verdict.per_request,
         ci95=verdict.ci95,
         p_value=verdict.p_value,
         warmup_requests=min(warmup, done),
         requests=done,
-        errors=errors,
+        errors=failures.count,
         duration_s=duration,
         requests_per_s=done / max(duration, 1e-9),
         rss_bytes_per_request=rss.per_request,
@@ -529,9 +598,11 @@ def soak(
         series=tuple(zip(series.x, series.traced, series.rss, strict=True)),
         measured=meter.primary,
         concurrency=c,
-        target_gone=meter.gone() or getattr(driver, "gave_up", None),
+        target_gone=stopped,
         endpoints=len(endpoints),
         stacks_requests=stacks_requests,
+        inconclusive=inconclusive,
+        max_errors=options.max_errors,
     )
 
 
