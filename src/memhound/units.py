@@ -29,6 +29,7 @@ _SIZE_FACTORS = {
     "tib": 1024**4,
 }
 
+_MAX_SIZE = float(1 << 60)  # 1 EiB: above it, a typing mistake (or an overflow)
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(ms|s|m|h|min)?\s*$", re.I)
 
@@ -70,7 +71,13 @@ def parse_bytes(text: str | int | float) -> int:
         raise UsageError(
             f"not a size: {text!r}", hint="write it like '512MiB', '2G', '1.5 GiB' or '1048576'"
         )
-    return int(float(m.group(1)) * _SIZE_FACTORS[m.group(2).lower()])
+    value = float(m.group(1)) * _SIZE_FACTORS[m.group(2).lower()]
+    if not value < _MAX_SIZE:
+        raise UsageError(
+            f"{text!r} is more bytes than any machine has (the limit is 1 EiB)",
+            hint="write it like '512MiB', '2G', '1.5 GiB' or '1048576'",
+        )
+    return int(value)
 
 
 def parse_duration(text: str | int | float) -> float:

@@ -251,6 +251,21 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert r.returncode == 2  # argparse: --type or --id is required
 
 
+def test_cli_refuses_bad_numbers_and_files_without_a_traceback(snaps: Path) -> None:
+    good = str(snaps / "a.heapsnapshot")
+    for args, said in [
+        (("summary", good, "--top", "-5"), "-5 is too small: give 1 or more"),
+        (("retainers", good, "--type", "x", "--paths", "-1"), "-1 is too small"),
+        (("dominators", good, "--top", "many"), "'many' is not a whole number"),
+        (("summary", good, "--max-size", "0"), "--max-size must be more than 0"),
+        (("summary", good, "--max-size", "1e400"), "more bytes than any machine has"),
+        (("summary", "/dev/zero"), "is not a regular file"),
+    ]:
+        r = mh("heap", *args, timeout=60)
+        assert r.returncode == 2 and said in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
 NAMES = """
 import sys
 sys.path.insert(0, {heap_dir!r})

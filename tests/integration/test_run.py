@@ -366,6 +366,23 @@ def test_invalid_interval(in_tmp: Path, interval: str) -> None:
     assert not (in_tmp / "memhound-runs").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (("--limit", "0"), "a memory limit must be more than 0"),
+        (("--limit", "1e400"), "more bytes than any machine has"),
+        (("--snapshot-above", "x%"), "a percentage must be above 0%"),
+        (("--snapshot-above", "150%", "--limit", "1GiB"), "at most 100%"),
+    ],
+)
+def test_invalid_sizes(in_tmp: Path, option: tuple[str, ...], said: str) -> None:
+    # --limit 0 was taken silently; 1e400 ended in an OverflowError traceback
+    res = mh("run", *option, "--", sys.executable, "-c", "pass")
+    assert res.returncode == 2 and said in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (in_tmp / "memhound-runs").exists()
+
+
 def test_missing_command(in_tmp: Path) -> None:
     res = mh("run")
     assert res.returncode == 2 and "no command" in res.stderr

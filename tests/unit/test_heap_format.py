@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from memhound.errors import MemhoundError
-from memhound.heap.v8format import SnapshotFormatError, load
+from memhound.heap.v8format import META, SnapshotFormatError, load
 from tests.heap.handmade import DIAMOND_EDGES, DIAMOND_NODES, snapshot_json
 
 
@@ -94,3 +98,97 @@ def _file(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "x.heapsnapshot"
     path.write_text(text)
     return path
+
+
+def _doc() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(snapshot_json(DIAMOND_NODES, DIAMOND_EDGES))
+    return doc
+
+
+def _node_type(doc: dict[str, Any]) -> None:
+    doc["nodes"][7 * 4] = 99
+
+
+def _edge_type(doc: dict[str, Any]) -> None:
+    doc["edges"][3 * 2] = 42
+
+
+def _negative_size(doc: dict[str, Any]) -> None:
+    doc["nodes"][7 * 3 + 3] = -(10**15)
+
+
+def _no_node_types(doc: dict[str, Any]) -> None:
+    doc["snapshot"]["meta"] = {**META, "node_types": [[], *META["node_types"][1:]]}
+
+
+def _no_nodes(doc: dict[str, Any]) -> None:
+    doc["snapshot"]["node_count"] = doc["snapshot"]["edge_count"] = 0
+    doc["nodes"], doc["edges"] = [], []
+
+
+def _root_off_a_node(doc: dict[str, Any]) -> None:
+    doc["snapshot"]["root_index"] = 3
+
+
+def _root_past_the_end(doc: dict[str, Any]) -> None:
+    doc["snapshot"]["root_index"] = 7 * len(DIAMOND_NODES)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (_node_type, "node 4 has type 99; it must be from 0 to 14"),
+        (_edge_type, "edge 2 has type 42; it must be from 0 to 6"),
+        (_negative_size, "node 3 has self_size -1000000000000000; it must be not negative"),
+        (_no_node_types, "names no node types"),
+        (_no_nodes, "counts 0 nodes"),
+        (_root_off_a_node, "root_index 3 is not the start of a node"),
+        (_root_past_the_end, f"root_index {7 * len(DIAMOND_NODES)} is not the start"),
+    ],
+)
+def test_values_out_of_range_are_refused_with_their_place(
+    tmp_path: Path, damage: Callable[[dict[str, Any]], None], said: str
+) -> None:
+    # each used to end in an IndexError from the analysis, a dropped object, a total of
+    # -909.5 TiB or an empty summary
+    doc = _doc()
+    damage(doc)
+    with pytest.raises(SnapshotFormatError, match=re.escape(said)):
+        load(_file(tmp_path, json.dumps(doc)))
+
+
+def test_root_index_is_an_offset_into_nodes_as_devtools_reads_it(tmp_path: Path) -> None:
+    doc = _doc()
+    doc["snapshot"]["root_index"] = 7  # node 1, "(modules)"
+    snap = load(_file(tmp_path, json.dumps(doc)))
+    assert snap.root == 1 and snap.name(snap.root) == "(modules)"
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_held(tmp_path: Path) -> None:
+    # 300 MiB of spaces after a valid snapshot: a 300 KiB file that expands 1000-fold
+    body = snapshot_json(DIAMOND_NODES, DIAMOND_EDGES).encode()
+    path = tmp_path / "bomb.heapsnapshot.gz"
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(body)
+        for _ in range(300):
+            f.write(b" " * (1 << 20))
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(SnapshotFormatError, match="expand to more than 268,435,456 bytes"):
+        load(path)
+    assert load(path, max_expanded=400 << 20).node_count == len(DIAMOND_NODES)
+
+
+def test_concatenated_gzip_members_are_read(tmp_path: Path) -> None:
+    body = snapshot_json(DIAMOND_NODES, DIAMOND_EDGES).encode()
+    path = tmp_path / "two.heapsnapshot.gz"
+    path.write_bytes(gzip.compress(body[:100]) + gzip.compress(body[100:]))
+    assert load(path).node_count == len(DIAMOND_NODES)
+
+
+def test_a_device_or_a_pipe_is_refused_not_read_forever(tmp_path: Path) -> None:
+    with pytest.raises(SnapshotFormatError, match="not a regular file"):
+        load("/dev/zero")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(SnapshotFormatError, match="not a regular file"):
+        load(fifo)

@@ -8,15 +8,29 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from memhound.errors import UsageError
 from memhound.model.run import REPORT_FILE, Run
 from memhound.units import format_bytes, format_duration, parse_bytes, parse_duration
 from memhound.workflows._recording import RunOptions, Status
 
 
+def limit_bytes(args: argparse.Namespace) -> int | None:
+    """``--limit SIZE`` in bytes (None when not given); 0 is refused, not read as no limit."""
+    if not args.limit:
+        return None
+    limit = parse_bytes(args.limit)
+    if limit <= 0:
+        raise UsageError(
+            f"--limit {args.limit}: a memory limit must be more than 0",
+            hint="give the limit the job runs under, e.g. --limit 2GiB, or leave it out",
+        )
+    return limit
+
+
 def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:
     return RunOptions(
         interval_s=parse_duration(args.interval),
-        limit_bytes=parse_bytes(args.limit) if args.limit else None,
+        limit_bytes=limit_bytes(args),
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
         resource_interval_s=parse_duration(args.resource_interval),

@@ -5,6 +5,27 @@ from __future__ import annotations
 import argparse
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (rows, paths, objects)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is too small: give 1 or more")
+    return n
+
+
+def add_max_size(p: argparse.ArgumentParser) -> None:
+    """``--max-size``: how far a gzipped heap snapshot may expand while it is read."""
+    p.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="read a gzipped snapshot that expands to at most SIZE, e.g. 8GiB (default: 40 "
+        "times the file's size, at least 256MiB)",
+    )
+
+
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
     """Sampling and run-directory options of ``run`` and ``watch``."""
     p.add_argument(

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 
+from memhound.cli._options import add_max_size, count
+
 HELP = "analyse heap snapshots: summary, retainers, dominators, diff"
 
 
@@ -36,8 +38,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="group by class (default), by the module defining the class, or by allocation "
         "site (snapshots taken under tracemalloc)",
     )
-    s.add_argument("--top", type=int, default=30, metavar="N", help="rows to show (default 30)")
+    s.add_argument("--top", type=count, default=30, metavar="N", help="rows to show (default 30)")
     s.add_argument("--json", action="store_true", help="print JSON")
+    add_max_size(s)
     r = sub.add_parser(
         "retainers", prog="memhound heap retainers", help="shortest paths from the roots to objects"
     )
@@ -50,26 +53,29 @@ def configure(p: argparse.ArgumentParser) -> None:
         "class has that name)",
     )
     which.add_argument("--id", type=int, metavar="N", help="the object with this node id")
-    r.add_argument("--paths", type=int, default=3, metavar="K", help="paths per object (3)")
-    r.add_argument("--objects", type=int, default=3, metavar="N", help="objects for --type (3)")
+    r.add_argument("--paths", type=count, default=3, metavar="K", help="paths per object (3)")
+    r.add_argument("--objects", type=count, default=3, metavar="N", help="objects for --type (3)")
     r.add_argument("--json", action="store_true", help="print JSON")
+    add_max_size(r)
     d = sub.add_parser(
         "dominators",
         prog="memhound heap dominators",
         help="objects with the biggest retained sizes",
     )
     d.add_argument("file", metavar="FILE")
-    d.add_argument("--top", type=int, default=20, metavar="N", help="rows to show (default 20)")
+    d.add_argument("--top", type=count, default=20, metavar="N", help="rows to show (default 20)")
     d.add_argument("--json", action="store_true", help="print JSON")
+    add_max_size(d)
     f = sub.add_parser(
         "diff",
         prog="memhound heap diff",
         help="compare two snapshots, or three (the three-snapshot method)",
     )
     f.add_argument("files", metavar="FILE", nargs="+", help="A B, or A B C")
-    f.add_argument("--top", type=int, default=30, metavar="N", help="rows to show (default 30)")
-    f.add_argument("--paths", type=int, default=1, metavar="K", help="paths per group (A B C)")
+    f.add_argument("--top", type=count, default=30, metavar="N", help="rows to show (default 30)")
+    f.add_argument("--paths", type=count, default=1, metavar="K", help="paths per group (A B C)")
     f.add_argument("--json", action="store_true", help="print JSON")
+    add_max_size(f)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -80,8 +86,14 @@ def execute(args: argparse.Namespace) -> int:
     from memhound.heap.diff import diff, three_snapshot
     from memhound.heap.v8format import load
     from memhound.reporters import heap as report
+    from memhound.units import parse_bytes
 
     out = sys.stdout
+    max_size = None
+    if args.max_size is not None:
+        max_size = parse_bytes(args.max_size)
+        if max_size <= 0:
+            raise UsageError("--max-size must be more than 0", hint="e.g. --max-size 8GiB")
     action = args.heap_command
     if action == "diff":
         if len(args.files) not in (2, 3):
@@ -89,7 +101,7 @@ def execute(args: argparse.Namespace) -> int:
                 f"diff takes two or three snapshot files, got {len(args.files)}",
                 hint="memhound heap diff A B  (or A B C for the three-snapshot method)",
             )
-        snaps = [load(f) for f in args.files]
+        snaps = [load(f, max_expanded=max_size) for f in args.files]
         if len(snaps) == 2:
             rows = diff(snaps[0], snaps[1])
             if args.json:
@@ -104,7 +116,7 @@ def execute(args: argparse.Namespace) -> int:
         else:
             out.write(report.leaks_text(groups, args.top))
         return 0
-    snap = load(args.file)
+    snap = load(args.file, max_expanded=max_size)
     graph = g.analyse(snap)
     if action == "summary":
         classes = g.summary(graph, top=args.top, by=args.by)

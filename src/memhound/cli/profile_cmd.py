@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import argparse
 
+from memhound.cli._options import count
+
 HELP = "allocated vs retained memory by package, file, line and type; the peak; strings"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", dest="module", metavar="MODULE", help="run MODULE (like python -m)")
     p.add_argument("script", nargs=argparse.REMAINDER, help="a script to run (and its arguments)")
-    p.add_argument("--top", type=int, default=50, metavar="N", help="rows per table (default 50)")
+    p.add_argument("--top", type=count, default=50, metavar="N", help="rows per table (default 50)")
     p.add_argument(
         "--frames", type=int, default=8, metavar="N", help="stack depth (1-64, default 8)"
     )

@@ -75,6 +75,7 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, object]:
     import signal
 
     from memhound._platform import cgroup_memory
+    from memhound.cli._common import limit_bytes
     from memhound.errors import UsageError
     from memhound.units import parse_bytes, parse_duration
 
@@ -96,9 +97,17 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, object]:
     if args.snapshot_above:
         text = args.snapshot_above.strip()
         if text.endswith("%"):
-            fraction = float(text[:-1]) / 100
+            try:
+                fraction = float(text[:-1]) / 100
+            except ValueError:
+                fraction = -1.0
+            if not 0 < fraction <= 1:
+                raise UsageError(
+                    f"--snapshot-above {text}: a percentage must be above 0% and at most 100%",
+                    hint="e.g. --snapshot-above 80%",
+                )
             cg = cgroup_memory(os.getpid())
-            limit = parse_bytes(args.limit) if args.limit else (cg.limit_bytes if cg else None)
+            limit = limit_bytes(args) or (cg.limit_bytes if cg else None)
             if not limit:
                 raise UsageError(
                     "no memory limit known for --snapshot-above " + text,

@@ -8,8 +8,9 @@ makes a Python object per node. It reads memhound's snapshots and Node's, plain 
 
 from __future__ import annotations
 
-import gzip
 import json
+import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,14 +125,28 @@ class HeapSnapshot:
         return str(value)
 
 
-def load(path: str | Path) -> HeapSnapshot:
+#: a gzipped snapshot may expand to this many times its size (real ones: 5-7x), but always
+#: to at least FLOOR_EXPANDED; ``max_expanded`` (``heap --max-size``) raises the cap
+EXPANSION_RATIO = 40
+FLOOR_EXPANDED = 256 * 1024 * 1024
+
+
+def load(path: str | Path, *, max_expanded: int | None = None) -> HeapSnapshot:
     """Read a ``.heapsnapshot`` file (memhound's or Node's; gzip is detected) into arrays.
 
     Raises :class:`SnapshotFormatError` naming the field and byte offset when the file is
-    truncated or corrupt.
+    truncated or corrupt, when it is not a regular file (a pipe or a device could be endless),
+    and when a gzipped file expands past ``max_expanded`` bytes (by default
+    ``EXPANSION_RATIO`` times its size, at least ``FLOOR_EXPANDED``): a few megabytes that
+    expand to gigabytes are refused before they are held in memory.
     """
     p = Path(path)
     try:
+        if not stat.S_ISREG(p.stat().st_mode):
+            raise SnapshotFormatError(
+                f"{str(p)!r} is not a regular file (a pipe, a device or a directory)",
+                hint="save the snapshot to a file first, then pass that file",
+            )
         raw = p.read_bytes()
     except OSError as exc:
         raise SnapshotFormatError(
@@ -139,13 +154,42 @@ def load(path: str | Path) -> HeapSnapshot:
             hint="check the path and its permissions",
         ) from exc
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise SnapshotFormatError(
-                f"{str(p)!r}: the gzip stream is damaged ({exc})", hint=_HINT
-            ) from exc
+        cap = max_expanded or max(FLOOR_EXPANDED, EXPANSION_RATIO * len(raw))
+        raw = _gunzip(raw, cap, str(p))
     return _parse(raw, str(p))
+
+
+def _gunzip(data: bytes, cap: int, where: str) -> bytes:
+    """Decompress every gzip member of ``data``, in pieces, stopping at ``cap`` bytes."""
+    out = bytearray()
+    rest = data
+    try:
+        while rest:
+            inflate = zlib.decompressobj(wbits=31)
+            chunk = rest
+            while chunk and not inflate.eof:
+                out += inflate.decompress(chunk, 1 << 20)
+                if len(out) > cap:
+                    raise SnapshotFormatError(
+                        f"{where!r}: {len(data):,} bytes of gzip expand to more than "
+                        f"{cap:,} bytes; refused so as not to run out of memory",
+                        hint="if the snapshot is really that big, raise the cap with "
+                        f"--max-size (e.g. --max-size {_next_size(cap)}), or gunzip it first",
+                    )
+                chunk = inflate.unconsumed_tail
+            if not inflate.eof:
+                raise EOFError("the stream ends before its end-of-stream marker")
+            rest = inflate.unused_data.lstrip(b"\0")  # gzip pads members with zeros sometimes
+    except (zlib.error, EOFError) as exc:
+        raise SnapshotFormatError(
+            f"{where!r}: the gzip stream is damaged ({exc})", hint=_HINT
+        ) from exc
+    return bytes(out)
+
+
+def _next_size(cap: int) -> str:
+    gib = 1024**3
+    return f"{-(-cap * 4 // gib)}GiB"
 
 
 def _parse(raw: bytes, where: str) -> HeapSnapshot:
@@ -166,11 +210,21 @@ def _parse(raw: bytes, where: str) -> HeapSnapshot:
         edge_types = tuple(str(t) for t in meta["edge_types"][0])
         node_count = int(head["node_count"])
         edge_count = int(head["edge_count"])
-        root = int(head.get("root_index", 0))
+        root_index = int(head.get("root_index", 0))
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise SnapshotFormatError(
             f"{where!r}: the 'snapshot.meta' header is incomplete ({exc!r})", hint=_HINT
         ) from exc
+    if node_count <= 0 or edge_count < 0:
+        raise SnapshotFormatError(
+            f"{where!r}: the header counts {node_count} nodes and {edge_count} edges; a "
+            "snapshot has at least its root node",
+            hint=_HINT,
+        )
+    if not node_types or not edge_types:
+        raise SnapshotFormatError(
+            f"{where!r}: 'snapshot.meta' names no node types or no edge types", hint=_HINT
+        )
     for need in ("type", "name", "id", "self_size", "edge_count"):
         if need not in node_fields:
             raise SnapshotFormatError(f"{where!r}: node_fields lacks {need!r}", hint=_HINT)
@@ -195,9 +249,13 @@ def _parse(raw: bytes, where: str) -> HeapSnapshot:
             f"{edge_count} edges x {ef} fields = {edge_count * ef}",
             hint=_HINT,
         )
-    n2 = nodes.reshape(node_count, nf) if node_count else nodes.reshape(0, nf)
+    n2 = nodes.reshape(node_count, nf)
     e2 = edges.reshape(edge_count, ef) if edge_count else edges.reshape(0, ef)
     counts = n2[:, node_fields.index("edge_count")]
+    _in_range(n2[:, node_fields.index("type")], len(node_types), "node", "type", where, np)
+    _in_range(e2[:, edge_fields.index("type")], len(edge_types), "edge", "type", where, np)
+    _in_range(n2[:, node_fields.index("self_size")], None, "node", "self_size", where, np)
+    _in_range(counts, None, "node", "edge_count", where, np)
     first_edge = np.zeros(node_count + 1, dtype=np.int64)
     np.cumsum(counts, out=first_edge[1:])
     if node_count and int(first_edge[-1]) != edge_count:
@@ -228,8 +286,14 @@ def _parse(raw: bytes, where: str) -> HeapSnapshot:
         raise SnapshotFormatError(
             f"{where!r}: a node name points past the {len(strings)} strings", hint=_HINT
         )
-    if not 0 <= root < max(node_count, 1):
-        raise SnapshotFormatError(f"{where!r}: root_index {root} is not a node", hint=_HINT)
+    # as in Chrome DevTools, root_index is the root's offset in 'nodes' (0 when absent)
+    if not 0 <= root_index < node_count * nf or root_index % nf:
+        raise SnapshotFormatError(
+            f"{where!r}: root_index {root_index} is not the start of a node (a multiple of "
+            f"{nf} below {node_count * nf})",
+            hint=_HINT,
+        )
+    root = root_index // nf
     node_trace = None
     if "trace_node_id" in node_fields:
         node_trace = n2[:, node_fields.index("trace_node_id")].copy()
@@ -250,6 +314,19 @@ def _parse(raw: bytes, where: str) -> HeapSnapshot:
         node_trace=node_trace,
         trace_sites=_trace_sites(sections, meta, strings, where),
     )
+
+
+def _in_range(values: Any, stop: int | None, what: str, name: str, where: str, np: Any) -> None:
+    """Every value is >= 0 (and < ``stop`` when given), or the error names the first that
+    is not."""
+    bad = values < 0 if stop is None else (values < 0) | (values >= stop)
+    if values.shape[0] and bool(bad.any()):
+        i = int(np.flatnonzero(bad)[0])
+        allowed = "not negative" if stop is None else f"from 0 to {stop - 1}"
+        raise SnapshotFormatError(
+            f"{where!r}: {what} {i} has {name} {int(values[i])}; it must be {allowed}",
+            hint=_HINT,
+        )
 
 
 def _trace_sites(
