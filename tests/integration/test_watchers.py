@@ -8,14 +8,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from memhound.watchers import fds as fdw
-from memhound.watchers.postgres import WatcherError, backends, mask_dsn
+from memhound.watchers._dsn import mask_dsn
+from memhound.watchers.postgres import WatcherError, backends
 from memhound.watchers.redis import clients, mask_url
-from tests.servers import Postgres, Redis
+from tests.conftest import mh
+from tests.servers import Postgres, Redis, free_port
 
 
 def test_fds_by_kind_with_socket_addresses() -> None:
@@ -237,7 +240,32 @@ def test_redis_clients_and_auth(redis_server: Redis, redis_with_auth: Redis) -> 
 
 
 def test_redis_unreachable() -> None:
-    from tests.servers import free_port
 
     with pytest.raises(WatcherError, match=r"Redis at redis://127\.0\.0\.1"):
         clients(f"redis://127.0.0.1:{free_port()}/0", timeout_s=1)
+
+
+def test_no_credential_is_printed_or_saved_by_a_run(tmp_path: Path) -> None:
+    # the query's ?password= was printed and stored in run.json, timeline.jsonl and
+    # report.html; nothing listens on the port, so each watcher reports its error too
+    port = free_port()
+    res = mh(
+        "run",
+        "-o",
+        str(tmp_path / "r"),
+        "--redis",
+        f"redis://default:UserInfoSecret@127.0.0.1:{port}/0?password=QuerySecret",
+        "--postgres",
+        f"host=127.0.0.1 port={port} user=app password='Keyword Secret' sslpassword=TlsSecret",
+        "--",
+        sys.executable,
+        "-c",
+        "import time; time.sleep(0.3)",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "Redis at redis://default:***@127.0.0.1" in res.stderr
+    seen = res.stdout + res.stderr
+    for f in (tmp_path / "r").iterdir():
+        seen += f.read_text(errors="replace")
+    for secret in ("UserInfoSecret", "QuerySecret", "Keyword Secret", "TlsSecret"):
+        assert secret not in seen

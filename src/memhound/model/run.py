@@ -19,7 +19,7 @@ from memhound import __version__
 from memhound._fsutil import atomic_write, make_private_dir, open_private_append
 from memhound._platform import platform_info
 from memhound.errors import OutputNotWritable, RunFormatError
-from memhound.model._format import check_format
+from memhound.model._format import check_format, check_types
 from memhound.model.timeline import GcEvent, Record, Timeline, encode, header_line, parse_lines
 
 RUN_FORMAT = "memhound.run"
@@ -256,7 +256,15 @@ def load_run_files(path: str | os.PathLike[str]) -> Run:
     except (OSError, ValueError) as exc:
         raise RunFormatError(f"cannot read {str(run_file)!r}: {exc}") from exc
     check_format(raw, name=RUN_FORMAT, version=RUN_VERSION, what="run", where=repr(str(run_file)))
-    meta = RunMeta.from_dict(raw.get("meta") or {})
+    try:
+        meta = RunMeta.from_dict(raw.get("meta") or {})
+        check_types(meta)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError) as exc:
+        raise RunFormatError(
+            f"{str(run_file)!r}: its 'meta' is damaged ({exc})",
+            hint="the file was edited or damaged; the run's other files may still be read "
+            "one by one",
+        ) from exc
     try:
         text = (root / TIMELINE_FILE).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

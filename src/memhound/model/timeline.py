@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from memhound.model._format import check_format
+from memhound.model._format import check_format, check_types
 from memhound.model.readings import MemoryReading
 
 TIMELINE_FORMAT = "memhound.timeline"
@@ -503,11 +503,15 @@ def parse_lines(lines: list[str]) -> Timeline:
             continue
         try:
             d = json.loads(line)
+            if not isinstance(d, dict):
+                raise ValueError("not a JSON object")
             if i == 0 and d.get("kind") == "header":
                 check_format(d, name=TIMELINE_FORMAT, version=TIMELINE_VERSION, what="timeline")
                 continue
             record = decode(d)
-        except (ValueError, KeyError, TypeError):
+            if record is not None:
+                check_types(record)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError):
             timeline.damaged_lines += 1
             continue
         if record is not None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from memhound.errors import MemhoundError, MissingDependency
+from memhound.watchers._dsn import mask_dsn
 
 
 class WatcherError(MemhoundError):
@@ -30,12 +30,6 @@ class Backend:
     @property
     def idle_in_transaction(self) -> bool:
         return self.state.startswith("idle in transaction")
-
-
-def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ``***`` (URL and key=value forms)."""
-    dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", dsn, flags=re.I)
 
 
 _QUERY = """
@@ -68,7 +62,7 @@ def backends(dsn: str, *, timeout_s: float = 5.0) -> list[Backend]:
             rows = conn.execute(_QUERY).fetchall()
     except psycopg.Error as exc:
         raise WatcherError(
-            f"PostgreSQL at {mask_dsn(dsn)}: {str(exc).strip().splitlines()[0]}",
+            f"PostgreSQL at {mask_dsn(dsn)}: {mask_dsn(str(exc).strip().splitlines()[0])}",
             hint="check the DSN, that the server runs, and the user's rights",
         ) from exc
     return [

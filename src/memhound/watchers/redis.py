@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
+from memhound.watchers._dsn import mask_dsn
 from memhound.watchers.postgres import WatcherError
 
 
@@ -26,11 +27,8 @@ class Client:
 
 
 def mask_url(url: str) -> str:
-    p = urlparse(url)
-    if p.password is None:
-        return url
-    netloc = f"{p.username or ''}:***@{p.hostname}" + (f":{p.port}" if p.port else "")
-    return p._replace(netloc=netloc).geturl()
+    """The URL with its password (userinfo and ``?password=``) replaced by ``***``."""
+    return mask_dsn(url)
 
 
 def _command(*args: str) -> bytes:

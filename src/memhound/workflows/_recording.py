@@ -141,14 +141,13 @@ class Recorder:
 
 
 def watched(options: RunOptions) -> dict[str, str]:
-    from memhound.watchers.postgres import mask_dsn
-    from memhound.watchers.redis import mask_url
+    from memhound.watchers._dsn import mask_dsn
 
     out = {}
     if options.postgres:
         out["postgres"] = mask_dsn(options.postgres)
     if options.redis:
-        out["redis"] = mask_url(options.redis)
+        out["redis"] = mask_dsn(options.redis)
     return out
 
 
