@@ -46,6 +46,21 @@ def test_entity_bombs_are_refused_without_expansion() -> None:
         parse_sitemap(external.encode())
 
 
+def test_a_dtd_is_refused_wherever_it_is_and_in_any_encoding() -> None:
+    # memhound looked for a DOCTYPE only in the first 4 KiB, and a UTF-16 document's
+    # entities got past its check (only expat stopped them)
+    late = f'<?xml version="1.0"?><!--{" " * 5000}--><!DOCTYPE u [<!ENTITY a "/x">]>'
+    late += f"<urlset {NS}><url><loc>&a;</loc></url></urlset>"
+    with pytest.raises(SitemapError, match="declares a DTD or entities"):
+        parse_sitemap(late.encode())
+    wide = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE u [<!ENTITY a "/x">]>'
+    wide += f"<urlset {NS}><url><loc>&a;</loc></url></urlset>"
+    with pytest.raises(SitemapError, match="declares a DTD or entities"):
+        parse_sitemap(wide.encode("utf-16"))
+    plain = f'<?xml version="1.0" encoding="UTF-16"?><urlset {NS}><url><loc>/é</loc></url></urlset>'
+    assert parse_sitemap(plain.encode("utf-16")) == (["/é"], [])
+
+
 def test_malformed_wrong_root_and_huge() -> None:
     with pytest.raises(SitemapError, match="not well-formed XML"):
         parse_sitemap(b"<urlset><url><loc>/a</loc></urlset>")

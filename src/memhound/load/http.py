@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urldefrag, urljoin, urlsplit
-from xml.etree import ElementTree
+from xml.parsers import expat
 
 from memhound.errors import UsageError
 from memhound.load.base import Outcome, answered_ok
@@ -225,35 +225,78 @@ def parse_sitemap(data: bytes, *, name: str = "sitemap") -> tuple[list[str], lis
             f"{name}: more than {SITEMAP_MAX_BYTES // 2**20} MiB (the sitemap protocol's limit)",
             hint="split it with a sitemap index, or pass the URLs with --urls FILE",
         )
-    head = data[:4096].lower()
-    if b"<!doctype" in head or b"<!entity" in data.lower():
-        raise SitemapError(
-            f"{name}: declares a DTD or entities, which sitemaps never need; refused (entity "
-            "expansion is how XML bombs work)",
-            hint="serve a plain sitemap, or pass the URLs with --urls FILE",
-        )
-    try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError as exc:
-        raise SitemapError(
-            f"{name}: not well-formed XML ({exc})",
-            hint="check it with an XML validator, or pass the URLs with --urls FILE",
-        ) from exc
-    kind = _local(root.tag)
+    kind, locs = _sitemap_locs(data, name)
     if kind not in ("urlset", "sitemapindex"):
         raise SitemapError(
             f"{name}: the root element is <{kind}>, not <urlset> or <sitemapindex>",
             hint="give the address of a sitemap.xml",
         )
-    locs: list[str] = []
-    for entry in root:
-        for child in entry:
-            if _local(child.tag) == "loc" and child.text and child.text.strip():
-                locs.append(child.text.strip())
-                break
-        if len(locs) >= SITEMAP_MAX_URLS:
-            break
     return (locs, []) if kind == "urlset" else ([], locs)
+
+
+class _DtdRefused(Exception):
+    pass
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise _DtdRefused
+
+
+def _sitemap_locs(data: bytes, name: str) -> tuple[str, list[str]]:
+    """(root element's name, the first ``<loc>`` of each entry), read by expat itself: a
+    DOCTYPE or entity declaration is refused wherever it is and in whatever encoding the
+    document declares (UTF-16 included), before anything is expanded."""
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    root = ""
+    locs: list[str] = []
+    depth = 0
+    taken = False  # this entry's <loc> was read
+    text: list[str] | None = None  # inside a <loc>
+
+    def start(tag: str, _attrs: object) -> None:
+        nonlocal root, depth, taken, text
+        depth += 1
+        if depth == 1:
+            root = _local(tag)
+        elif depth == 2:
+            taken = False
+        elif depth == 3 and not taken and _local(tag) == "loc":
+            text = []
+
+    def end(_tag: str) -> None:
+        nonlocal depth, taken, text
+        if depth == 3 and text is not None:
+            loc = "".join(text).strip()
+            if loc and len(locs) < SITEMAP_MAX_URLS:
+                locs.append(loc)
+                taken = True
+            text = None
+        depth -= 1
+
+    def chars(data: str) -> None:
+        if text is not None:
+            text.append(data)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    try:
+        parser.Parse(data, True)
+    except _DtdRefused:
+        raise SitemapError(
+            f"{name}: declares a DTD or entities, which sitemaps never need; refused (entity "
+            "expansion is how XML bombs work)",
+            hint="serve a plain sitemap, or pass the URLs with --urls FILE",
+        ) from None
+    except expat.ExpatError as exc:
+        raise SitemapError(
+            f"{name}: not well-formed XML ({exc})",
+            hint="check it with an XML validator, or pass the URLs with --urls FILE",
+        ) from exc
+    return root, locs
 
 
 def _same_origin(url: str, origin: Origin) -> bool:
