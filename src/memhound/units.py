@@ -27,7 +27,12 @@ _SIZE_FACTORS = {
     "t": 1024**4,
     "tb": 1000**4,
     "tib": 1024**4,
+    "p": 1024**5,
+    "pb": 1000**5,
+    "pib": 1024**5,
 }
+# The suffixes that pytest-memray reads as 1024-based and memhound as 1000-based.
+_DECIMAL = frozenset({"kb", "mb", "gb", "tb", "pb"})
 
 _MAX_SIZE = float(1 << 60)  # 1 EiB: above it, a typing mistake (or an overflow)
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
@@ -54,11 +59,12 @@ def format_bytes(n: float | None, *, signed: bool = False) -> str:
     return f"{sign}{value:.1f} {_UNITS[unit]}"
 
 
-def parse_bytes(text: str | int | float) -> int:
+def parse_bytes(text: str | int | float, *, kb_as_kib: bool = False) -> int:
     """Parse ``'24 MiB'``, ``'1.5G'``, ``'100MB'`` or a plain number of bytes.
 
     A bare ``K``/``M``/``G`` is binary (as ``ulimit`` and ``docker --memory`` read it);
-    ``KB``/``MB``/``GB`` are decimal.
+    ``KB``/``MB``/``GB`` are decimal, unless ``kb_as_kib``: then they are 1024-based too, as
+    pytest-memray reads them (for the ``limit_memory`` marker name both plugins use).
     """
     if isinstance(text, bool):
         raise UsageError(f"not a size: {text!r}")
@@ -71,7 +77,10 @@ def parse_bytes(text: str | int | float) -> int:
         raise UsageError(
             f"not a size: {text!r}", hint="write it like '512MiB', '2G', '1.5 GiB' or '1048576'"
         )
-    value = float(m.group(1)) * _SIZE_FACTORS[m.group(2).lower()]
+    unit = m.group(2).lower()
+    if kb_as_kib and unit in _DECIMAL:
+        unit = unit[0] + "ib"
+    value = float(m.group(1)) * _SIZE_FACTORS[unit]
     if not value < _MAX_SIZE:
         raise UsageError(
             f"{text!r} is more bytes than any machine has (the limit is 1 EiB)",

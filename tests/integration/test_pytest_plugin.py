@@ -39,16 +39,16 @@ def test_limit_memory(pytester: pytest.Pytester) -> None:
         import pytest
         KEEP = []
 
-        @pytest.mark.limit_memory("24 MiB")
+        @pytest.mark.memhound_limit_memory("24 MiB")
         def test_too_much():
             KEEP.append(bytearray(40 << 20))
 
-        @pytest.mark.limit_memory("24 MiB")
+        @pytest.mark.memhound_limit_memory("24 MiB")
         def test_temporary_peak():
             data = [bytearray(1 << 20) for _ in range(30)]
             del data
 
-        @pytest.mark.limit_memory("64 MiB")
+        @pytest.mark.memhound_limit_memory("64 MiB")
         def test_within():
             data = bytearray(40 << 20)
             del data
@@ -291,7 +291,7 @@ def test_bad_marker_arguments(pytester: pytest.Pytester) -> None:
         """
         import pytest
 
-        @pytest.mark.limit_memory("lots")
+        @pytest.mark.memhound_limit_memory("lots")
         def test_a():
             pass
 
@@ -301,7 +301,7 @@ def test_bad_marker_arguments(pytester: pytest.Pytester) -> None:
     """,
     )
     out = res.stdout.str()
-    assert "limit_memory: not a size: 'lots'" in out
+    assert "memhound_limit_memory: not a size: 'lots'" in out
     assert "no_leaks: needs iterations >= 5" in out
 
 

@@ -42,6 +42,24 @@ def test_parse_bytes(text: str | int, n: int) -> None:
     assert parse_bytes(text) == n
 
 
+@pytest.mark.parametrize(
+    ("text", "n"),
+    [
+        ("1 MB", 1024**2),
+        ("1 mb", 1024**2),
+        ("2 KB", 2048),
+        ("1.5 GB", int(1.5 * 1024**3)),
+        ("1 PB", 1024**5),
+        ("2 MiB", 2 * 1024**2),
+        ("2M", 2 * 1024**2),
+        ("100", 100),
+    ],
+)
+def test_parse_bytes_kb_as_kib(text: str, n: int) -> None:
+    """pytest-memray's reading, for the marker name both plugins know: KB/MB/GB are 1024-based."""
+    assert parse_bytes(text, kb_as_kib=True) == n
+
+
 @pytest.mark.parametrize("bad", ["", "lots", "12 parsecs", "-5MiB", -1, float("nan"), True])
 def test_parse_bytes_rejects(bad: object) -> None:
     with pytest.raises(UsageError) as err:

@@ -136,16 +136,20 @@ def _short(path: str) -> str:
 class LimitMemory:
     limit_bytes: int
     item: pytest.Function
+    written: str = ""  # the marker as the test wrote it, for the message
 
     @classmethod
     def from_marker(cls, marker: pytest.Mark, item: pytest.Function) -> LimitMemory:
+        name = marker.name
         size = marker.args[0] if marker.args else marker.kwargs.get("size")
         if size is None:
-            raise _marker_error(item, "limit_memory needs a size, e.g. limit_memory('24 MiB')")
+            raise _marker_error(item, f"{name} needs a size, e.g. {name}('24 MiB')")
         try:
-            return cls(parse_bytes(size), item)
+            # limit_memory is pytest-memray's name too: its KB/MB/GB mean what they mean there
+            limit = parse_bytes(size, kb_as_kib=name == "limit_memory")
         except MemhoundError as exc:
-            raise _marker_error(item, f"limit_memory: {exc.message}") from exc
+            raise _marker_error(item, f"{name}: {exc.message}") from exc
+        return cls(limit, item, f"{name}({size!r}) = {limit:,} B")
 
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -157,10 +161,11 @@ class LimitMemory:
                 if peak <= self.limit_bytes:
                     return result
                 detail = self._still_allocated()
+            written = f"{self.written}; " if self.written else ""
             pytest.fail(
                 f"memory limit exceeded: {self.item.name} allocated {format_bytes(peak)} at its "
-                f"peak, over its limit of {format_bytes(self.limit_bytes)} (Python heap as "
-                "tracemalloc sees it, allocated during the test call)\n" + detail,
+                f"peak, over its limit of {format_bytes(self.limit_bytes)} ({written}Python "
+                "heap as tracemalloc sees it, allocated during the test call)\n" + detail,
                 pytrace=False,
             )
 
@@ -407,17 +412,59 @@ class NoResourceLeaks:
                     )
                     raise
                 gc.collect()
-                after = self._snapshot()
-                leaks = self._describe(before, after)
-            if leaks:
-                pytest.fail(
-                    f"resource leak: {self.item.name} left {len(leaks)} resource"
-                    f"{'s' if len(leaks) != 1 else ''} open\n" + "\n".join(leaks),
-                    pytrace=False,
-                )
+                leaks = self._describe(before, self._snapshot())
+            self._fail_on(leaks)
             return result
 
         return run
+
+    def wrap_until_cleanups(self, fn: Callable[..., Any], testcase: Any) -> Callable[..., Any]:
+        """For a ``unittest.TestCase`` method: from the start of the method (after setUp)
+        until tearDown and the cleanups the test registered have run, since a TestCase
+        idiomatically closes what it opens in ``addCleanup`` or ``tearDown``. Cleanups run
+        last in, first out: the one registered here, before the test's own, runs after them
+        (and before those that setUp registered)."""
+        unittest = sys.modules["unittest"]
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            tracing = _Tracing().__enter__()
+            try:
+                before = self._snapshot()
+            except BaseException:
+                tracing.__exit__(None, None, None)
+                raise
+            raised: list[BaseException] = []
+
+            def after_cleanups() -> None:
+                try:
+                    if raised:  # the test's own failure is what it reports
+                        return
+                    gc.collect()
+                    leaks = self._describe(before, self._snapshot())
+                finally:
+                    tracing.__exit__(None, None, None)
+                self._fail_on(leaks)
+
+            testcase.addCleanup(after_cleanups)
+            try:
+                return fn(*args, **kwargs)
+            except BaseException as exc:
+                raised.append(exc)
+                if isinstance(exc, Exception) and not isinstance(exc, unittest.SkipTest):
+                    _could_not_judge(
+                        exc, "no_resource_leaks could not judge: the test raised before it ended"
+                    )
+                raise
+
+        return run
+
+    def _fail_on(self, leaks: list[str]) -> None:
+        if leaks:
+            pytest.fail(
+                f"resource leak: {self.item.name} left {len(leaks)} resource"
+                f"{'s' if len(leaks) != 1 else ''} open\n" + "\n".join(leaks),
+                pytrace=False,
+            )
 
     def _owners(self) -> dict[int, Any]:
         """fd -> the Python object holding it (socket, file, psycopg connection)."""
