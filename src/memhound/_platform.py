@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,31 @@ def platform_info() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "memhound_python": platform.python_version(),
     }
+
+
+def die_with_parent(sig: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child is sent ``sig`` when the process
+    that started it dies, even by SIGKILL (Linux's ``PR_SET_PDEATHSIG``), so a job does not
+    run on unwatched after its watcher was killed. None where the call is not available.
+
+    The function only calls ``prctl`` (looked up here, before the fork) and ``getppid``: if
+    the parent died between the fork and the call, the child signals itself."""
+    if not IS_LINUX:
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+_PR_SET_PDEATHSIG = 1

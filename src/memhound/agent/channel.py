@@ -15,6 +15,7 @@ import os
 import select
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -173,13 +174,56 @@ def _decode(msg: dict[str, Any], rel: Callable[[Any], float], out: list[Message]
         out.append(Measured(rel(msg.get("t")), pid, None if traced is None else int(traced)))
 
 
+CHANNEL_PREFIX = "memhound-"
+SOCKET_NAME = "agent.sock"
+
+
+def sweep_stale_channels(tmp: str) -> int:
+    """Remove the socket directories that memhounds killed before they could clean up left
+    in ``tmp`` (ours only: same owner, mode 0700, nothing in them but ``agent.sock``, and no
+    process receiving on it). Returns how many were removed."""
+    removed = 0
+    try:
+        names = [n for n in os.listdir(tmp) if n.startswith(CHANNEL_PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        where = os.path.join(tmp, name)
+        sock_path = os.path.join(where, SOCKET_NAME)
+        try:
+            st = os.lstat(where)
+            if (
+                not stat.S_ISDIR(st.st_mode)
+                or st.st_uid != os.getuid()
+                or stat.S_IMODE(st.st_mode) != 0o700
+                or os.listdir(where) != [SOCKET_NAME]
+                or not stat.S_ISSOCK(os.lstat(sock_path).st_mode)
+            ):
+                continue
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                probe.connect(sock_path)
+                continue  # a memhound still receives on it
+            except ConnectionRefusedError:
+                pass
+            finally:
+                probe.close()
+            os.unlink(sock_path)
+            os.rmdir(where)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 class AgentChannel:
     """Binds ``agent.sock`` (0600) in a fresh 0700 directory; ``drain()`` reads what arrived."""
 
     def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="memhound-")
+        sweep_stale_channels(tempfile.gettempdir())
+        self.dir = tempfile.mkdtemp(prefix=CHANNEL_PREFIX)
         os.chmod(self.dir, 0o700)
-        self.path = os.path.join(self.dir, "agent.sock")
+        self.path = os.path.join(self.dir, SOCKET_NAME)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(self.path)
         os.chmod(self.path, 0o600)

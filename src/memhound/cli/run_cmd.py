@@ -67,6 +67,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="how many of the last gc collections the report lists (default: 20)",
     )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="let the command run on if memhound is killed (by default the command is sent "
+        "SIGTERM when memhound dies, even by SIGKILL)",
+    )
     p.add_argument("cmd", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
@@ -140,6 +146,7 @@ def execute(args: argparse.Namespace) -> int:
         gc_keep=args.gc_keep,
         resource_stacks=args.resource_stacks,
         profile=args.profile,
+        detach=args.detach,
         **snapshot_options(args),
     )
     run = run_command(cmd, options, on_status=None if args.quiet else LiveStatus())

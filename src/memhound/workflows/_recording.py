@@ -69,6 +69,8 @@ class RunOptions:
     redis: str | None = None
     #: Run the (Python) command under ``memhound profile``: alloc.json and alloc.html in the run.
     profile: bool = False
+    #: Let the command run on if memhound itself is killed (by default it is sent SIGTERM).
+    detach: bool = False
 
 
 def validate_interval(interval_s: float) -> float:

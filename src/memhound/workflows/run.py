@@ -20,6 +20,7 @@ from memhound._platform import (
     cgroup_membership,
     cgroup_memory,
     cgroup_memory_reread,
+    die_with_parent,
 )
 from memhound.agent import contract
 from memhound.analysis.summary import diagnose_exit
@@ -183,6 +184,7 @@ def run_command(
                     env={**_child_env(channel, options), **_snapshot_env(options, writer.path)},
                     stdout=log,
                     stderr=subprocess.STDOUT if log else None,
+                    preexec_fn=None if options.detach else die_with_parent(signal.SIGTERM),
                 )
             except OSError as exc:
                 if log is not None:

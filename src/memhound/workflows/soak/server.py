@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TypeVar
 
+from memhound._platform import die_with_parent
 from memhound.agent import contract
 from memhound.agent.channel import AgentChannel, Measured, Message, agent_fd, decode, since
 from memhound.errors import CommandNotFound, MemhoundError, ProcessNotFound, UsageError
@@ -111,6 +112,7 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),  # not left serving if we are killed
             )
         except OSError as exc:
             channel.close()
