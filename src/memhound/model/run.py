@@ -7,11 +7,14 @@ keeps status "running" and a timeline readable up to its last whole line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,8 @@ RUN_VERSION = 1
 RUN_FILE = "run.json"
 TIMELINE_FILE = "timeline.jsonl"
 REPORT_FILE = "report.html"
+#: room kept on the disk while a run is written, given back to write its end on a full disk
+RESERVE_FILE = ".reserve"
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ class RunMeta:
     duration_s: float | None = None
     exit: ExitStatus | None = None
     platform: dict[str, Any] = field(default_factory=dict)
+    #: Why the files on disk lack part of the run (``No space left on device: 1,204 timeline
+    #: lines not written``); None when everything was written.
+    incomplete: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -124,6 +132,7 @@ class RunMeta:
             exit=ExitStatus.from_dict(exit_d) if exit_d else None,
             platform=dict(d.get("platform") or {}),
             watched=dict(d.get("watched") or {}),
+            incomplete=d.get("incomplete"),
         )
 
 
@@ -308,19 +317,52 @@ def new_run_dir(base: Path, command: tuple[str, ...], started_epoch_s: float) ->
 
 
 class RunWriter:
-    """Writes a run as it happens: run.json first, timeline lines as they arrive."""
+    """Writes a run as it happens: run.json first, timeline lines as they arrive.
 
-    def __init__(self, path: Path, meta: RunMeta) -> None:
+    A write that fails (a full disk, a file size limit, an I/O error) never ends the run:
+    the lines wait in memory (up to ``MAX_BACKLOG_BYTES``, the oldest dropped past that) and
+    go out when there is room again; ``on_error`` is told once. At the end, a reserve file
+    made at the start is deleted to make room for the last lines and a run.json that says
+    what is missing (``RunMeta.incomplete``).
+    """
+
+    MAX_BACKLOG_BYTES = 64 << 20
+    RESERVE_BYTES = 256 << 10
+
+    def __init__(
+        self, path: Path, meta: RunMeta, *, on_error: Callable[[str], None] | None = None
+    ) -> None:
         self.path = make_private_dir(path)
         self.meta = meta
+        self.on_error = on_error
+        self.error: str | None = None
+        self.lines_lost = 0
+        self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._reserve = self.path / RESERVE_FILE
+        with contextlib.suppress(OSError):
+            self._reserve.write_bytes(bytes(self.RESERVE_BYTES))
         self._write_meta(meta, None)
         self._fd: int | None = open_private_append(self.path / TIMELINE_FILE)
-        os.write(self._fd, (header_line() + "\n").encode("utf-8"))
-        self._pending: list[str] = []
+        self._pending: list[str] = [header_line()]
+        self.flush()
+
+    def _failed(self, exc: OSError, what: str) -> None:
+        if self.error is None:
+            self.error = exc.strerror or str(exc)
+            if self.on_error is not None:
+                self.on_error(
+                    f"cannot write {what} in {self.path} ({self.error}): watching goes on; "
+                    f"the timeline waits in memory (up to "
+                    f"{self.MAX_BACKLOG_BYTES >> 20} MiB) until there is room"
+                )
 
     def _write_meta(self, meta: RunMeta, summary: RunSummary | None) -> None:
         run = Run(path=self.path, meta=meta, timeline=Timeline(), summary=summary)
-        atomic_write(self.path / RUN_FILE, json.dumps(run_to_dict(run), indent=2) + "\n")
+        try:
+            atomic_write(self.path / RUN_FILE, json.dumps(run_to_dict(run), indent=2) + "\n")
+        except OSError as exc:
+            self._failed(exc, RUN_FILE)
 
     def update_meta(self, meta: RunMeta) -> None:
         self.meta = meta
@@ -331,18 +373,48 @@ class RunWriter:
 
     def flush(self) -> None:
         """Hand pending lines to the kernel in one write: they survive our own death."""
-        if self._fd is None or not self._pending:
+        if self._fd is None:
             return
-        data = ("\n".join(self._pending) + "\n").encode("utf-8")
-        self._pending.clear()
-        os.write(self._fd, data)
+        if self._pending:
+            data = ("\n".join(self._pending) + "\n").encode("utf-8")
+            self._pending.clear()
+            self._backlog.append(data)
+            self._backlog_bytes += len(data)
+        while self._backlog:
+            chunk = self._backlog[0]
+            try:
+                n = os.write(self._fd, chunk)
+            except OSError as exc:
+                self._failed(exc, TIMELINE_FILE)
+                break
+            self._backlog_bytes -= n
+            if n < len(chunk):
+                self._backlog[0] = chunk[n:]
+            else:
+                self._backlog.popleft()
+        while self._backlog_bytes > self.MAX_BACKLOG_BYTES and len(self._backlog) > 1:
+            dropped = self._backlog.popleft()
+            self._backlog_bytes -= len(dropped)
+            self.lines_lost += dropped.count(b"\n")
 
     def finish(self, meta: RunMeta, summary: RunSummary | None) -> None:
         self.flush()
+        if self._backlog:  # the disk is full: the reserve makes room for the end
+            with contextlib.suppress(OSError):
+                self._reserve.unlink()
+            self.flush()
+        unwritten = self.lines_lost + sum(chunk.count(b"\n") for chunk in self._backlog)
         if self._fd is not None:
-            os.fsync(self._fd)
+            with contextlib.suppress(OSError):
+                os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+        if self.error is not None and unwritten:
+            meta = replace(
+                meta, incomplete=f"{self.error}: {unwritten:,} timeline line(s) not written"
+            )
+        with contextlib.suppress(OSError):
+            self._reserve.unlink()
         self.meta = meta
         self._write_meta(meta, summary)
 
@@ -360,6 +432,7 @@ def open_run(
     output_dir: Path | None,
     runs_dir: Path,
     slug: tuple[str, ...] | None = None,
+    on_error: Callable[[str], None] | None = None,
     **meta: Any,
 ) -> RunWriter:
     """A new run directory with its run.json written: ``output_dir`` (which must not hold a
@@ -382,4 +455,4 @@ def open_run(
         platform=platform_info(),
         **meta,
     )
-    return RunWriter(Path(path), run_meta)
+    return RunWriter(Path(path), run_meta, on_error=on_error)

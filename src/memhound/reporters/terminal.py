@@ -66,6 +66,8 @@ class TerminalReporter:
         if meta.exit and meta.exit.oom is not None:
             style = "bold red" if meta.exit.oom.likely else "yellow"
             console.print(Text(f"  OOM: {meta.exit.oom.reason}", style=style))
+        if meta.incomplete:
+            console.print(Text(f"  INCOMPLETE ON DISK: {meta.incomplete}", style="bold yellow"))
         if s.damaged_lines:
             console.print(f"  ({s.damaged_lines} damaged timeline line(s) skipped)")
 

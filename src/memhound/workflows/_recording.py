@@ -168,7 +168,12 @@ def make_writer(
         trace_python=options.trace_python,
         limit_bytes=options.limit_bytes,
         watched=watched(options),
+        on_error=_say_once,
     )
+
+
+def _say_once(message: str) -> None:
+    print(f"memhound: {message}", file=sys.stderr, flush=True)
 
 
 def finish(
@@ -191,6 +196,7 @@ def finish(
     run = Run(path=writer.path, meta=meta, timeline=rec.timeline)
     run.summary = summarize(run, gc_keep=options.gc_keep)
     writer.finish(meta, run.summary)
+    run.meta = writer.meta  # with what could not be written, if anything
     if on_status is not None:
         on_status(Status(duration_s, rec.current, rec.peak, 0, final=True))
     return run
