@@ -324,3 +324,71 @@ def test_a_signal_during_a_snapshot_is_skipped_not_fatal(in_tmp: Path) -> None:
     assert 1 <= len(snaps) <= 2 and all(s.error is None for s in snaps)
     for s in snaps:
         assert s.path is not None and mh("heap", "summary", s.path, "--top", "1").returncode == 0
+
+
+SECRET_JOB = """
+    import sys, time
+    class Order:
+        def __init__(self, n):
+            self.n = n
+    ORDERS = [Order(i) for i in range(3000)]
+    TOKEN = "".join(["s3cr3t", "-value-", str(6 * 7)])  # made at run time
+    print("ready", flush=True)
+    time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0.5)
+"""
+
+
+@pytest.mark.parametrize("redact", [True, False])
+def test_snapshots_from_the_cli_can_be_redacted(in_tmp: Path, redact: bool) -> None:
+    # only memhound.snapshot(redact_strings=True) could redact; run, snapshot --pid and soak
+    # wrote every token in full
+    (in_tmp / "job.py").write_text(textwrap.dedent(SECRET_JOB))
+    flags = ["--redact-strings"] if redact else []
+    res = mh("run", "-q", "-o", "r", "--snapshot-at-exit", *flags, "--", sys.executable, "job.py")
+    assert res.returncode == 0, res.stderr
+    (snap,) = (in_tmp / "r" / "snapshots").glob("*-exit.heapsnapshot")
+    assert (b"s3cr3t-value-42" in snap.read_bytes()) is not redact
+    assert orders_in(str(snap)) == 3000  # still a useful snapshot
+
+
+def test_redact_strings_is_refused_where_it_cannot_apply(in_tmp: Path, job: str) -> None:
+    res = mh("run", "--redact-strings", "--", sys.executable, "-c", "pass")
+    assert res.returncode == 2 and "applies to heap snapshots" in res.stderr
+    p = subprocess.Popen(
+        memhound_cmd(
+            "run", "-q", "-o", "r", "--snapshot-on-signal", "--", sys.executable, job, "20"
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        target = target_pid(in_tmp / "r")
+        res = mh("snapshot", "--pid", str(target), "--redact-strings")
+        assert res.returncode == 2, res.stderr
+        assert "started without --redact-strings" in res.stderr
+        assert not list((in_tmp / "r" / "snapshots").iterdir())  # nothing written in full
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=60)
+
+
+@pytest.mark.skipif(
+    not _debugger() or os.geteuid() != 0,
+    reason="needs gdb or lldb, and ptrace rights (root here)",
+)
+def test_snapshot_pid_injected_can_be_redacted(in_tmp: Path) -> None:
+    (in_tmp / "job.py").write_text(textwrap.dedent(SECRET_JOB))
+    target = subprocess.Popen(
+        [sys.executable, "job.py", "20"], stdout=subprocess.PIPE, text=True, cwd=in_tmp
+    )
+    try:
+        assert target.stdout is not None and target.stdout.readline().strip() == "ready"
+        out = in_tmp / "injected.heapsnapshot"
+        res = mh("snapshot", "--pid", str(target.pid), "-o", str(out), "--redact-strings")
+        assert res.returncode == 0, res.stderr
+        assert b"s3cr3t-value-42" not in out.read_bytes()
+        assert orders_in(str(out)) == 3000
+    finally:
+        target.kill()
+        target.communicate()

@@ -36,6 +36,7 @@ ENV_SNAPSHOT_SIGNAL = "MEMHOUND_SNAPSHOT_SIGNAL"  # one snapshot per signal (sig
 ENV_SNAPSHOT_EVERY = "MEMHOUND_SNAPSHOT_EVERY"  # seconds between snapshots
 ENV_SNAPSHOT_ABOVE = "MEMHOUND_SNAPSHOT_ABOVE"  # RSS bytes: one snapshot when crossed
 ENV_SNAPSHOT_AT_EXIT = "MEMHOUND_SNAPSHOT_AT_EXIT"  # "1": at exit and on SIGTERM
+ENV_SNAPSHOT_REDACT = "MEMHOUND_SNAPSHOT_REDACT"  # "1": strings and bytes written as lengths
 
 # On this signal (signal_value()) the agent collects garbage and answers "measured" at once:
 # memhound soak pauses its load and asks.

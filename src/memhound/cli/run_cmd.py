@@ -60,6 +60,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a snapshot when each Python process exits, or is sent SIGTERM",
     )
+    snap.add_argument(
+        "--redact-strings",
+        action="store_true",
+        help="write the snapshots without the text of strings and bytes (their lengths "
+        "only), so tokens and passwords stay out of the files",
+    )
     p.add_argument(
         "--gc-keep",
         type=int,
@@ -85,7 +91,10 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, object]:
     from memhound.errors import UsageError
     from memhound.units import parse_bytes, parse_duration
 
-    out: dict[str, object] = {"snapshot_at_exit": args.snapshot_at_exit}
+    out: dict[str, object] = {
+        "snapshot_at_exit": args.snapshot_at_exit,
+        "snapshot_redact": args.redact_strings,
+    }
     if args.snapshot_on_signal:
         name = args.snapshot_on_signal.upper()
         name = name if name.startswith("SIG") else f"SIG{name}"
@@ -95,6 +104,13 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, object]:
                 hint="e.g. --snapshot-on-signal SIGUSR2",
             )
         out["snapshot_signal"] = name
+    triggers = (args.snapshot_on_signal, args.snapshot_every, args.snapshot_above)
+    if args.redact_strings and not (any(triggers) or args.snapshot_at_exit):
+        raise UsageError(
+            "--redact-strings applies to heap snapshots, and none was asked for",
+            hint="add --snapshot-on-signal, --snapshot-every, --snapshot-above or "
+            "--snapshot-at-exit",
+        )
     if args.snapshot_every:
         every = parse_duration(args.snapshot_every)
         if every < 0.1:

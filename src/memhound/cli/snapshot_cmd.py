@@ -17,6 +17,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pid", type=int, required=True, help="the process (or its launcher)")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write the snapshot")
     p.add_argument("--timeout", default="120s", metavar="TIME", help="default: 120s")
+    p.add_argument(
+        "--redact-strings",
+        action="store_true",
+        help="write the text of strings and bytes as their lengths only (tokens, passwords)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -30,6 +35,7 @@ def execute(args: argparse.Namespace) -> int:
         args.pid,
         Path(args.output) if args.output else None,
         timeout_s=parse_duration(args.timeout),
+        redact_strings=args.redact_strings,
     )
     print(path)
     print(f"read it with: memhound heap summary {path}", file=sys.stderr)

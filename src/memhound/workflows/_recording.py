@@ -60,6 +60,8 @@ class RunOptions:
     snapshot_every_s: float | None = None
     snapshot_above_bytes: int | None = None
     snapshot_at_exit: bool = False
+    #: Snapshots hold every string's text as a length only (tokens, passwords stay out).
+    snapshot_redact: bool = False
     #: Send the command's stdout and stderr to ``output.log`` in the run directory.
     capture_output: bool = False
     #: Resources (fds, sockets, threads; PostgreSQL backends and Redis clients when a DSN or

@@ -22,7 +22,13 @@ import time
 from pathlib import Path
 
 from memhound.agent import contract
-from memhound.errors import AccessDenied, MemhoundError, PlatformNotSupported, ProcessNotFound
+from memhound.errors import (
+    AccessDenied,
+    MemhoundError,
+    PlatformNotSupported,
+    ProcessNotFound,
+    UsageError,
+)
 from memhound.probes import process as proc
 
 SRC_DIR = Path(__file__).resolve().parent.parent
@@ -63,9 +69,13 @@ def _environ(pid: int) -> dict[str, str]:
     return out
 
 
-def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> Path:
+def snapshot_pid(
+    pid: int, output: Path | None, *, timeout_s: float = 120.0, redact_strings: bool = False
+) -> Path:
     """Have process ``pid`` (or the Python process it launched) write a heap snapshot;
-    returns the file. The target keeps running."""
+    returns the file. The target keeps running. With ``redact_strings``, the text of
+    strings and bytes is written as lengths only; an agent started without that cannot be
+    asked for it afterwards, which is an error rather than a snapshot full of secrets."""
     target = find_python(pid)
     env = _environ(target)
     # memhound run writes the signal's number (it used to write its name), memhound soak
@@ -73,6 +83,13 @@ def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> 
     signum = contract.parse_signal(env.get(contract.ENV_SNAPSHOT_SIGNAL))
     directory = env.get(contract.ENV_SNAPSHOT_DIR)
     if signum and directory:
+        if redact_strings and env.get(contract.ENV_SNAPSHOT_REDACT) != "1":
+            raise UsageError(
+                f"pid {target} takes its snapshots through memhound's agent, which was started "
+                "without --redact-strings: it would write every string in full",
+                hint="start it with `memhound run --redact-strings --snapshot-on-signal ...`, "
+                "or leave out --redact-strings",
+            )
         return _by_signal(target, Path(directory), signum, output, timeout_s)
     out = (output or Path(f"{target}-{time.strftime('%Y%m%d-%H%M%S')}.heapsnapshot")).resolve()
     code = (
@@ -80,7 +97,7 @@ def snapshot_pid(pid: int, output: Path | None, *, timeout_s: float = 120.0) -> 
         f"p = {str(SRC_DIR)!r}\n"
         "if p not in sys.path:\n    sys.path.append(p)\n"
         "from memhound.heap.writer import snapshot\n"
-        f"snapshot({str(out)!r})\n"
+        f"snapshot({str(out)!r}, redact_strings={redact_strings!r})\n"
     )
     if hasattr(sys, "remote_exec"):
         _by_remote_exec(target, code)

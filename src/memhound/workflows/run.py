@@ -93,6 +93,8 @@ def _snapshot_env(options: RunOptions, run_dir: Path) -> dict[str, str]:
         env[contract.ENV_SNAPSHOT_ABOVE] = str(options.snapshot_above_bytes)
     if options.snapshot_at_exit:
         env[contract.ENV_SNAPSHOT_AT_EXIT] = "1"
+    if options.snapshot_redact:
+        env[contract.ENV_SNAPSHOT_REDACT] = "1"
     return env
 
 

@@ -45,6 +45,7 @@ ENV_SNAPSHOT_SIGNAL = "MEMHOUND_SNAPSHOT_SIGNAL"  # "12" (or "SIGUSR2"): a snaps
 ENV_SNAPSHOT_EVERY = "MEMHOUND_SNAPSHOT_EVERY"  # seconds between snapshots
 ENV_SNAPSHOT_ABOVE = "MEMHOUND_SNAPSHOT_ABOVE"  # RSS bytes: one snapshot when crossed
 ENV_SNAPSHOT_AT_EXIT = "MEMHOUND_SNAPSHOT_AT_EXIT"  # "1": at exit and on SIGTERM
+ENV_SNAPSHOT_REDACT = "MEMHOUND_SNAPSHOT_REDACT"  # "1": strings and bytes written as lengths
 ENV_BOOT_DIR = "MEMHOUND_BOOT_DIR"
 # "40" (a signal number or name): on this signal, collect garbage and send the traced heap,
 # RSS, threads and fds at once ("measured"); memhound soak pauses its load and asks.
@@ -328,7 +329,7 @@ class _Agent:
             snapshot = _snapshot_writer()
             self.snapshots += 1
             path = os.path.join(directory, f"{os.getpid()}-{self.snapshots}-{reason}.heapsnapshot")
-            info = snapshot(path)
+            info = snapshot(path, redact_strings=os.environ.get(ENV_SNAPSHOT_REDACT) == "1")
             self.send(
                 {
                     "kind": "snapshot",
