@@ -644,3 +644,22 @@ def test_an_old_oom_record_of_a_reused_pid_is_not_the_childs() -> None:
     with KernelLog() as klog:
         assert klog.readable
         assert klog.oom_kills(old) == {}
+
+
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_short_runs_files_are_strict_json(in_tmp: Path) -> None:
+    # one resource sample: its trend had the interval -inf to +inf, written as -Infinity and
+    # Infinity (which jq, JavaScript and most readers refuse) and shown as "(-inf to +inf)"
+    res = mh("run", "-o", "r", "--", sys.executable, "-c", "pass")
+    assert res.returncode == 0, res.stderr
+    assert "inf" not in res.stderr and "(too few samples)" in res.stderr
+    _strict_json((in_tmp / "r" / "run.json").read_text())
+    report = mh("report", "r", "--format", "json")
+    assert report.returncode == 0, report.stderr
+    _strict_json(report.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal as _signal
 from dataclasses import dataclass, replace
@@ -98,6 +99,17 @@ def _memory_per_iteration(tl: Timeline) -> tuple[float, float, float] | None:
     )
 
 
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def ci_text(low: float | None, high: float | None, fmt: str = "+.2f") -> str:
+    """``(-0.10 to +0.30)``, or ``(too few samples)`` when there is no interval."""
+    if low is None or high is None:
+        return "(too few samples)"
+    return f"({low:{fmt}} to {high:{fmt}})"
+
+
 def _resources(tl: Timeline) -> tuple[ResourceTrend, ...]:
     samples = tl.resources
     if not samples:
@@ -117,15 +129,15 @@ def _resources(tl: Timeline) -> tuple[ResourceTrend, ...]:
                 last=int(ys[-1]),
                 peak=int(max(ys)),
                 per_minute=tr.slope * 60,
-                ci_low_per_minute=tr.ci_low * 60,
-                ci_high_per_minute=tr.ci_high * 60,
+                ci_low_per_minute=_finite(tr.ci_low * 60),
+                ci_high_per_minute=_finite(tr.ci_high * 60),
                 growing=tr.growing(),
                 by_pid_at_peak={
                     pid: counts[name] for pid, counts in at_peak.by_pid.items() if counts.get(name)
                 },
                 per_iteration=per_work[0] if per_work else None,
-                ci_low_per_iteration=per_work[1] if per_work else None,
-                ci_high_per_iteration=per_work[2] if per_work else None,
+                ci_low_per_iteration=_finite(per_work[1]) if per_work else None,
+                ci_high_per_iteration=_finite(per_work[2]) if per_work else None,
             )
         )
     return tuple(out)

@@ -173,8 +173,10 @@ class ResourceTrend:
     last: int
     peak: int
     per_minute: float
-    ci_low_per_minute: float
-    ci_high_per_minute: float
+    #: None when too few samples were taken for an interval (it would be -inf to +inf,
+    #: which JSON cannot hold)
+    ci_low_per_minute: float | None
+    ci_high_per_minute: float | None
     growing: bool
     by_pid_at_peak: dict[int, int]
     #: Against the work done (``memhound.iteration()`` calls) when the program marked it.

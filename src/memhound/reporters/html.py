@@ -8,6 +8,7 @@ from typing import Any
 
 from memhound import __version__
 from memhound.analysis.stacks import created_at
+from memhound.analysis.summary import ci_text
 from memhound.model.run import Run, RunSummary
 from memhound.model.timeline import GcEvent
 from memhound.reporters._page import escape, fill_template, safe_json
@@ -198,9 +199,7 @@ class HtmlReporter:
             + _num(r.first)
             + _num(r.last)
             + _num(r.peak)
-            + _num(
-                f"{r.per_minute:+.2f} ({r.ci_low_per_minute:+.2f} to {r.ci_high_per_minute:+.2f})"
-            )
+            + _num(f"{r.per_minute:+.2f} " + ci_text(r.ci_low_per_minute, r.ci_high_per_minute))
             + f"<td>{'GROWING' if r.growing else 'steady'}"
             + (
                 " (" + escape(", ".join(f"pid {p}: {n}" for p, n in r.by_pid_at_peak.items())) + ")"

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from memhound.analysis.stacks import created_at
+from memhound.analysis.summary import ci_text
 from memhound.model.run import Run, RunSummary
 from memhound.reporters._series import command_text, sparkline
 from memhound.units import format_bytes, format_duration
@@ -176,8 +177,7 @@ class TerminalReporter:
                 str(res.first),
                 str(res.last),
                 str(res.peak),
-                f"{res.per_minute:+.2f} ({res.ci_low_per_minute:+.2f} to "
-                f"{res.ci_high_per_minute:+.2f})",
+                f"{res.per_minute:+.2f} " + ci_text(res.ci_low_per_minute, res.ci_high_per_minute),
                 verdict,
             )
         console.print()
