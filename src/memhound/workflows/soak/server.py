@@ -18,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TypeVar
@@ -35,8 +35,9 @@ from memhound.load.http import (
     wait_for_port,
 )
 from memhound.model.timeline import AgentInfo, SnapshotTaken
-from memhound.model.verdict import LeftOpen, SoakResult
+from memhound.model.verdict import LeftOpen, ResourceLimit, SoakResult
 from memhound.probes import process as proc
+from memhound.probes.limits import resource_limits
 from memhound.watchers.tree import ResourceSampler
 from memhound.workflows.soak.engine import Progress, Reading, SoakOptions, SoakPlan, soak
 
@@ -376,6 +377,9 @@ class ServerMeter:
 
     def gone(self) -> str | None:
         return self.server.exit_description()
+
+    def limits(self, given: Mapping[str, int]) -> dict[str, ResourceLimit]:
+        return resource_limits(self.server.pids() or [self.server.root], given=given)
 
     @staticmethod
     def _ppid(pid: int) -> int:

@@ -1,0 +1,376 @@
+"""Leaks that reach a limit (issue 21): a process that runs out of descriptors is a leak
+with its limit named, never "no leak" and never a crash of memhound; the controls (a fixed
+set of sockets, a bounded pool reused) are not leaks. Real processes under a real
+``RLIMIT_NOFILE``, set in the child before it starts."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shlex
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mh, script
+from tests.servers import free_port
+
+LIMIT = 256
+
+# One socket per request, kept: the app runs out of descriptors after ~230 requests.
+SOCKAPP = """
+    import socket
+
+    KEEP = []
+
+
+    def app(environ, start_response):
+        s = socket.socket()
+        KEEP.append(s)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+"""
+
+
+def low_nofile(limit: int = LIMIT) -> Callable[[], None]:
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return set_limit
+
+
+# A plain wsgiref server (one request at a time, a connection per request) that sets its
+# own RLIMIT_NOFILE, serving: /leak a socket opened per request and kept; /pool a pool of
+# 5 sockets, one taken per request and given back; /fixed 12 sockets opened at the first
+# request and kept (keep-alive connections to a backend). Out of descriptors it answers 500,
+# or with ?wait hangs (as a pool that waits for a connection).
+SERVER = """
+    import resource
+    import socket
+    import sys
+    import time
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    port, limit = int(sys.argv[1]), int(sys.argv[2])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    KEEP, POOL, FIXED = [], [], []
+
+
+    def work(path):
+        if path == "/leak":
+            KEEP.append(socket.socket())
+        elif path == "/pool":
+            s = POOL.pop() if len(POOL) >= 5 else socket.socket()
+            POOL.insert(0, s)
+        elif path == "/fixed" and not FIXED:
+            FIXED.extend(socket.socket() for _ in range(12))
+
+
+    def app(environ, start_response):
+        try:
+            work(environ["PATH_INFO"])
+        except OSError as exc:  # as a framework does: a 500, and the server goes on
+            if environ["QUERY_STRING"] == "wait":  # as a pool that waits for a free one
+                time.sleep(120)
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [str(exc).encode()]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+
+    make_server("127.0.0.1", port, app, handler_class=Quiet).serve_forever()
+"""
+
+
+@contextmanager
+def server(tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """The server above under a limit of 256 fds, started without memhound: (pid, port)."""
+    path = script(tmp_path, "server.py", SERVER)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, path, str(port), str(LIMIT)], stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield proc.pid, port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def soak(*args: str, fail_on_leak: bool = False) -> tuple[int, dict]:  # type: ignore[type-arg]
+    flags = ["--fail-on-leak"] if fail_on_leak else []
+    res = mh("soak", "--json", "--no-snapshots", *flags, *args, timeout=400)
+    assert res.returncode in (0, 1), res.stderr
+    return res.returncode, json.loads(res.stdout)
+
+
+def assert_saturated(doc: dict, pid: int | None = None) -> None:  # type: ignore[type-arg]
+    assert doc["leak"] is True and doc["inconclusive"] is None, doc
+    sat = doc["saturated"]
+    assert sat["resource"] == "fds" and sat["limit"] == LIMIT
+    assert sat["limit_source"].startswith("RLIMIT_NOFILE of pid")
+    if pid is not None:
+        assert f"RLIMIT_NOFILE of pid {pid}" in sat["limit_source"]
+    assert 0.9 <= sat["per_request_before"] <= 1.1  # one socket per request
+    # the server's first 230-250 requests find a descriptor (its own few are taken first)
+    assert 200 <= sat["reached_at_requests"] <= 260 and sat["reached_at_s"] > 0
+    assert sat["failed_after"] >= 0.9 * (doc["requests"] - sat["reached_at_requests"])
+    assert doc["errors"] - sat["failed_after"] <= 0.05 * doc["requests"]
+    assert doc["limits"]["fds"]["value"] == LIMIT
+    assert doc["resources"]["fds"]["leak"] is True
+    assert list(doc)[:3] == ["target", "leak", "saturated"]  # the verdict first
+
+
+def test_a_server_leaking_a_socket_per_request_reaches_its_limit_by_pid(tmp_path: Path) -> None:
+    with server(tmp_path) as (pid, port):
+        code, doc = soak(
+            "--url", f"http://127.0.0.1:{port}/", "--path", "/leak", "--pid", str(pid),
+            "-n", "600", "-o", str(tmp_path / "r"), fail_on_leak=True,
+        )  # fmt: skip
+        # soaked again, already full: nothing to judge, and the note says why
+        _, again = soak(
+            "--url", f"http://127.0.0.1:{port}/", "--path", "/leak", "--pid", str(pid),
+            "-n", "100", "-o", str(tmp_path / "r2"),
+        )  # fmt: skip
+    assert_saturated(doc, pid)
+    assert code == 1
+    assert again["leak"] is None and again["saturated"] is None
+    assert any(
+        "before the load began, at their limit of 256" in n and "already run out" in n
+        for n in again["errors_watching"]
+    ), again
+
+
+def test_a_served_server_leaking_a_socket_per_request_reaches_its_limit(tmp_path: Path) -> None:
+    path = script(tmp_path, "server.py", SERVER)
+    port = free_port()
+    code, doc = soak(
+        "--url", f"http://127.0.0.1:{port}/", "--path", "/leak",
+        "--serve", shlex.join([sys.executable, path, str(port), str(LIMIT)]),
+        "-n", "600", "-o", str(tmp_path / "r"), fail_on_leak=True,
+    )  # fmt: skip
+    assert_saturated(doc)
+    assert code == 1
+    text = mh("report", str(tmp_path / "r"), timeout=60).stdout
+    assert text.splitlines()[1].startswith("  verdict: LEAK: fds reached the limit of 256 (")
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert 'class="leak">LEAK: fds reached the limit of 256 (RLIMIT_NOFILE of pid' in page
+
+
+def test_a_server_that_stops_answering_at_its_limit_ends_the_load_with_the_verdict(
+    tmp_path: Path,
+) -> None:
+    with server(tmp_path) as (pid, port):
+        code, doc = soak(
+            "--url", f"http://127.0.0.1:{port}/", "--path", "/leak?wait", "--pid", str(pid),
+            "--timeout", "0.5s", "-n", "2000", "-o", str(tmp_path / "r"), fail_on_leak=True,
+        )  # fmt: skip
+    assert "10 requests in a row got no answer" in doc["target_gone"]
+    assert doc["requests"] < 300  # the load ended there, not after 2,000 requests
+    assert_saturated(doc, pid)
+    assert code == 1
+
+
+@pytest.mark.parametrize("path", ["/pool", "/fixed"])
+def test_a_bounded_pool_or_a_fixed_set_of_sockets_is_no_leak(tmp_path: Path, path: str) -> None:
+    with server(tmp_path) as (pid, port):
+        code, doc = soak(
+            "--url", f"http://127.0.0.1:{port}/", "--path", path, "--pid", str(pid),
+            "-n", "600", "-o", str(tmp_path / "r"), fail_on_leak=True,
+        )  # fmt: skip
+    assert doc["leak"] is False and doc["saturated"] is None, doc
+    assert doc["errors"] == 0 and code == 0
+    assert doc["limits"]["fds"]["value"] == LIMIT
+
+
+def test_in_process_soak_survives_the_app_taking_every_descriptor(tmp_path: Path) -> None:
+    script(tmp_path, "sockapp.py", SOCKAPP)
+    run = tmp_path / "r"
+    res = mh(
+        "soak", "--wsgi", "sockapp:app", "-n", "600", "--json", "-o", str(run),
+        cwd=tmp_path, timeout=300, preexec_fn=low_nofile(),
+    )  # fmt: skip
+    assert "Too many open files" not in res.stderr, res.stderr
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["requests"] == 600
+    saved = json.loads((run / "soak.json").read_text())
+    assert saved["requests"] == 600 and saved["leak"] == doc["leak"]
+    assert json.loads((run / "run.json").read_text())["meta"]["status"] == "complete"
+    assert (run / "report.html").stat().st_size > 0
+
+
+def test_in_process_app_reaching_its_limit_is_a_leak_with_the_limit_named(tmp_path: Path) -> None:
+    script(tmp_path, "sockapp.py", SOCKAPP)
+    res = mh(
+        "soak", "--wsgi", "sockapp:app", "-n", "600", "--json", "--fail-on-leak",
+        "-o", str(tmp_path / "r"), cwd=tmp_path, timeout=300, preexec_fn=low_nofile(),
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    doc = json.loads(res.stdout)
+    assert_saturated(doc)
+    assert "memhound keeps 16 of them for itself" in doc["saturated"]["limit_source"]
+    assert doc["limits"]["fds"]["reserved"] == 16
+    # where the sockets come from, though every later request failed
+    assert any(x["created_at"].endswith("sockapp.py:8") for x in doc["left_open"]), doc
+
+
+POOLAPP = """
+    import socket
+
+    POOL = []
+
+
+    def app(environ, start_response):
+        s = POOL.pop() if len(POOL) >= 5 else socket.socket()
+        POOL.insert(0, s)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+"""
+
+
+def test_in_process_bounded_pool_is_no_leak(tmp_path: Path) -> None:
+    script(tmp_path, "poolapp.py", POOLAPP)
+    res = mh(
+        "soak", "--wsgi", "poolapp:app", "-n", "600", "--json", "--fail-on-leak",
+        "-o", str(tmp_path / "r"), cwd=tmp_path, timeout=300, preexec_fn=low_nofile(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["leak"] is False and doc["saturated"] is None, doc
+    assert doc["resources"]["fds"]["warmup_rise"] == 0
+
+
+def test_a_limit_reached_within_the_warmup_is_still_found(tmp_path: Path) -> None:
+    # 3,000 requests: the warm-up (300) ends after the limit was reached at ~230; after it
+    # the count is flat, which the trend alone reads as "no leak" (issue 21)
+    script(tmp_path, "sockapp.py", SOCKAPP)
+    res = mh(
+        "soak", "--wsgi", "sockapp:app", "-n", "3000", "--json", "--no-snapshots",
+        "-o", str(tmp_path / "r"), cwd=tmp_path, timeout=300, preexec_fn=low_nofile(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert_saturated(doc)
+    assert doc["saturated"]["reached_at_requests"] < doc["warmup_requests"] == 300
+    assert doc["resources"]["fds"]["warmup_rise"] >= 200
+
+
+# Sockets opened for the first 80 requests only (the warm-up is 100), and kept: no limit
+# is reached (the default one), the count is flat after the warm-up, and it never comes back.
+EARLYAPP = """
+    import socket
+
+    KEEP = []
+
+
+    def app(environ, start_response):
+        if len(KEEP) < 80:
+            KEEP.append(socket.socket())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+"""
+
+
+def test_growth_in_the_warmup_that_never_comes_back_is_a_finding(tmp_path: Path) -> None:
+    script(tmp_path, "earlyapp.py", EARLYAPP)
+    res = mh(
+        "soak", "--wsgi", "earlyapp:app", "-n", "1000", "--json", "--no-snapshots",
+        "-o", str(tmp_path / "r"), cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["leak"] is True and doc["saturated"] is None, doc
+    fds = doc["resources"]["fds"]
+    assert fds["leak"] is True and fds["warmup_rise"] == 80
+    assert fds["per_request"] == 0.0  # flat after the warm-up: the trend alone saw nothing
+    text = mh("report", str(tmp_path / "r"), timeout=60).stdout
+    assert "GROWING in the warm-up: +80 over its level before the load" in text
+
+
+# The pytest marker: a test that leaks sockets until the process's limit (256, set by the
+# test module itself in the pytest subprocess).
+PYTEST_LIMIT = """
+    import resource
+    import socket
+
+    import pytest
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    KEEP = []
+
+
+    def connect():
+        s = socket.socket()
+        KEEP.append(s)
+
+
+    @pytest.fixture(autouse=True)
+    def close_them():
+        yield
+        for s in KEEP:
+            s.close()
+        KEEP.clear()
+
+
+    @pytest.mark.no_resource_leaks
+    def test_until_the_limit():
+        for _ in range(1000):
+            connect()
+
+
+    @pytest.mark.no_resource_leaks
+    def test_until_the_limit_errors_swallowed():
+        for _ in range(1000):
+            try:
+                connect()
+            except OSError:
+                pass
+
+
+    @pytest.mark.no_resource_leaks
+    def test_a_pool_reused():
+        pool = [socket.socket() for _ in range(5)]
+        for i in range(1000):
+            pool[i % 5].fileno()
+        for s in pool:
+            s.close()
+"""
+
+
+def test_no_resource_leaks_names_the_limit_and_the_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_it=textwrap.dedent(PYTEST_LIMIT))
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    res.assert_outcomes(passed=1, failed=2)
+    out = res.stdout.str()
+    assert "Too many open files" in out  # the first test's own error, named as the cause
+    for name in ("test_until_the_limit", "test_until_the_limit_errors_swallowed"):
+        assert f"resource leak: {name} used up the process's open files: " in out
+    assert out.count("at the limit of 256 (RLIMIT_NOFILE of pid ") == 2
+    assert "the test then failed with OSError: [Errno 24] Too many open files" in out
+    assert "the test passed all the same" in out
+    lines = (pytester.path / "test_it.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "s = socket.socket()" in text)
+    # grouped: one line for the ~230 sockets, with the line that created them
+    assert "  229 x socket\n      held by socket.socket" in out or " x socket\n" in out, out
+    assert f"held by socket.socket, created at test_it.py:{line}" in out
+    assert "could not judge" not in out
