@@ -6,6 +6,7 @@ set of sockets, a bounded pool reused) are not leaks. Real processes under a rea
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shlex
 import socket
@@ -374,3 +375,101 @@ def test_no_resource_leaks_names_the_limit_and_the_line(pytester: pytest.Pyteste
     assert "  229 x socket\n      held by socket.socket" in out or " x socket\n" in out, out
     assert f"held by socket.socket, created at test_it.py:{line}" in out
     assert "could not judge" not in out
+
+
+# A thread per request, left waiting, in a cgroup whose pids.max is 64 (RLIMIT_NPROC does not
+# apply to root, which CI runs as; a cgroup's task limit applies to everyone). /pool: a
+# pool of 4 threads reused.
+THREAD_SERVER = """
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    STOP = threading.Event()
+    POOL = ThreadPoolExecutor(4)
+
+
+    def app(environ, start_response):
+        try:
+            if environ["PATH_INFO"] == "/pool":
+                POOL.submit(sum, range(100)).result()
+            else:
+                threading.Thread(target=STOP.wait, daemon=True).start()
+        except RuntimeError as exc:  # "can't start new thread"
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [str(exc).encode()]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+
+    make_server("127.0.0.1", int(sys.argv[1]), app, handler_class=Quiet).serve_forever()
+"""
+PIDS_ROOT = Path("/sys/fs/cgroup/pids")
+
+
+@pytest.fixture()
+def pids_cgroup() -> Iterator[Path]:
+    """A cgroup v1 ``pids`` child with ``pids.max`` 64, removed afterwards."""
+    path = PIDS_ROOT / f"memhound-test-{os.getpid()}"
+    try:
+        path.mkdir()
+        (path / "pids.max").write_text("64\n")
+    except OSError as exc:
+        pytest.skip(f"cannot make a pids cgroup with a limit here (cgroup v1, root): {exc}")
+    try:
+        yield path
+    finally:
+        for _ in range(50):  # its last task may take a moment to leave
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("path", "leaks"), [("/thread", True), ("/pool", False)])
+def test_threads_reaching_the_cgroup_pids_max(
+    tmp_path: Path, pids_cgroup: Path, path: str, leaks: bool
+) -> None:
+    code_path = script(tmp_path, "tserver.py", THREAD_SERVER)
+    port = free_port()
+    procs = str(pids_cgroup / "cgroup.procs")
+
+    def join_cgroup() -> None:
+        with open(procs, "w") as fh:
+            fh.write(str(os.getpid()))
+
+    proc = subprocess.Popen(
+        [sys.executable, code_path, str(port)], preexec_fn=join_cgroup, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        code, doc = soak(
+            "--url", f"http://127.0.0.1:{port}/", "--path", path, "--pid", str(proc.pid),
+            "-n", "300", "-o", str(tmp_path / "r"), fail_on_leak=True,
+        )  # fmt: skip
+    finally:
+        proc.kill()
+        proc.wait()
+    limit = doc["limits"]["threads"]
+    assert limit["value"] == 64 and limit["source"].startswith("pids.max of cgroup /memhound-test")
+    if not leaks:
+        assert doc["leak"] is False and doc["saturated"] is None and code == 0, doc
+        return
+    assert code == 1 and doc["leak"] is True, doc
+    sat = doc["saturated"]
+    assert sat["resource"] == "threads" and sat["limit"] == 64
+    assert 50 <= sat["reached_at_requests"] <= 70 and 0.9 <= sat["per_request_before"] <= 1.1
+    assert sat["failed_after"] >= 0.9 * (doc["requests"] - sat["reached_at_requests"])
