@@ -473,3 +473,85 @@ def test_threads_reaching_the_cgroup_pids_max(
     assert sat["resource"] == "threads" and sat["limit"] == 64
     assert 50 <= sat["reached_at_requests"] <= 70 and 0.9 <= sat["per_request_before"] <= 1.1
     assert sat["failed_after"] >= 0.9 * (doc["requests"] - sat["reached_at_requests"])
+
+
+# A connection per request to a database, kept (in-process, --wsgi): PostgreSQL as an
+# ordinary role (the superuser's reserved slots stay for memhound's watcher), Redis with a
+# PING that must be answered.
+DBAPP = """
+    import os
+    import socket
+
+    import psycopg
+
+    KEEP = []
+
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/pg":
+            KEEP.append(psycopg.connect(os.environ["APP_DSN"], autocommit=True))
+        else:
+            s = socket.create_connection(("127.0.0.1", int(os.environ["APP_REDIS_PORT"])))
+            KEEP.append(s)
+            s.sendall(b"PING\\r\\n")
+            answer = s.recv(200)
+            if not answer.startswith(b"+PONG"):
+                raise ConnectionError(answer.decode().strip())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+"""
+
+
+def test_postgres_max_connections_reached(tmp_path: Path) -> None:
+    import psycopg
+
+    from tests.servers import start_postgres
+
+    for pg in start_postgres(max_connections=20):
+        with psycopg.connect(pg.dsn, autocommit=True) as conn:
+            conn.execute("CREATE ROLE app LOGIN")
+            # the sessions of the server's start-up, if any, gone: all 17 are the app's
+            for _ in range(100):
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                    "'client backend' AND pid <> pg_backend_pid()"
+                ).fetchone()
+                if row is not None and row[0] == 0:
+                    break
+                time.sleep(0.05)
+        script(tmp_path, "dbapp.py", DBAPP)
+        app_dsn = pg.dsn.replace("postgres@", "app@", 1)
+        res = mh(
+            "soak", "--wsgi", "dbapp:app", "--path", "/pg", "--postgres", pg.dsn,
+            "-n", "200", "--json", "--no-snapshots", "--fail-on-leak", "-o", str(tmp_path / "r"),
+            cwd=tmp_path, timeout=300, env={**os.environ, "APP_DSN": app_dsn},
+        )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    doc = json.loads(res.stdout)
+    sat = doc["saturated"]
+    assert sat is not None and sat["resource"] == "postgres.backends", doc
+    assert sat["limit"] == 17 and sat["level"] == 17  # 20 less 3 reserved for superusers
+    assert sat["limit_source"].startswith("max_connections 20 of PostgreSQL at postgresql://")
+    assert "less 3 reserved slots" in sat["limit_source"]
+    assert sat["reached_at_requests"] == 17 and sat["per_request_before"] == 1.0
+    assert sat["failed_after"] == doc["errors"] == 200 - 17
+    assert doc["leak"] is True and doc["inconclusive"] is None
+
+
+def test_redis_maxclients_reached(tmp_path: Path) -> None:
+    from tests.servers import _start_redis
+
+    for redis in _start_redis(None, maxclients=40):
+        script(tmp_path, "dbapp.py", DBAPP)
+        res = mh(
+            "soak", "--wsgi", "dbapp:app", "--path", "/redis", "--redis", redis.url,
+            "-n", "200", "--json", "--no-snapshots", "--fail-on-leak", "-o", str(tmp_path / "r"),
+            cwd=tmp_path, timeout=300, env={**os.environ, "APP_REDIS_PORT": str(redis.port)},
+        )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    doc = json.loads(res.stdout)
+    sat = doc["saturated"]
+    assert sat is not None and sat["resource"] == "redis.clients", doc
+    assert sat["limit"] == 40 and sat["limit_source"].startswith("maxclients 40 of Redis at")
+    assert 36 <= sat["level"] <= 40 and 0.9 <= sat["per_request_before"] <= 1.1
+    assert doc["leak"] is True and doc["inconclusive"] is None

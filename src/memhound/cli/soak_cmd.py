@@ -128,8 +128,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--limit",
         action="append",
         metavar="RESOURCE=N",
-        help="the most fds or threads the target may hold (e.g. --limit fds=500), when it "
-        "is not the limit memhound reads (RLIMIT_NOFILE, pids.max); repeatable",
+        help="the most fds, threads, postgres.backends or redis.clients the target may hold "
+        "(e.g. --limit fds=500), when it is not the limit memhound reads (RLIMIT_NOFILE, "
+        "pids.max, max_connections, maxclients); repeatable",
     )
     p.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
     p.add_argument(
@@ -260,6 +261,10 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
     )
 
 
+#: what --limit can name (workflows.soak.engine.SATURABLE, without importing it for --help)
+_LIMITED = ("fds", "threads", "postgres.backends", "redis.clients")
+
+
 def _limits(given: list[str]) -> tuple[tuple[str, int], ...]:
     """``--limit fds=500`` -> (("fds", 500),)."""
     from memhound.errors import UsageError
@@ -268,9 +273,10 @@ def _limits(given: list[str]) -> tuple[tuple[str, int], ...]:
     for text in given:
         name, sep, value = text.partition("=")
         name = name.strip()
-        if not sep or name not in ("fds", "threads") or not value.strip().isdigit():
+        if not sep or name not in _LIMITED or not value.strip().isdigit():
             raise UsageError(
-                f"--limit takes fds=N or threads=N, not {text!r}", hint="e.g. --limit fds=1024"
+                f"--limit takes {'=N, '.join(_LIMITED)}=N, not {text!r}",
+                hint="e.g. --limit fds=1024",
             )
         out.append((name, int(value)))
     return tuple(out)

@@ -140,21 +140,23 @@ def find_saturation(
     """A count ``y`` (against requests ``x``, its first point the level before the load)
     that grew and then stayed pinned at its top, at or near ``limit``.
 
-    The top is the highest sample; the count is pinned from the first sample within 2% (or
-    2) of it to the end, and at least two samples are there. It must have risen by
-    ``MIN_RISE`` or more from the first point. With ``limit`` known the top must be near it
-    (``near``); without, the requests after it must mostly fail (``failed``: failed
-    requests so far, at each sample): a count that stops growing while everything works is
-    a pool that filled, not a limit."""
+    The top is the highest sample; it is reached at the first sample within 1% of it, and
+    the count is pinned from there to the end (no sample more than 2%, or 2, below the top;
+    at least two samples). It must have risen by ``MIN_RISE`` or more from the first
+    point. With ``limit`` known the top must be near it (``near``); without, the requests
+    after it must mostly fail (``failed``: failed requests so far, at each sample): a count
+    that stops growing while everything works is a pool that filled, not a limit."""
     n = len(y)
     if n < 3 or len(x) != n:
         return None
     top = max(y)
+    # reached: the first sample within 1% of the top (a limit of 17 connections is reached
+    # at 17, not 15); stayed: no sample after it more than 2% (or 2) below the top
+    k = next(i for i, v in enumerate(y) if v >= top - 0.01 * top)
     tol = max(2.0, 0.02 * top)
-    k = next(i for i, v in enumerate(y) if v >= top - tol)
     if k > n - 2 or any(v < top - tol for v in y[k:]):
         return None
-    if y[k] - y[0] < MIN_RISE:
+    if top - y[0] < MIN_RISE:
         return None
     if limit is not None:
         if not near(top, limit):

@@ -395,7 +395,10 @@ class InProcessMeter:
 
     def limits(self, given: Mapping[str, int]) -> dict[str, ResourceLimit]:
         with self.room():
-            return resource_limits([self.pid], reserved_fds=self.reserved_fds, given=given)
+            limits = resource_limits([self.pid], reserved_fds=self.reserved_fds)
+            limits.update(self.resources.server_limits([self.pid]))
+        limits.update((k, v) for k, v in given_limits(given, self.reserved_fds).items())
+        return limits
 
 
 def _run(
@@ -728,8 +731,16 @@ def _full_before(before: Reading | None, limits: Mapping[str, ResourceLimit]) ->
     return notes
 
 
+def given_limits(given: Mapping[str, int], reserved_fds: int = 0) -> dict[str, ResourceLimit]:
+    """The user's ``--limit``s, which win over what was read."""
+    return {
+        name: ResourceLimit(name, value, "--limit", reserved_fds if name == "fds" else 0)
+        for name, value in given.items()
+    }
+
+
 #: The resources judged against a limit, in the order they are reported.
-SATURABLE = ("fds", "threads")
+SATURABLE = ("fds", "threads", "postgres.backends", "redis.clients")
 
 
 def _saturation(

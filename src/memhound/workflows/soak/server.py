@@ -39,7 +39,14 @@ from memhound.model.verdict import LeftOpen, ResourceLimit, SoakResult
 from memhound.probes import process as proc
 from memhound.probes.limits import resource_limits
 from memhound.watchers.tree import ResourceSampler
-from memhound.workflows.soak.engine import Progress, Reading, SoakOptions, SoakPlan, soak
+from memhound.workflows.soak.engine import (
+    Progress,
+    Reading,
+    SoakOptions,
+    SoakPlan,
+    given_limits,
+    soak,
+)
 
 #: Real-time signals have no meaning to common servers (gunicorn, uvicorn, celery use the
 #: classic ones), so they are safe to borrow for memhound's agent.
@@ -379,7 +386,11 @@ class ServerMeter:
         return self.server.exit_description()
 
     def limits(self, given: Mapping[str, int]) -> dict[str, ResourceLimit]:
-        return resource_limits(self.server.pids() or [self.server.root], given=given)
+        pids = self.server.pids() or [self.server.root]
+        limits = resource_limits(pids)
+        limits.update(self.resources.server_limits(pids))
+        limits.update(given_limits(given))
+        return limits
 
     @staticmethod
     def _ppid(pid: int) -> int:
