@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import mh, script
-from tests.servers import free_port
+from tests.servers import Postgres, free_port
 
 LIMIT = 256
 
@@ -555,3 +555,52 @@ def test_redis_maxclients_reached(tmp_path: Path) -> None:
     assert sat["limit"] == 40 and sat["limit_source"].startswith("maxclients 40 of Redis at")
     assert 36 <= sat["level"] <= 40 and 0.9 <= sat["per_request_before"] <= 1.1
     assert doc["leak"] is True and doc["inconclusive"] is None
+
+
+# A SQLAlchemy pool of 5 (no overflow, 0.1 s to wait for a connection): /leak checks one out
+# per request and never returns it; /ok returns it (the control).
+POOLED = """
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    ENGINE = create_engine(os.environ["APP_DSN"], pool_size=5, max_overflow=0, pool_timeout=0.1)
+    KEEP = []
+
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/leak":
+            conn = ENGINE.connect()
+            conn.execute(text("SELECT 1"))
+            KEEP.append(conn)
+        else:
+            with ENGINE.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+"""
+
+
+@pytest.mark.parametrize(("path", "leaks"), [("/leak", True), ("/ok", False)])
+def test_a_sqlalchemy_pool_that_runs_dry(
+    tmp_path: Path, postgres: Postgres, path: str, leaks: bool
+) -> None:
+    script(tmp_path, "pooled.py", POOLED)
+    dsn = postgres.dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+    res = mh(
+        "soak", "--wsgi", "pooled:app", "--path", path, "-n", "100", "--json",
+        "--no-snapshots", "--fail-on-leak", "-o", str(tmp_path / "r"),
+        cwd=tmp_path, timeout=300, env={**os.environ, "APP_DSN": dsn},
+    )  # fmt: skip
+    doc = json.loads(res.stdout)
+    limit = doc["limits"]["sqlalchemy.checked_out"]
+    assert limit["value"] == 5
+    assert limit["source"] == "SQLAlchemy QueuePool size 5 + max_overflow 0"
+    if not leaks:
+        assert res.returncode == 0 and doc["leak"] is False and doc["saturated"] is None, doc
+        return
+    assert res.returncode == 1, res.stderr
+    sat = doc["saturated"]
+    assert sat is not None and sat["resource"] == "sqlalchemy.checked_out", doc
+    assert sat["level"] == 5 and sat["reached_at_requests"] == 5
+    assert sat["failed_after"] == doc["errors"] == 95

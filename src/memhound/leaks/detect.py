@@ -142,10 +142,11 @@ def find_saturation(
 
     The top is the highest sample; it is reached at the first sample within 1% of it, and
     the count is pinned from there to the end (no sample more than 2%, or 2, below the top;
-    at least two samples). It must have risen by ``MIN_RISE`` or more from the first
-    point. With ``limit`` known the top must be near it (``near``); without, the requests
-    after it must mostly fail (``failed``: failed requests so far, at each sample): a count
-    that stops growing while everything works is a pool that filled, not a limit."""
+    at least two samples). It must have risen by ``MIN_RISE`` or more from the first point
+    (half the limit, at least 2, when that is less). With ``limit`` known the top must be
+    near it (``near``); without, the requests after it must mostly fail (``failed``: failed
+    requests so far, at each sample): a count that stops growing while everything works is
+    a pool that filled, not a limit."""
     n = len(y)
     if n < 3 or len(x) != n:
         return None
@@ -156,7 +157,8 @@ def find_saturation(
     tol = max(2.0, 0.02 * top)
     if k > n - 2 or any(v < top - tol for v in y[k:]):
         return None
-    if top - y[0] < MIN_RISE:
+    # a small limit (a pool of 5) is reached by a small rise: half of it will do
+    if top - y[0] < (MIN_RISE if limit is None else min(MIN_RISE, max(2, limit // 2))):
         return None
     if limit is not None:
         if not near(top, limit):

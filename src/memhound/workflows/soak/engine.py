@@ -53,6 +53,7 @@ from memhound.model.verdict import (
 )
 from memhound.probes.limits import resource_limits
 from memhound.probes.process import count_fds, read_status
+from memhound.watchers.pools import PoolWatcher
 from memhound.watchers.tree import ResourceSampler
 
 #: Frames per allocation in the verdict run (1: ~12k requests/s on a trivial app here; 8
@@ -284,6 +285,7 @@ class InProcessMeter:
         self._tracing = False
         self._reserve: FdReserve | None = None
         self._last = Reading(0, 0, 0, 0, {})
+        self._pools = PoolWatcher()
 
     def begin(self) -> None:
         self._tracing = tracemalloc.is_tracing()
@@ -333,6 +335,9 @@ class InProcessMeter:
             except OSError as exc:
                 extra = dict(last.extra)
                 errors.append(f"sockets and files could not be read ({exc.strerror or exc})")
+        checked_out = self._pools.checked_out()
+        if checked_out is not None:
+            extra["sqlalchemy.checked_out"] = checked_out
         self._last = Reading(traced, rss, fds, threads, extra, tuple(errors))
         return self._last
 
@@ -397,6 +402,10 @@ class InProcessMeter:
         with self.room():
             limits = resource_limits([self.pid], reserved_fds=self.reserved_fds)
             limits.update(self.resources.server_limits([self.pid]))
+            pool = self._pools.limit()
+            if pool is not None:
+                key = "sqlalchemy.checked_out"
+                limits[key] = ResourceLimit(key, pool[0], pool[1])
         limits.update((k, v) for k, v in given_limits(given, self.reserved_fds).items())
         return limits
 
@@ -740,7 +749,7 @@ def given_limits(given: Mapping[str, int], reserved_fds: int = 0) -> dict[str, R
 
 
 #: The resources judged against a limit, in the order they are reported.
-SATURABLE = ("fds", "threads", "postgres.backends", "redis.clients")
+SATURABLE = ("fds", "threads", "postgres.backends", "redis.clients", "sqlalchemy.checked_out")
 
 
 def _saturation(
