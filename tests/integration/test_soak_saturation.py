@@ -604,3 +604,37 @@ def test_a_sqlalchemy_pool_that_runs_dry(
     assert sat is not None and sat["resource"] == "sqlalchemy.checked_out", doc
     assert sat["level"] == 5 and sat["reached_at_requests"] == 5
     assert sat["failed_after"] == doc["errors"] == 95
+
+
+LIMITED = """
+    import os
+    import socket
+
+    KEEP = []
+
+
+    def app(environ, start_response):
+        if len(os.listdir("/proc/self/fd")) >= 100:  # as a proxy in front allowing 100
+            raise OSError("the proxy says no")
+        KEEP.append(socket.socket())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+"""
+
+
+def test_a_limit_given_with_the_limit_option(tmp_path: Path) -> None:
+    script(tmp_path, "limited.py", LIMITED)
+    res = mh(
+        "soak", "--wsgi", "limited:app", "-n", "300", "--json", "--no-snapshots",
+        "--limit", "fds=100", "-o", str(tmp_path / "r"), cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    # in-process: memhound's 16 descriptors are in the same table as the app's
+    given = {"resource": "fds", "value": 100, "source": "--limit", "reserved": 16}
+    assert doc["limits"]["fds"] == given
+    sat = doc["saturated"]
+    assert sat["limit"] == 100 and sat["limit_source"].startswith("--limit; memhound keeps 16")
+    bad = mh("soak", "--wsgi", "limited:app", "--limit", "sockets=3", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--limit takes fds=N, threads=N, postgres.backends=N, redis.clients=N, " in bad.stderr

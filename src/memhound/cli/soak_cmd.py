@@ -128,9 +128,10 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--limit",
         action="append",
         metavar="RESOURCE=N",
-        help="the most fds, threads, postgres.backends or redis.clients the target may hold "
-        "(e.g. --limit fds=500), when it is not the limit memhound reads (RLIMIT_NOFILE, "
-        "pids.max, max_connections, maxclients); repeatable",
+        help="the most fds, threads, postgres.backends, redis.clients or "
+        "sqlalchemy.checked_out the target may hold (e.g. --limit fds=500), when it is not "
+        "the limit memhound reads (RLIMIT_NOFILE, pids.max, max_connections, maxclients, a "
+        "pool's size); repeatable",
     )
     p.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
     p.add_argument(
@@ -262,7 +263,7 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
 
 
 #: what --limit can name (workflows.soak.engine.SATURABLE, without importing it for --help)
-_LIMITED = ("fds", "threads", "postgres.backends", "redis.clients")
+_LIMITED = ("fds", "threads", "postgres.backends", "redis.clients", "sqlalchemy.checked_out")
 
 
 def _limits(given: list[str]) -> tuple[tuple[str, int], ...]:

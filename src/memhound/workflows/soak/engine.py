@@ -406,7 +406,7 @@ class InProcessMeter:
             if pool is not None:
                 key = "sqlalchemy.checked_out"
                 limits[key] = ResourceLimit(key, pool[0], pool[1])
-        limits.update((k, v) for k, v in given_limits(given, self.reserved_fds).items())
+        limits.update(given_limits(given, self.reserved_fds))
         return limits
 
 
@@ -741,7 +741,8 @@ def _full_before(before: Reading | None, limits: Mapping[str, ResourceLimit]) ->
 
 
 def given_limits(given: Mapping[str, int], reserved_fds: int = 0) -> dict[str, ResourceLimit]:
-    """The user's ``--limit``s, which win over what was read."""
+    """The user's ``--limit``s, which win over what was read. In-process, memhound's
+    reserved descriptors take room in the same fd table, whatever caps it."""
     return {
         name: ResourceLimit(name, value, "--limit", reserved_fds if name == "fds" else 0)
         for name, value in given.items()
