@@ -51,8 +51,8 @@ class Postgres:
     dsn: str
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
+def start_postgres(max_connections: int = 300) -> Iterator[Postgres]:
+    """A PostgreSQL cluster of its own on a free port (trust auth, superuser ``postgres``)."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     if not bins:
         _missing("PostgreSQL (apt-get install postgresql)")
@@ -86,7 +86,7 @@ def postgres() -> Iterator[Postgres]:
             "-c",
             "fsync=off",
             "-c",
-            "max_connections=300",  # the leak tests keep one per request: stay below the cap
+            f"max_connections={max_connections}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -105,6 +105,12 @@ def postgres() -> Iterator[Postgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    # the leak tests keep one connection per request: stay below the cap
+    yield from start_postgres(300)
+
+
 @dataclass(frozen=True)
 class Redis:
     port: int
@@ -112,7 +118,7 @@ class Redis:
     password: str | None = None
 
 
-def _start_redis(password: str | None) -> Iterator[Redis]:
+def _start_redis(password: str | None, maxclients: int | None = None) -> Iterator[Redis]:
     exe = shutil.which("redis-server")
     if exe is None:
         _missing("Redis (apt-get install redis-server)")
@@ -121,6 +127,8 @@ def _start_redis(password: str | None) -> Iterator[Redis]:
     args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     if password:
         args += ["--requirepass", password]
+    if maxclients is not None:
+        args += ["--maxclients", str(maxclients)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_port(port, proc, "redis-server")

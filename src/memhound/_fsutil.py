@@ -87,3 +87,46 @@ def open_private_append(path: Path) -> int:
             f"cannot write {str(path)!r}: {exc.strerror or exc}",
             hint="choose another place with -o, or fix the directory's permissions",
         ) from exc
+
+
+class FdReserve:
+    """A few descriptors held open while a program in this process runs, and given back
+    whenever memhound needs to open something itself.
+
+    A program that leaks sockets or files in memhound's own process (``soak --wsgi``, a
+    pytest check) ends with every descriptor of ``RLIMIT_NOFILE`` taken; memhound must still
+    read ``/proc``, list the fds and write its run. With the program's work paused,
+    ``room()`` closes the reserve (the kernel hands those numbers to the next ``open``), and
+    takes them again afterwards; ``release()`` gives them back for good. The program can use
+    ``count`` descriptors fewer than its limit while the reserve is held."""
+
+    def __init__(self, count: int = 16) -> None:
+        self.count = count
+        self._fds: list[int] = []
+        self.fill()
+
+    @property
+    def held(self) -> int:
+        return len(self._fds)
+
+    def fill(self) -> None:
+        """Take descriptors back up to ``count`` (as many as are free)."""
+        while len(self._fds) < self.count:
+            try:
+                self._fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError:
+                return
+
+    def release(self) -> None:
+        while self._fds:
+            with contextlib.suppress(OSError):
+                os.close(self._fds.pop())
+
+    @contextmanager
+    def room(self) -> Iterator[None]:
+        """Within: the reserve is free for memhound's own files."""
+        self.release()
+        try:
+            yield
+        finally:
+            self.fill()

@@ -118,6 +118,50 @@ def cgroup_memory_reread(cg: CgroupMemory) -> CgroupMemory | None:
 
 
 @dataclass(frozen=True)
+class CgroupPids:
+    """The task limit on a process's cgroup (``pids.max``, the tightest up the tree), and
+    how many tasks its own cgroup holds now."""
+
+    path: str
+    limit: int | None
+    current: int | None
+
+
+def cgroup_pids(pid: int) -> CgroupPids | None:
+    """``pid``'s pids controller: its limit (None: "max" everywhere) and current count;
+    None when there is no pids controller to read."""
+    try:
+        lines = (PROC / str(pid) / "cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, rel = parts
+        if "pids" in controllers.split(","):
+            root = CGROUP_ROOT / "pids"
+        elif controllers == "" and (CGROUP_ROOT / "cgroup.controllers").exists():
+            root = CGROUP_ROOT
+        else:
+            continue
+        leaf = root / rel.lstrip("/")
+        if not leaf.is_dir():
+            continue
+        limit: int | None = None
+        node = leaf
+        while True:
+            value = _read_int(node / "pids.max")
+            if value is not None and (limit is None or value < limit):
+                limit = value
+            if node == root or root not in node.parents:
+                break
+            node = node.parent
+        return CgroupPids(rel, limit, _read_int(leaf / "pids.current"))
+    return None
+
+
+@dataclass(frozen=True)
 class KernelOomKill:
     """What the kernel's log says about an OOM kill of one process."""
 

@@ -57,3 +57,42 @@ def test_soak_report_renders_and_escapes(browser: Any, tmp_path: Path) -> None:
     again = mh("report", str(run))
     assert again.returncode == 0, again.stderr
     assert "verdict: LEAK" in again.stdout and "/checkout" in again.stdout
+
+
+def test_soak_report_says_the_limit_first(browser: Any, tmp_path: Path) -> None:
+    import resource
+    import textwrap
+
+    (tmp_path / "sockapp.py").write_text(
+        textwrap.dedent(
+            """
+            import socket
+
+            KEEP = []
+
+
+            def app(environ, start_response):
+                KEEP.append(socket.socket())
+                start_response("200 OK", [])
+                return [b"ok"]
+            """
+        )
+    )
+
+    def low_nofile() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    run = tmp_path / "r"
+    res = mh(
+        "soak", "--wsgi", "sockapp:app", "-n", "600", "--no-snapshots", "-o", str(run),
+        cwd=tmp_path, timeout=300, preexec_fn=low_nofile,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    page, problems, dialogs = open_page(browser, run / "report.html", "#chart .main-svg")
+    assert problems == [] and dialogs == []
+    assert page.inner_text("#verdict").startswith("LEAK: fds reached the limit of 256 (RLIMIT")
+    rows = page.eval_on_selector_all(
+        "#resources tbody tr", "rows => rows.map(r => r.innerText.split('\\t'))"
+    )
+    fds = next(r for r in rows if r[0] == "fds")
+    assert fds[4] == "SATURATED" and fds[5].startswith("limit 256: RLIMIT_NOFILE of pid")

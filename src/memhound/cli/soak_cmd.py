@@ -124,6 +124,15 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="failed requests (no answer, or not 2xx/3xx) tolerated before the verdict is "
         "inconclusive (default: 5%%)",
     )
+    p.add_argument(
+        "--limit",
+        action="append",
+        metavar="RESOURCE=N",
+        help="the most fds, threads, postgres.backends, redis.clients or "
+        "sqlalchemy.checked_out the target may hold (e.g. --limit fds=500), when it is not "
+        "the limit memhound reads (RLIMIT_NOFILE, pids.max, max_connections, maxclients, a "
+        "pool's size); repeatable",
+    )
     p.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
     p.add_argument(
         "--fail-on-leak",
@@ -244,12 +253,34 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
             min_bytes_per_request=float(parse_bytes(args.min_leak)),
             concurrency=args.concurrency,
             max_errors=max_errors,
+            limits=_limits(args.limit or []),
         ),
         snapshots=not args.no_snapshots,
         http=http,
         output_dir=Path(args.output) if args.output else None,
         runs_dir=Path(args.runs_dir),
     )
+
+
+#: what --limit can name (workflows.soak.engine.SATURABLE, without importing it for --help)
+_LIMITED = ("fds", "threads", "postgres.backends", "redis.clients", "sqlalchemy.checked_out")
+
+
+def _limits(given: list[str]) -> tuple[tuple[str, int], ...]:
+    """``--limit fds=500`` -> (("fds", 500),)."""
+    from memhound.errors import UsageError
+
+    out = []
+    for text in given:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or name not in _LIMITED or not value.strip().isdigit():
+            raise UsageError(
+                f"--limit takes {'=N, '.join(_LIMITED)}=N, not {text!r}",
+                hint="e.g. --limit fds=1024",
+            )
+        out.append((name, int(value)))
+    return tuple(out)
 
 
 def _percent(text: str) -> float:

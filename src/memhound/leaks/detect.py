@@ -104,3 +104,88 @@ def why_inconclusive(
 
 def _percent(fraction: float) -> str:
     return f"{fraction * 100:.3g}%"  # 0.05 -> 5%, 0.005 -> 0.5%, 1/3 -> 33.3%
+
+
+# -- resources that reach a limit (issue 21) ----------------------------------------------
+
+#: A count must have risen at least this much from its level before the load to be called
+#: saturated or grown in the warm-up: a pool that fills to its size (a few connections, a
+#: worker thread per core) stays below it.
+MIN_RISE = 16
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """Where a count reached the level it then kept: the sample ``index``, that ``level``,
+    and its growth per request before (Theil-Sen over the samples up to there)."""
+
+    index: int
+    level: int
+    per_request_before: float
+
+
+def near(level: float, limit: int) -> bool:
+    """At or near ``limit``: within 3% of it, or 4, whichever is more (the watcher's own
+    descriptors, a thread that comes and goes)."""
+    return level >= limit - max(4.0, 0.03 * limit)
+
+
+def find_saturation(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    limit: int | None,
+    failed: Sequence[int] | None = None,
+) -> Pinned | None:
+    """A count ``y`` (against requests ``x``, its first point the level before the load)
+    that grew and then stayed pinned at its top, at or near ``limit``.
+
+    The top is the highest sample; it is reached at the first sample within 1% of it, and
+    the count is pinned from there to the end (no sample more than 2%, or 2, below the top;
+    at least two samples). It must have risen by ``MIN_RISE`` or more from the first point
+    (half the limit, at least 2, when that is less). With ``limit`` known the top must be
+    near it (``near``); without, the requests after it must mostly fail (``failed``: failed
+    requests so far, at each sample): a count that stops growing while everything works is
+    a pool that filled, not a limit."""
+    n = len(y)
+    if n < 3 or len(x) != n:
+        return None
+    top = max(y)
+    # reached: the first sample within 1% of the top (a limit of 17 connections is reached
+    # at 17, not 15); stayed: no sample after it more than 2% (or 2) below the top
+    k = next(i for i, v in enumerate(y) if v >= top - 0.01 * top)
+    tol = max(2.0, 0.02 * top)
+    if k > n - 2 or any(v < top - tol for v in y[k:]):
+        return None
+    # a small limit (a pool of 5) is reached by a small rise: half of it will do
+    if top - y[0] < (MIN_RISE if limit is None else min(MIN_RISE, max(2, limit // 2))):
+        return None
+    if limit is not None:
+        if not near(top, limit):
+            return None
+    else:
+        if failed is None or len(failed) != n:
+            return None
+        before = failed[k - 1] if k > 0 else 0
+        after_requests = x[-1] - (x[k - 1] if k > 0 else 0)
+        if after_requests <= 0 or failed[-1] - before < 0.5 * after_requests:
+            return None
+    rise = trend(x[: k + 1], y[: k + 1]).slope if k >= 2 else 0.0
+    if rise <= 0 and x[k] > x[0]:
+        rise = (y[k] - y[0]) / (x[k] - x[0])
+    return Pinned(k, int(y[k]), rise)
+
+
+def warmup_rise(
+    x: Sequence[float], y: Sequence[float], *, warmup: int, min_rise: int = MIN_RISE
+) -> int:
+    """How far a count rose above its level before the load (``y[0]``) during the warm-up
+    and stayed: the lowest count after the warm-up less that level, when it is ``min_rise``
+    or more (else 0). Memory is judged without the warm-up (caches fill); a descriptor or
+    thread count that climbed by hundreds while the warm-up ran and never came down is a
+    finding all the same."""
+    after = [b for a, b in zip(x, y, strict=True) if a > warmup]
+    if not y or not after:
+        return 0
+    rise = int(min(after) - y[0])
+    return rise if rise >= min_rise else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from memhound.errors import RunFormatError
@@ -40,6 +40,65 @@ class ResourceVerdict:
     ci95: tuple[float, float]
     first: int
     last: int
+    #: The count rose this far above its level before the load during the warm-up and never
+    #: came back (the trend after the warm-up cannot see it): 0 when it did not.
+    warmup_rise: int = 0
+
+
+@dataclass(frozen=True)
+class ResourceLimit:
+    """The most of a resource the target may hold, read at the start of a soak.
+
+    ``value`` None: unknown or unlimited, as ``source`` says. ``reserved``: how many of them
+    memhound holds itself while the program runs (in-process), which the program cannot
+    reach."""
+
+    resource: str
+    value: int | None
+    source: str
+    reserved: int = 0
+
+    @property
+    def reachable(self) -> int | None:
+        return None if self.value is None else self.value - self.reserved
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """A resource that grew until a limit and stayed there: a leak, whatever followed.
+
+    ``level``: the count it stayed at; ``reached_at_requests`` / ``reached_at_s``: the first
+    sample at that level (requests done, seconds since the load began);
+    ``per_request_before``: its growth per request until then; ``failed_after``: the
+    requests that failed from the sample before it on (its consequence)."""
+
+    resource: str
+    level: int
+    limit: int | None
+    limit_source: str
+    reached_at_requests: int
+    reached_at_s: float
+    per_request_before: float
+    failed_after: int
+    requests_after: int
+
+    def sentence(self) -> str:
+        """ "fds reached the limit of 256 (RLIMIT_NOFILE of pid 42) after 230 requests
+        (1.2 s), +1.00 per request before that; 370 of the 370 requests after it failed"."""
+        if self.limit is not None:
+            where = f"reached the limit of {self.limit:,} ({self.limit_source})"
+        else:
+            where = f"stopped growing at {self.level:,} (limit unknown: {self.limit_source})"
+        failed = (
+            f"{self.failed_after:,} of the {self.requests_after:,} requests from then on failed"
+            if self.requests_after
+            else "no request followed"
+        )
+        return (
+            f"{self.resource} {where} after {self.reached_at_requests:,} requests "
+            f"({self.reached_at_s:.3g} s), {self.per_request_before:+.2f} per request before "
+            f"that; {failed}"
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +151,10 @@ class SoakResult:
     inconclusive: str | None = None
     #: The fraction of failed requests tolerated before the soak is inconclusive.
     max_errors: float = 0.05
+    #: A resource that grew until its limit and stayed there (a leak), or None.
+    saturated: Saturation | None = None
+    #: The limits read at the start, by resource ("fds", "threads", "rss").
+    limits: dict[str, ResourceLimit] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (docs/json-schema.md)."""
@@ -105,6 +168,7 @@ class SoakResult:
         d["left_open"] = [asdict(x) for x in self.left_open]
         d["growing"] = [asdict(g) for g in self.growing]
         d["server_pids"] = list(self.server_pids)
+        d["limits"] = {k: asdict(v) for k, v in self.limits.items()}
         return d
 
     @classmethod
@@ -123,6 +187,8 @@ class SoakResult:
         }
         v["left_open"] = tuple(LeftOpen(**x) for x in d.get("left_open", []))
         v["series"] = tuple(tuple(s) for s in d.get("series", []))
+        v["saturated"] = Saturation(**d["saturated"]) if d.get("saturated") else None
+        v["limits"] = {k: ResourceLimit(**x) for k, x in d.get("limits", {}).items()}
         for key in ("snapshots", "errors_watching", "server_pids"):
             v[key] = tuple(d.get(key, ()))
         return cls(**v)

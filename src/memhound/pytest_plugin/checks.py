@@ -358,6 +358,56 @@ def _sqlalchemy_checkouts() -> set[Any]:
 
 
 _SOCKETS: SocketCache | None = None
+#: descriptors kept aside while a no_resource_leaks test runs (``_fsutil.FdReserve``)
+_FD_RESERVE = 16
+
+
+def _exhausted(exc: BaseException) -> str | None:
+    """``OSError: [Errno 24] Too many open files`` when ``exc``, or an error it was raised
+    from (a library's own ConnectionError around it), is the process or the system running
+    out of descriptors; else None."""
+    import errno
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in (errno.EMFILE, errno.ENFILE):
+            return f"{type(seen).__name__}: {seen}"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _near_fd_limit(count: int) -> bool:
+    """Whether ``count`` open fds is at (or near) this process's RLIMIT_NOFILE, less the
+    reserve."""
+    import resource
+
+    from memhound.leaks.detect import near
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft != resource.RLIM_INFINITY and near(count, soft - _FD_RESERVE)
+
+
+def _grouped(lines: list[str], most: int = 20) -> list[str]:
+    """``lines`` with the same text but the fd number counted once (``  240 x socket ...``),
+    at most ``most`` of them."""
+    import re
+
+    counts: dict[str, int] = {}
+    for line in lines:
+        # the fd number and an inode are each fd's own: what is left is what they are
+        text = re.sub(r"^  fd \d+: ", "  ", line)
+        text = re.sub(r"(\w+) \1:\[\d+\]", r"\1", text)  # "socket socket:[1234]" -> "socket"
+        counts[text] = counts.get(text, 0) + 1
+    if len(counts) == len(lines):
+        out = lines[:most]
+    else:
+        out = [f"  {n:,} x{text[1:]}" if n > 1 else text for text, n in counts.items()][:most]
+    left = len(counts) - len(out)
+    if left > 0:
+        out.append(f"  ... and {left:,} more")
+    return out
 
 
 class NoResourceLeaks:
@@ -402,18 +452,47 @@ class NoResourceLeaks:
 
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
+            from memhound._fsutil import FdReserve
+
             with _Tracing():
                 before = self._snapshot()
+                # a test that leaks until "too many open files" takes memhound's descriptors
+                # too: a few are kept aside for the snapshot after it
+                reserve = FdReserve(_FD_RESERVE)
                 try:
-                    result = fn(*args, **kwargs)
-                except Exception as exc:
-                    _could_not_judge(
-                        exc, "no_resource_leaks could not judge: the test raised before it ended"
-                    )
-                    raise
-                gc.collect()
-                leaks = self._describe(before, self._snapshot())
-            self._fail_on(leaks)
+                    try:
+                        result = fn(*args, **kwargs)
+                    except Exception as exc:
+                        exhausted = _exhausted(exc)
+                        if exhausted is None:
+                            _could_not_judge(
+                                exc,
+                                "no_resource_leaks could not judge: the test raised before it "
+                                "ended",
+                            )
+                            raise
+                        with reserve.room():
+                            gc.collect()
+                            after = self._snapshot()
+                            leaks = self._describe(before, after)
+                            head = self._at_limit(
+                                before, after, f"the test then failed with {exhausted}"
+                            )
+                        raise pytest.fail.Exception(
+                            head + "\n" + "\n".join(_grouped(leaks)), pytrace=False
+                        ) from None
+                    gc.collect()
+                    with reserve.room():
+                        after = self._snapshot()
+                        leaks = self._describe(before, after)
+                finally:
+                    reserve.release()
+            if leaks:
+                head = f"resource leak: {self.item.name} left {len(leaks)} resource"
+                head += f"{'s' if len(leaks) != 1 else ''} open"
+                if _near_fd_limit(len(after.fds)):
+                    head = self._at_limit(before, after, "the test passed all the same")
+                pytest.fail(head + "\n" + "\n".join(_grouped(leaks)), pytrace=False)
             return result
 
         return run
@@ -462,9 +541,27 @@ class NoResourceLeaks:
         if leaks:
             pytest.fail(
                 f"resource leak: {self.item.name} left {len(leaks)} resource"
-                f"{'s' if len(leaks) != 1 else ''} open\n" + "\n".join(leaks),
+                f"{'s' if len(leaks) != 1 else ''} open\n" + "\n".join(_grouped(leaks)),
                 pytrace=False,
             )
+
+    def _at_limit(self, before: _Resources, after: _Resources, then: str) -> str:
+        """The failure's first line when the process ran out of descriptors: the resource,
+        the limit and where it comes from."""
+        import resource
+
+        # this process's own limit, as /proc/PID/limits shows it (the soak's probe imports the
+        # result model, which costs a second under the test's tracemalloc)
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        source = f"RLIMIT_NOFILE of pid {os.getpid()}"
+        new = len(set(after.fds) - set(before.fds))
+        limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft:,}"
+        return (
+            f"resource leak: {self.item.name} used up the process's open files: {new:,} fds "
+            f"opened by the test are still open, {len(after.fds):,} in all, at the limit of "
+            f"{limit} ({source}; memhound keeps {_FD_RESERVE} of them aside while the test "
+            f"runs); {then}"
+        )
 
     def _owners(self) -> dict[int, Any]:
         """fd -> the Python object holding it (socket, file, psycopg connection)."""

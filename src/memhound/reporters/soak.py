@@ -11,7 +11,7 @@ import json
 import statistics
 
 from memhound.leaks.detect import MIN_POINTS
-from memhound.model.verdict import SoakResult
+from memhound.model.verdict import ResourceVerdict, SoakResult
 from memhound.units import format_bytes
 
 
@@ -32,6 +32,25 @@ def _has_figures(result: SoakResult) -> bool:
     test needs, its 0 B per request (CI 0 to 0) is a placeholder, not a measurement."""
     judged = sum(1 for x, _, _ in result.series if x > result.warmup_requests)
     return not result.series or judged >= MIN_POINTS
+
+
+def _limit_text(result: SoakResult, name: str) -> str:
+    """``limit 256: RLIMIT_NOFILE of pid 42`` for a resource whose limit was read."""
+    lim = result.limits.get(name)
+    if lim is None:
+        return ""
+    if lim.value is None:
+        return f"limit {lim.source}" if lim.source.startswith("unknown") else lim.source
+    shown = format_bytes(lim.value) if name == "rss" else f"{lim.value:,}"
+    return f"limit {shown}: {lim.source}"
+
+
+def _resource_state(r: ResourceVerdict, steady: str, saturated: bool) -> str:
+    if saturated:
+        return "SATURATED"
+    if r.leak and r.warmup_rise and r.per_request <= 0.01:
+        return f"GROWING in the warm-up: +{r.warmup_rise:,} over its level before the load"
+    return "GROWING" if r.leak else steady
 
 
 def _endpoint_state(leak: bool | None) -> str:
@@ -63,6 +82,12 @@ def render_soak_text(result: SoakResult) -> str:
             lines.append(f"  STOPPED EARLY: {result.target_gone}")
         if _has_figures(result):
             lines.append(f"  measured, not judged: {figures}")
+    elif result.saturated is not None:
+        # the limit first: it is the verdict, and what every later failure comes from
+        lines.append(f"  verdict: LEAK: {result.saturated.sentence()}")
+        if result.target_gone:
+            lines.append(f"  STOPPED EARLY: {result.target_gone}")
+        lines.append(f"  memory: {figures}")
     else:
         if result.target_gone:
             lines.append(f"  STOPPED EARLY: {result.target_gone}")
@@ -70,11 +95,14 @@ def render_soak_text(result: SoakResult) -> str:
         lines.append(f"  verdict: {word}: {figures}")
     quiet = 0
     steady = "not judged" if result.leak is None else "steady"
+    full = result.saturated.resource if result.saturated is not None else None
     for name, r in result.resources.items():
         if r.leak or name in ("fds", "threads"):
-            state = "GROWING" if r.leak else steady
+            state = _resource_state(r, steady, name == full)
+            limit = _limit_text(result, name)
             lines.append(
                 f"  {name}: {r.first} -> {r.last}, {r.per_request:+.3f} per request ({state})"
+                + (f"; {limit}" if limit else "")
             )
         else:
             quiet += 1
@@ -119,6 +147,9 @@ def render_soak_html(result: SoakResult) -> str:
     if result.leak is None:
         verdict = f"Inconclusive: {result.inconclusive or 'no reason given'}"
         verdict_class = "inconclusive"
+    elif result.saturated is not None:
+        verdict = f"LEAK: {result.saturated.sentence()}"
+        verdict_class = "leak"
     else:
         verdict = f"{'LEAK' if result.leak else 'No leak (plateau)'}: {figures}"
         verdict_class = "leak" if result.leak else "ok"
@@ -130,6 +161,8 @@ def render_soak_html(result: SoakResult) -> str:
     )
     if result.leak is None and _has_figures(result):
         facts += f"; measured, not judged: {figures}"
+    elif result.saturated is not None:
+        facts += f"; memory: {figures}"
     if result.target_gone:
         facts += f". Stopped early: {result.target_gone}"
     endpoints = (
@@ -155,10 +188,13 @@ def render_soak_html(result: SoakResult) -> str:
         + "</td></tr>"
     )
     steady = "not judged" if result.leak is None else "steady"
+    full = result.saturated.resource if result.saturated is not None else None
     resources = "".join(
         f"<tr><td>{escape(name)}</td><td class=num>{r.first:,}</td><td class=num>{r.last:,}</td>"
         f"<td class=num>{r.per_request:+.4f}</td>"
-        f"<td class={'GROWING' if r.leak else 'ok'}>{'GROWING' if r.leak else steady}</td></tr>"
+        f"<td class={'GROWING' if r.leak else 'ok'}>"
+        f"{escape(_resource_state(r, steady, name == full))}</td>"
+        f"<td>{escape(_limit_text(result, name))}</td></tr>"
         for name, r in result.resources.items()
     )
     left = (
@@ -213,7 +249,9 @@ class SoakJsonReporter:
         doc = result.to_dict()
         if not self.series:
             doc.pop("series")
-        return json.dumps(doc, indent=1) + "\n"
+        # the verdict and what it rests on first: a limit reached, or why there is none
+        first = {k: doc.pop(k) for k in ("target", "leak", "saturated", "inconclusive")}
+        return json.dumps({**first, **doc}, indent=1) + "\n"
 
 
 class SoakHtmlReporter:

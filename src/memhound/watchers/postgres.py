@@ -80,3 +80,42 @@ def backends(dsn: str, *, timeout_s: float = 5.0) -> list[Backend]:
         )
         for r in rows
     ]
+
+
+_LIMIT_QUERY = """
+SELECT current_setting('max_connections')::int,
+       current_setting('superuser_reserved_connections')::int,
+       coalesce(current_setting('reserved_connections', true), '0')::int,
+       (SELECT count(*) FROM pg_stat_activity
+        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+          AND application_name <> 'memhound-watcher')::int
+"""
+
+
+def connection_limit(dsn: str, *, timeout_s: float = 5.0) -> tuple[int, int, int]:
+    """``(max_connections, slots reserved, client sessions now)``: the reserved slots are
+    ``superuser_reserved_connections`` and, from PostgreSQL 16, ``reserved_connections``
+    (for pg_use_reserved_connections): an ordinary role gets "too many clients" at the
+    first less the second. The sessions leave out memhound's own (which may still be
+    listed for a moment after they closed)."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise MissingDependency(
+            "watching PostgreSQL needs psycopg 3", hint="pip install 'memhound[postgres]'"
+        ) from exc
+    try:
+        with psycopg.connect(
+            dsn,
+            connect_timeout=max(1, int(timeout_s)),
+            application_name="memhound-watcher",
+            autocommit=True,
+        ) as conn:
+            row = conn.execute(_LIMIT_QUERY).fetchone()
+    except psycopg.Error as exc:
+        raise WatcherError(
+            f"PostgreSQL at {mask_dsn(dsn)}: {str(exc).strip().splitlines()[0]}",
+            hint="check the DSN, that the server runs, and the user's rights",
+        ) from exc
+    assert row is not None
+    return int(row[0]), int(row[1]) + int(row[2]), int(row[3])

@@ -56,7 +56,47 @@ def _reply(reader: BinaryIO) -> object:
             return None
         data = reader.read(n + 2)
         return data[:-2].decode("utf-8", "replace")
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_reply(reader) for _ in range(count)]
     raise WatcherError(f"unexpected Redis reply {line[:40]!r}")
+
+
+def max_clients(url: str, *, timeout_s: float = 5.0) -> int:
+    """The server's ``maxclients`` (``CONFIG GET``; an error when the command is renamed or
+    not allowed)."""
+    reply = _ask(url, ("CONFIG", "GET", "maxclients"), timeout_s)
+    if not isinstance(reply, list) or len(reply) < 2:
+        raise WatcherError(f"Redis at {mask_url(url)}: CONFIG GET maxclients gave {reply!r}")
+    return int(str(reply[1]))
+
+
+def _ask(url: str, command: tuple[str, ...], timeout_s: float) -> object:
+    p = urlparse(url)
+    if p.scheme not in ("redis", ""):
+        raise WatcherError(f"not a redis:// URL: {mask_url(url)}", hint="redis://host:6379/0")
+    host, port = p.hostname or "127.0.0.1", p.port or 6379
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            f = sock.makefile("rb")
+            if p.password is not None:
+                user = unquote(p.username) if p.username else None
+                auth = (
+                    ("AUTH", user, unquote(p.password)) if user else ("AUTH", unquote(p.password))
+                )
+                sock.sendall(_command(*auth))
+                _reply(f)
+            sock.sendall(_command(*command))
+            answer = _reply(f)
+            f.close()
+    except WatcherError as exc:
+        raise WatcherError(f"Redis at {mask_url(url)}: {exc.message}") from exc
+    except OSError as exc:
+        raise WatcherError(
+            f"Redis at {mask_url(url)}: {exc.strerror or exc}",
+            hint="check the URL and that the server runs",
+        ) from exc
+    return answer
 
 
 def clients(url: str, *, timeout_s: float = 5.0) -> list[Client]:
@@ -80,6 +120,8 @@ def clients(url: str, *, timeout_s: float = 5.0) -> list[Client]:
             sock.sendall(_command("CLIENT", "LIST"))
             text = _reply(f)
             f.close()
+    except WatcherError as exc:  # "max number of clients reached": named, so not read as 0
+        raise WatcherError(f"Redis at {mask_url(url)}: {exc.message}") from exc
     except OSError as exc:
         raise WatcherError(
             f"Redis at {mask_url(url)}: {exc.strerror or exc}",

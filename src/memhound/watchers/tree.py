@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from memhound.errors import MemhoundError
 from memhound.model.timeline import ResourceSample
+from memhound.model.verdict import ResourceLimit
 from memhound.watchers import fds as fdw
 
 
@@ -99,6 +100,54 @@ class ResourceSampler:
         if self.redis and "Redis at" not in failed:
             totals.setdefault("redis.clients", 0)
         return ResourceSample(t, totals, by_pid, tuple(errors))
+
+    def server_limits(self, pids: Iterable[int]) -> dict[str, ResourceLimit]:
+        """The most sessions the tree ``pids`` can open on the watched servers, read now:
+        PostgreSQL's ``max_connections`` less the reserved slots and the other clients'
+        sessions; Redis's ``maxclients`` less the other clients. Unknown (with why) when the
+        server cannot be asked."""
+        out: dict[str, ResourceLimit] = {}
+        if not self.postgres and not self.redis:
+            return out
+        pids = list(pids)
+        if self.postgres:
+            from memhound.watchers._dsn import mask_dsn
+            from memhound.watchers.postgres import connection_limit
+
+            try:
+                most, reserved, sessions = connection_limit(self.postgres)
+                ours = self.sample(0.0, pids).totals.get("postgres.backends", 0)
+                others = sessions - ours
+            except MemhoundError as exc:
+                out["postgres.backends"] = ResourceLimit(
+                    "postgres.backends", None, f"unknown: {exc.message}"
+                )
+            else:
+                source = f"max_connections {most:,} of PostgreSQL at {mask_dsn(self.postgres)}"
+                if reserved:
+                    source += f", less {reserved} reserved slots"
+                if others > 0:
+                    source += f", less {others:,} sessions of other clients"
+                out["postgres.backends"] = ResourceLimit(
+                    "postgres.backends", most - reserved - max(0, others), source
+                )
+        if self.redis:
+            from memhound.watchers.redis import clients, mask_url, max_clients
+
+            try:
+                most = max_clients(self.redis)
+                ours = self.sample(0.0, pids).totals.get("redis.clients", 0)
+                others = len(clients(self.redis)) - ours
+            except MemhoundError as exc:
+                out["redis.clients"] = ResourceLimit(
+                    "redis.clients", None, f"unknown: {exc.message}"
+                )
+            else:
+                source = f"maxclients {most:,} of Redis at {mask_url(self.redis)}"
+                if others > 0:
+                    source += f", less {others:,} other clients"
+                out["redis.clients"] = ResourceLimit("redis.clients", most - max(0, others), source)
+        return out
 
     def sample_servers(self, t: float) -> ResourceSample:
         """The servers' whole view, grouped: PostgreSQL backends by application, user,

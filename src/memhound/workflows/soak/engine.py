@@ -21,18 +21,24 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from memhound._fsutil import FdReserve
 from memhound.analysis.stacks import created_at
 from memhound.leaks.detect import (
     DEFAULT_MAX_ERRORS,
+    MIN_POINTS,
+    MIN_RISE,
     SeriesVerdict,
     auto_warmup,
+    find_saturation,
     judge_series,
+    near,
+    warmup_rise,
     why_inconclusive,
 )
 from memhound.load.base import Driver, Outcome
@@ -40,16 +46,24 @@ from memhound.model.verdict import (
     EndpointResult,
     GrowingGroup,
     LeftOpen,
+    ResourceLimit,
     ResourceVerdict,
+    Saturation,
     SoakResult,
 )
+from memhound.probes.limits import resource_limits
 from memhound.probes.process import count_fds, read_status
+from memhound.watchers.pools import PoolWatcher
 from memhound.watchers.tree import ResourceSampler
 
 #: Frames per allocation in the verdict run (1: ~12k requests/s on a trivial app here; 8
 #: frames: ~2.7k) and in the short round that finds where growing resources come from.
 TRACE_FRAMES = 1
 DEEP_FRAMES = 16
+#: Descriptors kept for memhound's own reads while an in-process app runs: a reading needs
+#: 2-3 at once (the fd listing, a socket table, the sock_diag socket), an import or a
+#: snapshot file a few more.
+FD_RESERVE = 16
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,9 @@ class SoakOptions:
     #: The fraction of failed requests (no answer, or one outside 2xx/3xx) above which the
     #: soak gives no verdict (``leaks.detect.why_inconclusive``).
     max_errors: float = DEFAULT_MAX_ERRORS
+    #: Limits given by the user (``--limit fds=500``), by resource: they win over those
+    #: read from the target.
+    limits: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,13 @@ class _Series:
         # sight, preallocated too (zeros before a kind first appears are true counts).
         self.extra: dict[str, array.array[int]] = {}
         self.errors: list[str] = []
+        # when each sample was taken (monotonic seconds) and the requests failed by then
+        self.secs = array.array("d", bytes(8 * capacity))
+        self.failed = array.array("q", bytes(8 * capacity))
+
+    def mark(self, secs: float, failed: int) -> None:
+        self.secs[self.n - 1] = secs
+        self.failed[self.n - 1] = failed
 
     def set_extra(self, key: str, value: int) -> None:
         column = self.extra.get(key)
@@ -240,9 +264,18 @@ class Meter(Protocol):
     def gone(self) -> str | None:
         """Why the target stopped (e.g. "the server exited with status 1"), or None."""
 
+    def limits(self, given: Mapping[str, int]) -> dict[str, ResourceLimit]:
+        """The target's limits by resource, read now (``given``: the user's, which win)."""
+
 
 class InProcessMeter:
-    """The app runs here under tracemalloc (1 frame); a full collection before each reading."""
+    """The app runs here under tracemalloc (1 frame); a full collection before each reading.
+
+    The app shares this process's descriptors: one that leaks sockets or files takes them
+    all. The meter holds a reserve (``_fsutil.FdReserve``) while the app runs and frees it
+    for its own reads, so that a reading, ``left_open`` and the saved run still work; a
+    reading that fails anyway becomes a note (``Reading.errors``), never the end of the soak.
+    """
 
     primary = "python-heap"
 
@@ -250,6 +283,9 @@ class InProcessMeter:
         self.resources = resources
         self.pid = os.getpid()
         self._tracing = False
+        self._reserve: FdReserve | None = None
+        self._last = Reading(0, 0, 0, 0, {})
+        self._pools = PoolWatcher()
 
     def begin(self) -> None:
         self._tracing = tracemalloc.is_tracing()
@@ -257,30 +293,66 @@ class InProcessMeter:
             # frames enough to reach the app's own line under library code (what a socket or
             # thread left open was created by); the heap figure does not depend on it
             tracemalloc.start(TRACE_FRAMES)
+        self._reserve = FdReserve(FD_RESERVE)
 
     def end(self) -> None:
         if not self._tracing:
             tracemalloc.stop()
+        if self._reserve is not None:
+            self._reserve.release()
+            self._reserve = None
+
+    def room(self) -> AbstractContextManager[None]:
+        """Within: the reserved descriptors are free for memhound's own reads and writes."""
+        return self._reserve.room() if self._reserve is not None else contextlib.nullcontext()
+
+    @property
+    def reserved_fds(self) -> int:
+        """Descriptors of the process's limit that the app cannot have while it runs."""
+        return FD_RESERVE if self._reserve is not None else 0
 
     def measure(self, t: float) -> Reading:
         gc.collect()
         traced = tracemalloc.get_traced_memory()[0]
-        rss = read_status(self.pid).rss_bytes
-        fds = count_fds(self.pid) or 0
         threads = threading.active_count()
-        rs = self.resources.sample(t, [self.pid])
-        extra = {k: v for k, v in rs.totals.items() if k not in ("fds", "threads")}
-        return Reading(traced, rss, fds, threads, extra, rs.errors)
+        last = self._last
+        errors: list[str] = []
+        with self.room():
+            try:
+                rss = read_status(self.pid).rss_bytes
+            except OSError as exc:  # EMFILE, ENFILE: the app took what the reserve left
+                rss = last.rss
+                errors.append(f"RSS could not be read ({exc.strerror or exc}): the last known kept")
+            try:
+                fds = count_fds(self.pid) or 0
+            except OSError as exc:
+                fds = last.fds
+                errors.append(f"fds could not be counted ({exc.strerror or exc})")
+            try:
+                rs = self.resources.sample(t, [self.pid])
+                extra = {k: v for k, v in rs.totals.items() if k not in ("fds", "threads")}
+                errors.extend(rs.errors)
+            except OSError as exc:
+                extra = dict(last.extra)
+                errors.append(f"sockets and files could not be read ({exc.strerror or exc})")
+        checked_out = self._pools.checked_out()
+        if checked_out is not None:
+            extra["sqlalchemy.checked_out"] = checked_out
+        self._last = Reading(traced, rss, fds, threads, extra, tuple(errors))
+        return self._last
 
     def open_ids(self) -> set[int]:
-        return {item["id"] for item in _open_resources()}
+        with self.room():
+            return {item["id"] for item in _open_resources()}
 
     def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
         """Resources open now and not before, grouped by kind and what they are; each group
         says where its member with the deepest recorded stack was created."""
         counts: dict[tuple[str, str], int] = {}
         deepest: dict[tuple[str, str], Any] = {}
-        for item in _open_resources():
+        with self.room():
+            items = _open_resources()
+        for item in items:
             if item["id"] not in before:
                 key = (item["kind"], _grouping(item["what"]))
                 counts[key] = counts.get(key, 0) + 1
@@ -312,7 +384,7 @@ class InProcessMeter:
         # objects between the three snapshots that count.
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="memhound-") as tmp:
+        with self.room(), tempfile.TemporaryDirectory(prefix="memhound-") as tmp:
             _snapshot(Path(tmp), "warm-up")
         return set(sys.modules)
 
@@ -320,10 +392,22 @@ class InProcessMeter:
         return set(sys.modules) - before
 
     def snapshot(self, directory: Path, label: str) -> dict[str, str]:
-        return {"this process": _snapshot(directory, label)}
+        with self.room():
+            return {"this process": _snapshot(directory, label)}
 
     def gone(self) -> str | None:
         return None
+
+    def limits(self, given: Mapping[str, int]) -> dict[str, ResourceLimit]:
+        with self.room():
+            limits = resource_limits([self.pid], reserved_fds=self.reserved_fds)
+            limits.update(self.resources.server_limits([self.pid]))
+            pool = self._pools.limit()
+            if pool is not None:
+                key = "sqlalchemy.checked_out"
+                limits[key] = ResourceLimit(key, pool[0], pool[1])
+        limits.update(given_limits(given, self.reserved_fds))
+        return limits
 
 
 def _run(
@@ -335,11 +419,15 @@ def _run(
     meter: Meter,
     on_sample: Callable[[int, _Series], None] | None = None,
     concurrency: int = 1,
+    before: Reading | None = None,
 ) -> tuple[_Series, int, _Failures]:
     """Drive ``n`` requests, measuring every ``every``; returns the series, the requests
-    sent (those that ended the soak early included) and the failures."""
-    series = _Series(n // every + 2)
+    sent (those that ended the soak early included) and the failures. ``before``: a
+    reading taken before the load, the series' first point (at 0 requests)."""
+    series = _Series(n // every + 3)
     failures = _Failures()
+    if before is not None:
+        _add(series, 0, before, 0)
     done = 0
     pool = _Workers(driver, concurrency, failures) if concurrency > 1 else None
     try:
@@ -364,16 +452,7 @@ def _run(
                 reading = meter.measure(float(i))
                 if reading is None:  # the target is gone: judge what was gathered
                     break
-                series.add(i, reading.primary, reading.rss, reading.fds, reading.threads)
-                for key, value in reading.extra.items():
-                    series.set_extra(key, value)
-                for key in ("postgres.backends", "redis.clients"):
-                    if key not in reading.extra and series.n >= 2 and key in series.extra:
-                        # a sample the server did not answer repeats the last known count
-                        series.set_extra(key, series.extra[key][series.n - 2])
-                for e in reading.errors:
-                    if e not in series.errors:
-                        series.errors.append(e)
+                _add(series, i, reading, failures.count)
                 if on_sample is not None:
                     on_sample(i, series)
             if last:
@@ -382,6 +461,20 @@ def _run(
         if pool is not None:
             pool.close()
     return series, done, failures
+
+
+def _add(series: _Series, i: int, reading: Reading, failed: int) -> None:
+    series.add(i, reading.primary, reading.rss, reading.fds, reading.threads)
+    series.mark(time.monotonic(), failed)
+    for key, value in reading.extra.items():
+        series.set_extra(key, value)
+    for key in ("postgres.backends", "redis.clients"):
+        if key not in reading.extra and series.n >= 2 and key in series.extra:
+            # a sample the server did not answer repeats the last known count
+            series.set_extra(key, series.extra[key][series.n - 2])
+    for e in reading.errors:
+        if e not in series.errors:
+            series.errors.append(e)
 
 
 def _gave_up(driver: Driver) -> bool:
@@ -452,6 +545,8 @@ def soak(
     c = max(1, options.concurrency)
     meter.begin()
     try:
+        limits = meter.limits(dict(options.limits))
+        before = meter.measure(0.0)
         open_before = meter.open_ids()
 
         def on_sample(i: int, series: _Series) -> None:
@@ -463,7 +558,7 @@ def soak(
                 on_progress(Progress(i, n, i / elapsed, series.last_traced(), slope, meter.primary))
 
         series, done, failures = _run(
-            driver, endpoints, n, every, deadline, meter, on_sample, concurrency=c
+            driver, endpoints, n, every, deadline, meter, on_sample, concurrency=c, before=before
         )
         duration = time.monotonic() - started
         resources = {}
@@ -471,10 +566,24 @@ def soak(
         columns.update({k: series.extra_col(k) for k in sorted(series.extra)})
         for name, values in columns.items():
             v = judge_series(series.x, values, warmup=warmup, min_per_request=0.0)
-            resources[name] = ResourceVerdict(v.leak, v.per_request, v.ci95, values[0], values[-1])
+            # against the level before the load, when there is one: growth in the warm-up
+            # (a connection or a thread per concurrent client is the load's own: 4 each)
+            rise = (
+                warmup_rise(series.x, values, warmup=warmup, min_rise=max(MIN_RISE, 4 * c))
+                if before is not None
+                else 0
+            )
+            resources[name] = ResourceVerdict(
+                v.leak or rise > 0, v.per_request, v.ci95, values[0], values[-1], rise
+            )
+        saturated = _saturation(series, columns, limits, done, failures.count, started)
+        if saturated is not None:
+            r = resources[saturated.resource]
+            resources[saturated.resource] = replace(r, leak=True)
         stacks_requests = 0
         if (
             any(r.leak for r in resources.values())
+            and saturated is None  # at its limit, the round could open nothing new
             and meter.gone() is None
             and not _gave_up(driver)
         ):
@@ -562,11 +671,14 @@ def soak(
     rss = judge_series(series.x, series.rss, warmup=warmup)
     stopped = meter.gone() or getattr(driver, "gave_up", None)
     # One rule for every soak: too many failed requests, or too few samples after the
-    # warm-up, and there is no verdict, only the reason (never "no leak").
+    # warm-up, and there is no verdict, only the reason (never "no leak"). A resource that
+    # reached its limit is the verdict itself: the requests that failed after it are its
+    # consequence, and the samples it took to get there are enough.
+    explained = saturated.failed_after if saturated is not None else 0
     inconclusive = why_inconclusive(
         requests=done,
-        errors=failures.count,
-        points=verdict.points,
+        errors=failures.count - explained,
+        points=max(verdict.points, MIN_POINTS) if saturated is not None else verdict.points,
         warmup=warmup,
         max_errors=options.max_errors,
         stopped=stopped,
@@ -574,12 +686,14 @@ def soak(
     )
     snaps: dict[str, str] = {}
     growing: tuple[GrowingGroup, ...] = ()
-    notes: list[str] = []
+    notes: list[str] = _full_before(before, limits)
     if len(taken) == 3:
         snaps, growing, notes = _growing_of(taken, new_modules)
     return SoakResult(
         target=target,
-        leak=None if inconclusive else verdict.leak or any(r.leak for r in resources.values()),
+        leak=None
+        if inconclusive
+        else verdict.leak or saturated is not None or any(r.leak for r in resources.values()),
         bytes_per_request=verdict.per_request,
         ci95=verdict.ci95,
         p_value=verdict.p_value,
@@ -603,7 +717,80 @@ def soak(
         stacks_requests=stacks_requests,
         inconclusive=inconclusive,
         max_errors=options.max_errors,
+        saturated=saturated,
+        limits=limits,
     )
+
+
+def _full_before(before: Reading | None, limits: Mapping[str, ResourceLimit]) -> list[str]:
+    """A note when a resource was already at its limit before the load: the target ran out
+    earlier (a server soaked before), and this soak cannot see it grow."""
+    if before is None:
+        return []
+    notes = []
+    for name, count in (("fds", before.fds), ("threads", before.threads)):
+        lim = limits.get(name)
+        reachable = lim.reachable if lim is not None else None
+        if lim is not None and reachable is not None and near(count, reachable):
+            notes.append(
+                f"{name} were at {count:,} before the load began, at their limit of "
+                f"{lim.value:,} ({lim.source}): the target had already run out; restart it "
+                "and soak again"
+            )
+    return notes
+
+
+def given_limits(given: Mapping[str, int], reserved_fds: int = 0) -> dict[str, ResourceLimit]:
+    """The user's ``--limit``s, which win over what was read. In-process, memhound's
+    reserved descriptors take room in the same fd table, whatever caps it."""
+    return {
+        name: ResourceLimit(name, value, "--limit", reserved_fds if name == "fds" else 0)
+        for name, value in given.items()
+    }
+
+
+#: The resources judged against a limit, in the order they are reported.
+SATURABLE = ("fds", "threads", "postgres.backends", "redis.clients", "sqlalchemy.checked_out")
+
+
+def _saturation(
+    series: _Series,
+    columns: Mapping[str, Sequence[int]],
+    limits: Mapping[str, ResourceLimit],
+    done: int,
+    failed_total: int,
+    started: float,
+) -> Saturation | None:
+    """The first of ``SATURABLE`` that grew until its limit (or, the limit unknown, until
+    the requests began to fail) and stayed there."""
+    failed = series.failed[: series.n].tolist()
+    for name in SATURABLE:
+        values = columns.get(name)
+        if not values:
+            continue
+        lim = limits.get(name)
+        reachable = lim.reachable if lim is not None else None
+        pinned = find_saturation(series.x, values, limit=reachable, failed=failed)
+        if pinned is None:
+            continue
+        k = pinned.index
+        since = series.x[k - 1] if k > 0 else 0
+        failed_before = failed[k - 1] if k > 0 else 0
+        source = lim.source if lim is not None else "not read"
+        if lim is not None and lim.reserved:
+            source += f"; memhound keeps {lim.reserved} of them for itself while the app runs"
+        return Saturation(
+            resource=name,
+            level=pinned.level,
+            limit=lim.value if lim is not None else None,
+            limit_source=source,
+            reached_at_requests=series.x[k],
+            reached_at_s=max(0.0, series.secs[k] - started),
+            per_request_before=pinned.per_request_before,
+            failed_after=failed_total - failed_before,
+            requests_after=done - since,
+        )
+    return None
 
 
 def _grouping(what: str) -> str:

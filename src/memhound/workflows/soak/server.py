@@ -18,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TypeVar
@@ -36,10 +36,18 @@ from memhound.load.http import (
     wait_for_port,
 )
 from memhound.model.timeline import AgentInfo, SnapshotTaken
-from memhound.model.verdict import LeftOpen, SoakResult
+from memhound.model.verdict import LeftOpen, ResourceLimit, SoakResult
 from memhound.probes import process as proc
+from memhound.probes.limits import resource_limits
 from memhound.watchers.tree import ResourceSampler
-from memhound.workflows.soak.engine import Progress, Reading, SoakOptions, SoakPlan, soak
+from memhound.workflows.soak.engine import (
+    Progress,
+    Reading,
+    SoakOptions,
+    SoakPlan,
+    given_limits,
+    soak,
+)
 
 #: Real-time signals have no meaning to common servers (gunicorn, uvicorn, celery use the
 #: classic ones), so they are safe to borrow for memhound's agent.
@@ -378,6 +386,13 @@ class ServerMeter:
 
     def gone(self) -> str | None:
         return self.server.exit_description()
+
+    def limits(self, given: Mapping[str, int]) -> dict[str, ResourceLimit]:
+        pids = self.server.pids() or [self.server.root]
+        limits = resource_limits(pids)
+        limits.update(self.resources.server_limits(pids))
+        limits.update(given_limits(given))
+        return limits
 
     @staticmethod
     def _ppid(pid: int) -> int:
