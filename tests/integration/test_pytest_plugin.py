@@ -467,3 +467,26 @@ def test_no_leaks_all_option(pytester: pytest.Pytester) -> None:
     assert "test_async" not in report
     assert "3 tests checked in 125 iterations (median 20): 1 flat" in out
     assert "1 async tests not checked" in out
+
+
+def test_no_leaks_leaves_the_programs_frozen_objects_frozen(pytester: pytest.Pytester) -> None:
+    """no_leaks moves the heap out of the collector's way (gc.freeze) while it measures, and
+    back after; not when the program froze objects itself: unfreezing would thaw those too."""
+    res = run(
+        pytester,
+        """
+        import gc
+        import pytest
+
+        gc.freeze()  # as a pre-fork server does; after pytest loaded the plugin
+        FROZEN = gc.get_freeze_count()
+
+        @pytest.mark.no_leaks
+        def test_clean():
+            assert sum(range(10)) == 45
+
+        def test_zzz_still_frozen():
+            assert FROZEN > 0 and gc.get_freeze_count() > FROZEN // 2  # frees lower it
+        """,
+    )
+    res.assert_outcomes(passed=2)
