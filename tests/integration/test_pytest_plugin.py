@@ -343,3 +343,150 @@ def test_a_check_that_cannot_judge_says_so(pytester: pytest.Pytester) -> None:
     if sys.version_info >= (3, 11):  # exception notes
         assert "no_leaks could not judge: the test raised in iteration 4 of 2 warm-up" in out
         assert "no_resource_leaks could not judge: the test raised before it ended" in out
+
+
+def no_leaks_report(pytester: pytest.Pytester) -> dict[str, tuple[int, str]]:
+    """What the no_leaks checks reported per test (their ``user_properties``, as JUnit XML
+    carries them): iterations measured and how the check ended."""
+    import xml.etree.ElementTree as ET
+
+    from memhound.pytest_plugin import checks, plugin
+
+    # the plugin reads these names without importing the checks: both must agree
+    assert (plugin._ITERATIONS, plugin._VERDICT) == (
+        checks.PROPERTY_ITERATIONS,
+        checks.PROPERTY_VERDICT,
+    )
+    out: dict[str, tuple[int, str]] = {}
+    for case in ET.parse(pytester.path / "junit.xml").iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        if checks.PROPERTY_ITERATIONS in props:
+            iterations = int(props[checks.PROPERTY_ITERATIONS] or "")
+            out[case.get("name") or ""] = (iterations, props[checks.PROPERTY_VERDICT] or "")
+    return out
+
+
+def test_no_leaks_stops_early_when_flat_and_lets_caches_fill(pytester: pytest.Pytester) -> None:
+    """Defaults only. A clean test ends after the minimum of flat iterations; a memo that
+    fills and stops, and a class made on every call (whose attribute names fill CPython's
+    method cache, as inspect.signature's NodeTransformer did in toolz's suite) pass; a steady
+    ~100 B a call is still a leak, found at the cap."""
+    res = run(
+        pytester,
+        """
+        import pytest
+
+        KEEP = []
+        MEMO = {}
+        CALLS = [0]
+        NAMES = [f"name_{i}" for i in range(60)]
+
+        @pytest.mark.no_leaks
+        def test_clean():
+            data = [str(i) for i in range(1000)]
+            assert len(data) == 1000
+
+        @pytest.mark.no_leaks
+        def test_memo_fills_then_stops():
+            CALLS[0] += 1
+            key = CALLS[0] % 40  # 40 distinct keys, then every call is a hit
+            if key not in MEMO:
+                MEMO[key] = bytes(1024)
+
+        @pytest.mark.no_leaks
+        def test_class_per_call():
+            class Visitor:
+                pass
+
+            visitor = Visitor()
+            for name in NAMES:
+                getattr(visitor, "visit_" + name, None)
+
+        @pytest.mark.no_leaks
+        def test_steady_small_leak():
+            KEEP.append(bytes(67))  # a 100 B bytes object, and a slot of the list
+        """,
+        "--junitxml=junit.xml",
+    )
+    res.assert_outcomes(passed=3, failed=1)
+    out = res.stdout.str()
+    report = no_leaks_report(pytester)
+    assert report["test_clean"] == (5, "plateau")
+    iterations, verdict = report["test_memo_fills_then_stops"]
+    assert verdict == "plateau" and 40 <= iterations <= 80, report
+    iterations, verdict = report["test_class_per_call"]
+    assert verdict == "plateau" and iterations <= 10, report
+    assert report["test_steady_small_leak"] == (100, "leak")
+    assert "memory leak: test_steady_small_leak retained 108 B more per iteration" in out
+    assert "over 100 iterations after 1 warm-up, still growing in the second half" in out
+    assert f"at test_it.py:{line_of(pytester, 'KEEP.append(')}" in out
+    assert "4 tests checked in " in out and "3 flat, 0 without steady growth" in out
+
+
+def test_no_leaks_all_option(pytester: pytest.Pytester) -> None:
+    """--memhound-no-leaks-all checks unmarked tests with the defaults, keeps a test's own
+    marker, leaves full tracebacks to a check inside it that names lines, and counts async
+    tests as unchecked instead of failing them."""
+    res = run(
+        pytester,
+        """
+        import tempfile
+        import pytest
+
+        KEEP = []
+
+        def test_clean():
+            assert sum(range(100)) == 4950
+
+        def test_leaky():
+            KEEP.append(object())
+
+        @pytest.mark.no_leaks(iterations=20, warmup=0)
+        def test_own_marker():
+            KEEP.append(object())
+
+        @pytest.mark.no_resource_leaks
+        def test_leaks_a_file():
+            KEEP.append(tempfile.TemporaryFile())
+
+        async def test_async():
+            pass
+        """,
+        "--memhound-no-leaks-all",
+        "--junitxml=junit.xml",
+    )
+    out = res.stdout.str()
+    assert "memory leak: test_leaky retained" in out
+    assert "memory leak: test_own_marker retained" in out and "over 20 iterations after 0" in out
+    line = line_of(pytester, "KEEP.append(tempfile.TemporaryFile())")
+    assert f"created at test_it.py:{line} (in " in out
+    report = no_leaks_report(pytester)
+    assert report["test_clean"] == (5, "plateau")
+    assert report["test_leaky"] == (100, "leak")
+    assert report["test_own_marker"] == (20, "leak")
+    assert "test_async" not in report
+    assert "3 tests checked in 125 iterations (median 20): 1 flat" in out
+    assert "1 async tests not checked" in out
+
+
+def test_no_leaks_leaves_the_programs_frozen_objects_frozen(pytester: pytest.Pytester) -> None:
+    """no_leaks moves the heap out of the collector's way (gc.freeze) while it measures, and
+    back after; not when the program froze objects itself: unfreezing would thaw those too."""
+    res = run(
+        pytester,
+        """
+        import gc
+        import pytest
+
+        gc.freeze()  # as a pre-fork server does; after pytest loaded the plugin
+        FROZEN = gc.get_freeze_count()
+
+        @pytest.mark.no_leaks
+        def test_clean():
+            assert sum(range(10)) == 45
+
+        def test_zzz_still_frozen():
+            assert FROZEN > 0 and gc.get_freeze_count() > FROZEN // 2  # frees lower it
+        """,
+    )
+    res.assert_outcomes(passed=2)

@@ -7,6 +7,11 @@ initialisation or a gc sawtooth flattens out, a leak does not.
 
 A soak whose load failed, or that gathered too little to judge, gets no verdict at all
 (``why_inconclusive``): "no leak" there would be a claim the data cannot back.
+
+A test body run repeatedly (the pytest plugin's ``no_leaks``) stops as soon as its retained
+heap is clearly flat (``plateaued``: no rise for a while, and for longer than it rose), so a
+clean test costs a handful of calls; one that still grows runs to its cap and is then judged
+by the same two rules as a soak (``judge_iterations``).
 """
 
 from __future__ import annotations
@@ -64,6 +69,97 @@ def judge_series(
         warmup_requests=warmup,
         second_half_per_request=late.slope,
         points=len(xs),
+    )
+
+
+# -- a test body run repeatedly (the pytest plugin's no_leaks) ---------------------------------
+
+#: Measured iterations that a no_leaks check runs at least before a plateau may end it: the
+#: retained heap must then have set no new high for this many iterations in a row.
+MIN_ITERATIONS = MIN_POINTS - 1
+
+
+def last_rise(
+    series: Sequence[float], *, window: int = MIN_ITERATIONS, allowance: float = 0.0
+) -> int:
+    """Index of the last reading of ``series`` above each of the ``window`` readings before
+    it (0 when none was), growth of ``allowance`` per step aside. Noise around a level (an
+    object that comes and goes every other call) stops rising once the window has seen its
+    range; a filling cache stops rising when full; a leak keeps rising."""
+    last = 0
+    for i in range(1, len(series)):
+        level = series[i] - allowance * i
+        if all(level > series[j] - allowance * j for j in range(max(0, i - window), i)):
+            last = i
+    return last
+
+
+def plateaued(
+    series: Sequence[float], *, min_iterations: int = MIN_ITERATIONS, allowance: float = 0.0
+) -> bool:
+    """Whether a check can stop on ``series`` (the retained heap before the first measured
+    iteration, then after each). Three conditions: at least ``min_iterations`` iterations
+    without a rise (``last_rise`` over that window); at least as many as came before the last
+    rise, which tells "grew at first, then flat" (a cache that filled) from a leak that shows
+    only every k-th call, whose rises keep coming; and the last reading the lowest of the
+    window, so that a climb under an early high (a warm-up's temporary freed in the first
+    iteration, then a leak) is not taken for flat."""
+    iterations = len(series) - 1
+    if iterations < min_iterations:
+        return False
+    rise = last_rise(series, window=min_iterations, allowance=allowance)
+    if iterations - rise < max(min_iterations, rise):
+        return False
+    last = series[-1] - allowance * iterations
+    return all(
+        last <= series[j] - allowance * j for j in range(iterations - min_iterations, iterations)
+    )
+
+
+@dataclass(frozen=True)
+class IterationVerdict:
+    """The verdict on a no_leaks series that did not end on a plateau. ``steady``: the
+    second half grows at least half as fast as the first (a leak's constant rate), as opposed
+    to growth that slows down (a cache still filling when the iterations ran out)."""
+
+    leak: bool
+    per_iteration: float
+    ci95: tuple[float, float]
+    p_value: float
+    first_half_per_iteration: float
+    second_half_per_iteration: float
+    steady: bool
+    iterations: int
+
+
+def judge_iterations(
+    series: Sequence[float], *, min_per_iteration: float = 0.0
+) -> IterationVerdict:
+    """Leak or not, for a series that ran to its cap without a plateau: the whole series
+    grows beyond doubt (``Trend.growing`` above ``min_per_iteration``) **and** its second half
+    still does (its 95% interval above the allowance). Growth confined to the first half is
+    a cache or a lazy initialisation that has finished."""
+    xs = [float(i) for i in range(len(series))]
+    ys = [float(v) for v in series]
+    whole = trend(xs, ys)
+    half = len(xs) // 2
+    early = trend(xs[: half + 1], ys[: half + 1])
+    late = trend(xs[half:], ys[half:])
+    leak = (
+        len(xs) >= MIN_POINTS
+        and whole.growing(min_slope=min_per_iteration)
+        and late.ci_low > min_per_iteration
+        and late.slope > min_per_iteration
+    )
+    return IterationVerdict(
+        leak=leak,
+        per_iteration=whole.slope,
+        ci95=(whole.ci_low, whole.ci_high),
+        p_value=whole.p_value,
+        first_half_per_iteration=early.slope,
+        second_half_per_iteration=late.slope,
+        steady=late.slope >= early.slope / 2,
+        iterations=len(xs) - 1,
     )
 
 

@@ -3,7 +3,7 @@
 Markers::
 
     @pytest.mark.memhound_limit_memory("24 MiB")  # peak Python heap allocated by the test
-    @pytest.mark.no_leaks(iterations=50, warmup=10, max_bytes_per_iteration=0)
+    @pytest.mark.no_leaks(iterations=100, warmup=1, max_bytes_per_iteration=0)
     @pytest.mark.no_resource_leaks           # fds, sockets, threads, asyncio tasks, and with
                                              # postgres=DSN / redis=URL, server-side sessions
 
@@ -11,7 +11,8 @@ Markers::
 name is pytest-memray's (both plugins would act on it) and memhound leaves it alone. The
 markers work on plain test functions and on ``unittest.TestCase`` methods and classes.
 
-``pytest --memhound`` adds a summary of the tests with the highest peak RSS.
+``pytest --memhound`` adds a summary of the tests with the highest peak RSS;
+``pytest --memhound-no-leaks-all`` checks every test function as if marked ``no_leaks``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="after the run, list the tests with the highest peak RSS",
     )
     group.addoption("--memhound-top", type=int, default=10, help="how many (default: 10)")
+    group.addoption(
+        "--memhound-no-leaks-all",
+        action="store_true",
+        default=False,
+        help="check every test function as if marked no_leaks (with its defaults; a test's own "
+        "no_leaks marker wins); async tests are left unchecked and counted in the summary",
+    )
     parser.addini(INI_POSTGRES, "PostgreSQL DSN that no_resource_leaks watches", default="")
     parser.addini(INI_REDIS, "Redis URL that no_resource_leaks watches", default="")
 
@@ -75,8 +83,9 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     config.addinivalue_line(
         "markers",
-        "no_leaks(iterations=50, warmup=10, max_bytes_per_iteration=0): run the test body "
-        "repeatedly and fail when retained memory keeps growing; memhound",
+        "no_leaks(iterations=100, warmup=1, min_iterations=5, max_bytes_per_iteration=0): "
+        "run the test body repeatedly (until its retained memory is flat, at most "
+        "iterations times) and fail when it keeps growing; memhound",
     )
     config.addinivalue_line(
         "markers",
@@ -182,7 +191,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.fail(f"memhound: {problem}", pytrace=False)
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def _shared_marker_summary(terminalreporter: Any, config: pytest.Config) -> None:
     n = config.stash.get(_SHARED_TESTS, 0)
     if n:
         terminalreporter.write_line(
@@ -220,13 +229,20 @@ def _wrapped(item: pytest.Function, checks: list[pytest.Mark]) -> Callable[..., 
 # measure the test and not another plugin's wrapper (pytest-memray's tracker, for one).
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, Any, None]:
-    checks = _our_markers(pyfuncitem)
-    if not checks:
-        yield
-        return
     import inspect
 
     original = pyfuncitem.obj
+    checks = _our_markers(pyfuncitem)
+    if pyfuncitem.config.getoption("memhound_no_leaks_all") and not any(
+        m.name == "no_leaks" for m in checks
+    ):
+        if inspect.iscoroutinefunction(original):
+            pyfuncitem.user_properties.append((_VERDICT, _NOT_CHECKED_ASYNC))
+        else:
+            checks.append(pytest.mark.no_leaks.mark)
+    if not checks:
+        yield
+        return
     if inspect.iscoroutinefunction(original):
         # Async tests run through their own plugin's hook, which the checks cannot wrap: a
         # check left out would pass as "no leak" without having looked.
@@ -300,6 +316,50 @@ _CHECKS: dict[
 _ORDER = {LIMIT: 0, SHARED_LIMIT: 0, "no_resource_leaks": 1, "no_leaks": 2}
 # On a TestCase, no_resource_leaks ends after tearDown and the cleanups: it goes outermost.
 _UNITTEST_ORDER = {**_ORDER, "no_resource_leaks": 3}
+
+
+# The names checks.py reports under (kept here too: the plugin must not import the checks
+# until a check runs; tests/integration/test_pytest_plugin.py checks that they agree).
+_ITERATIONS = "memhound_no_leaks_iterations"
+_VERDICT = "memhound_no_leaks_verdict"
+_NOT_CHECKED_ASYNC = "not checked (async)"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    _no_leaks_summary(terminalreporter)
+    _shared_marker_summary(terminalreporter, config)
+
+
+def _no_leaks_summary(terminalreporter: Any) -> None:
+    """What the no_leaks checks cost and found, when any ran: iterations per test (all of
+    them with -v), how many ended on a plateau, ran to their cap, or found a leak."""
+    rows: list[tuple[int, str, str]] = []
+    not_checked = 0
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            if getattr(rep, "when", None) != "call":
+                continue
+            props = dict(getattr(rep, "user_properties", ()))
+            if props.get(_VERDICT) == _NOT_CHECKED_ASYNC:
+                not_checked += 1
+            elif _ITERATIONS in props:
+                rows.append((int(props[_ITERATIONS]), str(props.get(_VERDICT)), rep.nodeid))
+    if not rows and not not_checked:
+        return
+    terminalreporter.section("memhound: no_leaks (iterations measured per test)")
+    verdicts = {v: sum(1 for r in rows if r[1] == v) for v in ("plateau", "no steady growth")}
+    total = sum(r[0] for r in rows)
+    median = sorted(r[0] for r in rows)[len(rows) // 2] if rows else 0
+    leaks = len(rows) - sum(verdicts.values())
+    terminalreporter.write_line(
+        f"{len(rows)} tests checked in {total:,} iterations (median {median}): "
+        f"{verdicts['plateau']} flat, {verdicts['no steady growth']} without steady growth "
+        f"at their cap, {leaks} leaking"
+        + (f"; {not_checked} async tests not checked" if not_checked else "")
+    )
+    if terminalreporter.config.getoption("verbose") > 0:
+        for iterations, verdict, nodeid in sorted(rows, key=lambda r: (-r[0], r[2])):
+            terminalreporter.write_line(f"{iterations:>6}  {verdict:<17} {nodeid}")
 
 
 class _PeakSummary:
