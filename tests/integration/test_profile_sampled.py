@@ -1,0 +1,173 @@
+"""The native engine's sampled mode (Poisson sampling by bytes) on real allocations: what it
+keeps, its estimates against the exact engine, threads, fork, chaining, and the reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memhound.alloc.engine import native_available, native_state
+
+pytestmark = pytest.mark.skipif(not native_available(), reason="native engine not built")
+
+KiB = 1024
+HERE = Path(__file__).name
+
+
+@pytest.fixture()
+def native() -> Iterator[Any]:
+    from memhound._native import _alloc
+
+    yield _alloc
+    state = native_state()
+    assert state is not None
+    assert state["blocks"] == 0 and state["installed"] == 0 and state["live"] == 0, state
+    assert state["sample_interval"] == 0, state
+
+
+def test_unsampled_allocations_leave_nothing_behind(native: Any) -> None:
+    """The fast path: at a 1 TiB interval nothing is sampled, so no site was ever looked up
+    (no frame walk) and the live table stayed empty, however much the block allocated."""
+    block, _ = native.start(8, 2**40, 1)
+    try:
+        kept = [bytes(64) for _ in range(200_000)]
+        state = native.state()
+    finally:
+        native.end(block)
+        native.release(block)
+    assert len(kept) == 200_000
+    assert state["sample_interval"] == 2**40
+    assert state["live"] == 0 and state["sites"] == 0 and state["live_table_bytes"] == 0, state
+
+
+def test_the_live_table_holds_samples_not_the_heap(native: Any) -> None:
+    """500,000 live objects (~50 MiB) at 512 KiB: about 100 entries, not 500,000."""
+    block, _ = native.start(8, 512 * KiB, 2)
+    try:
+        kept = [bytes(60) for _ in range(500_000)]
+        state = native.state()
+        native.end(block)
+        res = native.results(block)
+    finally:
+        native.release(block)
+    del kept
+    assert 20 <= state["live"] <= 400, state
+    assert res["retained_samples"] == state["live"]
+    assert 30 * 2**20 < res["retained_bytes"] < 80 * 2**20, res["retained_bytes"]
+
+
+def test_freed_samples_take_their_weight_with_them(native: Any) -> None:
+    """Everything allocated and freed again: nothing retained, nothing left in the table,
+    while allocated is estimated."""
+    block, _ = native.start(4, 16 * KiB, 3)
+    try:
+        for _ in range(20):
+            junk = [bytes(200) for _ in range(5000)]
+            del junk
+        native.end(block)
+        res = native.results(block)
+        state = native.state()
+    finally:
+        native.release(block)
+    assert state["live"] == 0, state
+    assert res["retained_bytes"] == 0 and res["retained_count"] == 0
+    # 100,000 x 233 B, plus the lists' item arrays (a realloc counts its new size)
+    assert 18 * 2**20 < res["allocated_bytes"] < 40 * 2**20, res["allocated_bytes"]
+    assert res["allocated_samples"] > 500
+
+
+def _sampled_indexes(native: Any, block: int, objs: list[bytes]) -> list[int]:
+    found = {id(o) for o, _site, _size in native.new_objects(block, objs)}
+    return [i for i, o in enumerate(objs) if id(o) in found]
+
+
+def test_a_fork_child_samples_on_its_own_stream(native: Any) -> None:
+    """Parent and child run the same allocations after fork(): a child that kept the parent's
+    generator state would sample exactly the same ones."""
+    block, _ = native.start(1, 8 * KiB, 4)
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: allocate, report which were sampled, exit at once
+            try:
+                objs = [bytes(300) for _ in range(20_000)]
+                os.write(w, json.dumps(_sampled_indexes(native, block, objs)).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        objs = [bytes(300) for _ in range(20_000)]
+        mine = _sampled_indexes(native, block, objs)
+        with os.fdopen(r, "rb") as f:
+            theirs = json.loads(f.read())
+        _, status = os.waitpid(pid, 0)
+    finally:
+        native.end(block)
+        native.release(block)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # 20,000 x 333 B at 8 KiB: ~800 samples each, and different ones
+    assert 400 < len(mine) < 1300 and 400 < len(theirs) < 1300, (len(mine), len(theirs))
+    assert mine != theirs
+    assert len(set(mine) & set(theirs)) < 0.2 * len(mine)
+
+
+def test_threads_allocating_are_sampled_and_estimated(native: Any) -> None:
+    """Four threads keep 4 x 20,000 x 1,033 B (~79 MiB): the estimate is near it, and the
+    threads' results are theirs."""
+    out: list[list[bytes]] = [[] for _ in range(4)]
+
+    def work(k: int) -> None:
+        out[k] = [bytes(1000) for _ in range(20_000)]
+
+    block, _ = native.start(4, 64 * KiB, 5)
+    try:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        native.end(block)
+        res = native.results(block)
+    finally:
+        native.release(block)
+    assert [len(o) for o in out] == [20_000] * 4
+    true = 4 * 20_000 * 1033
+    n = res["retained_samples"]
+    assert abs(res["retained_bytes"] - true) <= 3 * true / n**0.5, (res["retained_bytes"], n)
+
+
+def test_chains_to_tracemalloc_and_leaves_it_working(native: Any) -> None:
+    tracemalloc.start()
+    try:
+        block, _ = native.start(4, 32 * KiB, 6)
+        try:
+            kept = [bytes(500) for _ in range(10_000)]
+            traced = tracemalloc.get_traced_memory()[0]
+            native.end(block)
+            res = native.results(block)
+        finally:
+            native.release(block)
+        assert traced > 5_000_000  # tracemalloc still saw the allocations
+        assert res["retained_samples"] > 50
+        more = [bytes(500) for _ in range(10_000)]
+        assert tracemalloc.get_traced_memory()[0] > traced + 4_000_000
+        del kept, more
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_nested_block_takes_the_outer_blocks_mode(native: Any) -> None:
+    outer, _ = native.start(4, 32 * KiB, 7)
+    inner, _ = native.start(4)  # asks for exact: sampled like the outer one
+    try:
+        assert native.state()["sample_interval"] == 32 * KiB
+    finally:
+        for b in (inner, outer):
+            native.end(b)
+            native.release(b)
