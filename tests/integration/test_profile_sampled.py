@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
+import memhound
 from memhound.alloc.engine import native_available, native_state
+from memhound.errors import UsageError
+from memhound.model.allocations import AllocReport, confidence_95
+from memhound.reporters.alloc import AllocHtmlReporter, AllocTextReporter
+from tests.conftest import mh
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="native engine not built")
 
@@ -171,3 +176,69 @@ def test_a_nested_block_takes_the_outer_blocks_mode(native: Any) -> None:
         for b in (inner, outer):
             native.end(b)
             native.release(b)
+
+
+# -- the API, the command line and the reports --------------------------------------------
+
+
+def test_profile_sample_reports_estimates_with_their_interval() -> None:
+    with memhound.profile(sample="64KiB") as p:
+        kept = [bytes(1000) for _ in range(50_000)]  # kept
+    data = p.report.data
+    assert data.sample_interval == 64 * KiB and data.sampled
+    assert data.retained.by_type is None and data.strings_allocated is None
+    top = next(r for r in data.retained.by_location if r.key.endswith(f"{HERE}:{line_of('kept')}"))
+    assert top.samples is not None and top.samples > 300
+    true = 50_000 * 1033
+    assert abs(top.bytes - true) <= confidence_95(top.samples) * top.bytes * 1.5
+    text = AllocTextReporter().render(data)
+    assert "sampled every 64.0 KiB on average" in text and "±" in text
+    assert "not measured in sampled mode" in text
+    html = AllocHtmlReporter().render(data)
+    assert "± (95%)" in html and "sampled every 64.0 KiB" in html
+    again = AllocReport.from_dict(json.loads(p.report.to_json()))
+    assert again == data
+    del kept
+
+
+def test_without_sample_the_report_says_exact() -> None:
+    with memhound.profile() as p:
+        kept = [bytes(100) for _ in range(1000)]
+    data = p.report.data
+    assert data.sample_interval is None and data.allocated_samples is None
+    assert all(r.samples is None for r in data.retained.by_location)
+    assert "exact: every allocation counted" in AllocTextReporter().render(data)
+    del kept
+
+
+def test_bad_sample_values_are_usage_errors() -> None:
+    for bad in ("0", "lots", 100, -5):
+        with pytest.raises(UsageError):
+            memhound.profile(sample=bad)
+    with pytest.raises(UsageError, match="cannot sample"):
+        memhound.profile(sample="64KiB", engine="tracemalloc").start()
+
+
+def test_cli_sample_writes_a_sampled_alloc_json(in_tmp: Path) -> None:
+    (in_tmp / "job.py").write_text(
+        "kept = [bytes(2000) for _ in range(40000)]\nprint('out', len(kept))\n"
+    )
+    res = mh("profile", "--sample", "128KiB", "-o", "s", "job.py")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "out 40000\n"
+    assert "sampled every 128.0 KiB" in res.stderr and "±" in res.stderr
+    doc = json.loads((in_tmp / "s" / "alloc.json").read_text())
+    assert doc["sample_interval"] == 128 * KiB and doc["retained_samples"] > 100
+    res = mh("profile", "-o", "e", "job.py")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((in_tmp / "e" / "alloc.json").read_text())["sample_interval"] is None
+    for bad in ("0", "abc", "100"):
+        res = mh("profile", "--sample", bad, "job.py")
+        assert res.returncode == 2 and "hint:" in res.stderr, res.stderr
+
+
+def line_of(marker: str) -> int:
+    for n, text in enumerate(Path(__file__).read_text().splitlines(), 1):
+        if text.rstrip().endswith(f"# {marker}"):
+            return n
+    raise AssertionError(marker)

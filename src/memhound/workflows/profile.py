@@ -23,6 +23,8 @@ from memhound.model.allocations import ALLOC_FILE, AllocReport
 from memhound.model.run import ExitStatus
 
 DEFAULT_FRAMES = 8
+#: The sampling interval ``--sample`` suggests (Go's and jemalloc's default).
+DEFAULT_SAMPLE = 512 * 1024
 #: The allocation page of a run recorded with ``memhound run --profile``.
 ALLOC_HTML = "alloc.html"
 
@@ -35,12 +37,24 @@ class ProfileOptions:
     frames: int = DEFAULT_FRAMES
     include_own: bool = False
     engine: str = "auto"
+    #: Sampled mode: the mean sampling interval in bytes; 0 counts every allocation.
+    sample: int = 0
+    #: A fixed random stream for the sampler (reproducible tests); 0: a new one each run.
+    sample_seed: int = 0
 
     def check(self) -> None:
         if self.top < 1:
             raise UsageError("top must be 1 or more")
         if not 1 <= self.frames <= 64:
             raise UsageError("frames must be between 1 and 64")
+        if self.sample < 0 or (0 < self.sample < 256) or self.sample > 2**40:
+            raise UsageError(
+                f"a sampling interval of {self.sample} bytes is out of range",
+                hint="give 256 B to 1 TiB, e.g. sample='512KiB' (--sample 512KiB), "
+                "or leave it out to count every allocation",
+            )
+        if not 0 <= self.sample_seed < 2**64:
+            raise UsageError("sample_seed must be between 0 and 2**64 - 1")
 
 
 def path_facts() -> PathFacts:
@@ -95,7 +109,12 @@ class ProfileSession:
     def start(self) -> None:
         if self._engine is not None:
             raise UsageError("this profile is already running", hint="stop() it first")
-        engine = make_engine(self.options.engine, self.options.frames)
+        engine = make_engine(
+            self.options.engine,
+            self.options.frames,
+            sample=self.options.sample,
+            seed=self.options.sample_seed,
+        )
         self._t0 = time.perf_counter()
         engine.start()  # last: from here on, allocations count
         self._engine = engine
@@ -109,10 +128,16 @@ class ProfileSession:
         duration = time.perf_counter() - self._t0
         engine.suspend()
         try:
-            gc.collect()
-            items = find_new_objects(engine)
-            objects, strings = describe_objects(items)
-            del items
+            if engine.sample:
+                # sampled: types and strings are not measured (the walk would find only the
+                # sampled objects, and costs time with the heap)
+                objects: list[tuple[str, int, int]] = []
+                strings: list[tuple[str, int, int]] = []
+            else:
+                gc.collect()
+                items = find_new_objects(engine)
+                objects, strings = describe_objects(items)
+                del items
             result = engine.results()
         finally:
             engine.resume()
