@@ -184,6 +184,14 @@ static inline size_t filter_slot(const void *p) {
     return (size_t)(x >> (64 - FILTER_BITS));
 }
 
+/* Built with -DMEMHOUND_NO_FILTER, frees ask the live table directly (for bench/: what the
+ * filter saves). */
+#ifdef MEMHOUND_NO_FILTER
+#define MAY_BE_SAMPLED(p) 1
+#else
+#define MAY_BE_SAMPLED(p) (filter[filter_slot(p)] != 0)
+#endif
+
 static inline void filter_add(const void *p) {
     uint8_t *c = &filter[filter_slot(p)];
     if (*c != 0xFF) (*c)++;
@@ -779,47 +787,62 @@ static inline int should_record_nohook(void) {
     return recording > 0 && !suspended && !degraded;
 }
 
+/* -- sampled mode's hooks: the fast paths are inline, the rest out of line ---------------
+ * The countdown moves with every allocation the hooks see, recorded or not (suspended, inside
+ * a hook, between end() and release()): the marks are a Poisson process over all bytes, so the
+ * distance to the next mark at any recorded allocation is still exponential with mean T. */
+#define NOINLINE __attribute__((noinline))
+
+static NOINLINE void sampled_alloc_slow(void *p, size_t size, int obj) {
+    sample_countdown = sample_gap();
+    if (p == NULL || !should_record()) return;
+    in_hook = 1;
+    record_alloc(p, size, size, obj);
+    in_hook = 0;
+}
+
+/* a realloc: the free of the old block (looked up only when it may be a sample) and an
+ * allocation of `size` bytes in the sampled stream */
+static NOINLINE void sampled_realloc_slow(void *old, void *p, size_t size, int obj, int had) {
+    int take = sample_countdown <= 0;
+    if (take) sample_countdown = sample_gap();
+    if (p == NULL || in_hook) return; /* failed: the old block is still there */
+    in_hook = 1;
+    if (had && live_len != 0) record_free(old, 0);
+    if (take && should_record_nohook()) record_alloc(p, size, size, obj);
+    in_hook = 0;
+}
+
+static NOINLINE void sampled_free_slow(void *ptr, int peek) {
+    if (in_hook || live_len == 0) return;
+    in_hook = 1;
+    record_free(ptr, peek);
+    in_hook = 0;
+}
+
 /* What every hook does around the allocator it chains to: Python's two domains below, and
  * numpy's data handler further down. */
 static inline void hook_alloc(void *p, size_t size, int obj) {
+    if (sample_T) { /* the fast path of sampled mode: no sampled byte in this block */
+        sample_countdown -= (int64_t)size;
+        if (sample_countdown <= 0) sampled_alloc_slow(p, size, obj);
+        return;
+    }
     if (p != NULL && should_record()) {
-        if (sample_T) {
-            /* the fast path of sampled mode: no sampled byte in this block */
-            sample_countdown -= (int64_t)size;
-            if (sample_countdown > 0) return;
-            sample_countdown = sample_gap();
-        }
         in_hook = 1;
         record_alloc(p, size, size, obj);
         in_hook = 0;
     }
 }
 
-/* sampled mode: a realloc is the free of the old block (only a sampled one is looked up) and
- * a new allocation of `size` bytes in the sampled stream */
-static inline void hook_realloc_sampled(void *old, void *p, size_t size, int obj) {
-    int had = old != NULL && live_len != 0 && filter[filter_slot(old)] != 0;
-    int take = 0;
-    if (should_record_nohook()) {
-        sample_countdown -= (int64_t)size;
-        if (sample_countdown <= 0) {
-            sample_countdown = sample_gap();
-            take = 1;
-        }
-    }
-    if (!had && !take) return;
-    in_hook = 1;
-    if (had) record_free(old, 0);
-    if (take) record_alloc(p, size, size, obj);
-    in_hook = 0;
-}
-
 static inline void hook_realloc(void *old, void *p, size_t size, int obj) {
-    if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook())) return;
     if (sample_T) {
-        hook_realloc_sampled(old, p, size, obj);
+        int had = old != NULL && MAY_BE_SAMPLED(old);
+        sample_countdown -= (int64_t)size;
+        if (had || sample_countdown <= 0) sampled_realloc_slow(old, p, size, obj, had);
         return;
     }
+    if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook())) return;
     in_hook = 1;
     size_t grown = size;
     if (old != NULL) {
@@ -836,8 +859,11 @@ static inline void hook_realloc(void *old, void *p, size_t size, int obj) {
 
 /* peek: as for record_free (objects' memory may be read for the freed-strings count) */
 static inline void hook_free(void *ptr, int peek) {
+    if (filter != NULL) { /* sampled mode: only a pointer the filter may hold is looked up */
+        if (ptr != NULL && MAY_BE_SAMPLED(ptr)) sampled_free_slow(ptr, peek);
+        return;
+    }
     if (ptr != NULL && !in_hook && live_len != 0) {
-        if (filter != NULL && filter[filter_slot(ptr)] == 0) return; /* not sampled */
         in_hook = 1;
         record_free(ptr, peek);
         in_hook = 0;
@@ -1102,6 +1128,9 @@ static PyObject *py_start(PyObject *self, PyObject *args) {
     if (first) {
         if (frames < 1) frames = 1;
         nframes = frames > MAX_FRAMES ? MAX_FRAMES : frames;
+        free(filter); /* left by a first block that could not start */
+        filter = NULL;
+        sample_T = 0;
         if (interval > 0) { /* nested blocks take the outermost one's mode, as its frames */
             filter = calloc(FILTER_SIZE, 1);
             if (filter == NULL) return PyErr_NoMemory();

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from memhound.model.allocations import (
@@ -36,8 +36,8 @@ class PathFacts:
     cwd: str
     #: Files under these prefixes are memhound's own (and the machinery that ran the target).
     own_prefixes: tuple[str, ...] = ()
-    #: Top-level import name -> distribution name.
-    distributions: dict[str, str] = field(default_factory=dict)
+    #: Top-level import name -> distribution name (read only for files in site-packages).
+    distributions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import gc
 import os
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -57,8 +58,39 @@ class ProfileOptions:
             raise UsageError("sample_seed must be between 0 and 2**64 - 1")
 
 
+class _Distributions(Mapping[str, str]):
+    """Top-level import name -> distribution, read on first use: reading every installed
+    distribution's file list takes a quarter of a second here, and a report whose sites are all
+    in the stdlib and the user's code never needs it."""
+
+    def __init__(self) -> None:
+        self._map: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._map is None:
+            import importlib.metadata
+
+            try:
+                self._map = {
+                    top: names[0]
+                    for top, names in importlib.metadata.packages_distributions().items()
+                    if names
+                }
+            except Exception:  # a broken distribution must not cost the report
+                self._map = {}
+        return self._map
+
+    def __getitem__(self, key: str) -> str:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
 def path_facts() -> PathFacts:
-    import importlib.metadata
     import runpy
     import site
     import sysconfig
@@ -71,14 +103,6 @@ def path_facts() -> PathFacts:
     if isinstance(user_site, str):
         sites.add(user_site)
     sites |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
-    try:
-        dists = {
-            top: names[0]
-            for top, names in importlib.metadata.packages_distributions().items()
-            if names
-        }
-    except Exception:  # a broken distribution must not cost the report
-        dists = {}
     own = [os.path.dirname(os.path.abspath(memhound.__file__))]
     if runpy.__file__:
         own.append(runpy.__file__)
@@ -89,7 +113,7 @@ def path_facts() -> PathFacts:
         site_dirs=tuple(sorted(sites)),
         cwd=os.getcwd(),
         own_prefixes=tuple(own),
-        distributions=dists,
+        distributions=_Distributions(),
     )
 
 
