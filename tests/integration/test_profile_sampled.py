@@ -217,7 +217,7 @@ def test_bad_sample_values_are_usage_errors() -> None:
         with pytest.raises(UsageError):
             memhound.profile(sample=bad)
     with pytest.raises(UsageError, match="cannot sample"):
-        memhound.profile(sample="64KiB", engine="tracemalloc").start()
+        memhound.profile(sample="64KiB", engine="tracemalloc")
 
 
 def test_cli_sample_writes_a_sampled_alloc_json(in_tmp: Path) -> None:

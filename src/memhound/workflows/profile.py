@@ -54,6 +54,11 @@ class ProfileOptions:
                 hint="give 256 B to 1 TiB, e.g. sample='512KiB' (--sample 512KiB), "
                 "or leave it out to count every allocation",
             )
+        if self.sample and self.engine == "tracemalloc":
+            raise UsageError(
+                "the tracemalloc engine cannot sample",
+                hint="use engine='native' (or auto) with sample, or drop sample",
+            )
         if not 0 <= self.sample_seed < 2**64:
             raise UsageError("sample_seed must be between 0 and 2**64 - 1")
 
