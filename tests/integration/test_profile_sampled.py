@@ -197,6 +197,7 @@ def test_profile_sample_reports_estimates_with_their_interval() -> None:
     assert "not measured in sampled mode" in text
     html = AllocHtmlReporter().render(data)
     assert "± (95%)" in html and "sampled every 64.0 KiB" in html
+    assert f"~{data.retained_count:,} objects" in html  # counts are estimates too
     again = AllocReport.from_dict(json.loads(p.report.to_json()))
     assert again == data
     del kept

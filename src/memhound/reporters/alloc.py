@@ -46,8 +46,8 @@ def _est(n: int | None, samples: int | None) -> str:
     return f"~{format_bytes(n)} {pm(samples)}"
 
 
-def _objects(n: int | None) -> str:
-    return "" if n is None else f"{n:,} objects"
+def _objects(n: int | None, sampled: bool = False) -> str:
+    return "" if n is None else f"{'~' if sampled else ''}{n:,} objects"
 
 
 def title(report: AllocReport) -> str:
@@ -64,7 +64,7 @@ def totals(report: AllocReport) -> list[tuple[str, str, str, str]]:
         (
             "allocated",
             _est(report.allocated_bytes, report.allocated_samples),
-            _objects(report.allocated_count),
+            _objects(report.allocated_count, report.sampled),
             MEANINGS["allocated"]
             if report.allocated_bytes is not None
             else "not measured by this engine",
@@ -72,7 +72,7 @@ def totals(report: AllocReport) -> list[tuple[str, str, str, str]]:
         (
             "retained",
             _est(report.retained_bytes, report.retained_samples),
-            _objects(report.retained_count),
+            _objects(report.retained_count, report.sampled),
             MEANINGS["retained"],
         ),
         ("peak", _est(report.peak_bytes, report.peak_samples), "", peak_note),
@@ -120,7 +120,6 @@ class AllocTextReporter:
             + f"\n  {mode(report)}\n\n"
         )
         for name, nbytes, objs, meaning in totals(report):
-            objs = f"~{objs}" if report.sampled and objs else objs
             out.append(f"  {name:<10} {nbytes:>18}  {objs:>19}   {meaning}\n")
         for heading, _col, rows in sections(report):
             out.append(f"\n{heading}\n")
