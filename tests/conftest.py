@@ -38,6 +38,7 @@ VERSION_SPECIFIC = frozenset(
         "tests/integration/test_memory.py",
         "tests/integration/test_open_at_exit.py",
         "tests/integration/test_profile.py",
+        "tests/integration/test_profile_sampled.py",
         "tests/integration/test_pytest_plugin.py",
         "tests/integration/test_pytest_plugin_unittest.py",
         "tests/integration/test_run.py",

@@ -141,6 +141,7 @@ def profile(
     frames: int = DEFAULT_FRAMES,
     include_memhound: bool = False,
     engine: str = "auto",
+    sample: str | int | None = None,
 ) -> Profile:
     """Profile the allocations of a block: allocated (also what was freed again), retained
     (alive after the block, after a full gc, with types), the peak and what held it, strings.
@@ -149,8 +150,18 @@ def profile(
     a location's shown path (``site-packages/requests/...``, ``<stdlib>/json/...``), its package
     or ``path:line``; ``frames``: call-stack depth recorded per allocation (1-64);
     ``include_memhound``: keep memhound's own frames; ``engine``: ``auto``, ``native`` or
-    ``tracemalloc``.
+    ``tracemalloc``; ``sample``: sample by bytes with this mean interval (``"512KiB"``, or a
+    number of bytes) instead of counting every allocation: cheap enough for production, and
+    every figure is then an estimate with a 95% interval (types and strings not measured).
     """
+    from memhound.units import parse_bytes
+
+    interval = 0 if sample is None else parse_bytes(sample)
+    if sample is not None and interval == 0:
+        raise UsageError(
+            "sample=0 would sample nothing",
+            hint="give an interval such as sample='512KiB', or leave sample out",
+        )
     options = ProfileOptions(
         top=top,
         allow=tuple(allow),
@@ -158,6 +169,7 @@ def profile(
         frames=frames,
         include_own=include_memhound,
         engine=engine,
+        sample=interval,
     )
     options.check()
     return Profile(options)

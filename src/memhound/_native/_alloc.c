@@ -6,6 +6,19 @@
  * (site, size, epoch) in 16 bytes; frees remove the entry. Each block keeps per-site allocated
  * counters, per-site live bytes and a copy of them taken near its peak.
  *
+ * Sampled mode (start() with an interval T > 0): allocations are sampled by bytes, as tcmalloc,
+ * Go and jemalloc do. Every allocated byte is marked with probability 1/T, independently; an
+ * allocation holding a marked byte is recorded. The distance to the next mark is exponential
+ * with mean T (drawn after each sample: the marks are memoryless, so an allocation spanning
+ * several marks is one sample and the next gap starts at its end). The fast path of an
+ * unsampled allocation is a counter decrement. A block of s bytes is sampled with probability
+ * p = 1 - exp(-s/T) and stands for s/p bytes and 1/p allocations (Horvitz-Thompson), weights
+ * that depend only on s and T, so a free subtracts exactly what the allocation added and
+ * allocated and live bytes by site are unbiased estimates. Only sampled blocks enter the live
+ * table; a counting filter on the pointer (FILTER_SIZE one-byte counters) lets the free of an
+ * unsampled block skip the table. The generator is one per process (the GIL serialises the
+ * hooks), reseeded in a fork child.
+ *
  * Both hooked domains are called with the GIL held, so the state below needs no lock. The hooks
  * chain to the allocator that was installed before them (pymalloc, tracemalloc's hooks, the
  * debug hooks), so every pointer is allocated and freed by the same underlying allocator.
@@ -14,8 +27,12 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #if PY_VERSION_HEX >= 0x030B0000
 #define Py_BUILD_CORE 1
@@ -88,6 +105,10 @@ typedef struct {
     uint64_t *alloc_count, *alloc_bytes;
     int64_t *live_bytes, *live_count;
     int64_t *snap_bytes, *snap_count;
+    /* sampled mode: samples behind each figure (allocated, live, the copy at the peak) */
+    uint64_t *alloc_samples;
+    int64_t *live_samples, *snap_samples;
+    uint64_t total_samples;
     mh_string *strings; /* open addressing, str_cap slots (0 until the first string) */
     size_t str_cap, str_len;
     uint64_t str_dropped; /* strings not counted: the table was full */
@@ -105,6 +126,88 @@ static int probing = 0, probe_seen = 0; /* see hooks_in_chain() */
 static int nframes = 1;
 static int degraded = 0;    /* a table could not grow: recording stopped, counts are partial */
 static uint32_t epoch = 1;
+
+/* -- sampled mode (see the top of the file) ---------------------------------------------- */
+#define COUNT_ONE 65536 /* in sampled mode, object counts are kept in 1/65536ths */
+#define FILTER_BITS 16
+#define FILTER_SIZE (1u << FILTER_BITS)
+static int64_t sample_T = 0;           /* mean interval in bytes; 0: exact mode */
+static int64_t sample_countdown = 0;   /* bytes to go before the next sampled byte */
+static uint64_t rng_state = 0;
+static uint64_t rng_seed = 0;          /* 0: seeded from the clock, the pid and an address */
+static uint8_t *filter = NULL;         /* counting filter of sampled pointers (saturating) */
+
+static inline uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static void rng_seed_now(void) {
+    uint64_t x = rng_seed;
+    if (x == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)&ts;
+    }
+    rng_state = x ^ ((uint64_t)getpid() << 32);
+    for (int i = 0; i < 4; i++) (void)splitmix64(&rng_state);
+}
+
+/* The next gap: exponential with mean T, at least 1 byte. */
+static int64_t sample_gap(void) {
+    double u = (double)((splitmix64(&rng_state) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double g = -log(u) * (double)sample_T;
+    if (g < 1.0) g = 1.0;
+    if (g > 4.0e18) g = 4.0e18;
+    return (int64_t)g;
+}
+
+/* The weights of a sampled block of `size` bytes: bytes and COUNT_ONE-scaled objects. */
+static inline void sample_weights(size_t size, int64_t *wbytes, int64_t *wcount) {
+    if (sample_T == 0) {
+        *wbytes = (int64_t)size;
+        *wcount = 1;
+        return;
+    }
+    double s = size > 0 ? (double)size : 1.0;
+    double p = -expm1(-s / (double)sample_T); /* 1 - exp(-s/T) */
+    *wbytes = (int64_t)llround((double)size / p);
+    *wcount = (int64_t)llround((double)COUNT_ONE / p);
+}
+
+static inline size_t filter_slot(const void *p) {
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    return (size_t)(x >> (64 - FILTER_BITS));
+}
+
+/* Built with -DMEMHOUND_NO_FILTER, frees ask the live table directly (for bench/: what the
+ * filter saves). */
+#ifdef MEMHOUND_NO_FILTER
+#define MAY_BE_SAMPLED(p) 1
+#else
+#define MAY_BE_SAMPLED(p) (filter[filter_slot(p)] != 0)
+#endif
+
+static inline void filter_add(const void *p) {
+    uint8_t *c = &filter[filter_slot(p)];
+    if (*c != 0xFF) (*c)++;
+}
+
+static inline void filter_del(const void *p) {
+    uint8_t *c = &filter[filter_slot(p)];
+    if (*c != 0xFF && *c != 0) (*c)--; /* a saturated counter stays: a probe too many */
+}
+
+/* A fork child samples on its own: a new stream and a new gap (the tables, copies of the
+ * parent's like the heap they describe, stay valid). */
+static void after_fork_child(void) {
+    rng_seed_now();
+    if (sample_T > 0) sample_countdown = sample_gap();
+}
 
 /* The live table is split into 256 shards by the hash's top byte, each growing on its own, so
  * a growth copies 1/256 of the table instead of having the old and the new whole table in
@@ -370,6 +473,9 @@ static int block_fit(mh_block *b, size_t need) {
     GROW(live_count, int64_t);
     GROW(snap_bytes, int64_t);
     GROW(snap_count, int64_t);
+    GROW(alloc_samples, uint64_t);
+    GROW(live_samples, int64_t);
+    GROW(snap_samples, int64_t);
 #undef GROW
     b->cap = ncap;
     return 0;
@@ -383,12 +489,16 @@ static void block_free(mh_block *b) {
     free(b->live_count);
     free(b->snap_bytes);
     free(b->snap_count);
+    free(b->alloc_samples);
+    free(b->live_samples);
+    free(b->snap_samples);
     memset(b, 0, sizeof(*b));
 }
 
 static void block_snapshot(mh_block *b) {
     memcpy(b->snap_bytes, b->live_bytes, site_len * sizeof(int64_t));
     memcpy(b->snap_count, b->live_count, site_len * sizeof(int64_t));
+    memcpy(b->snap_samples, b->live_samples, site_len * sizeof(int64_t));
     b->snap_current = b->current;
 }
 
@@ -613,8 +723,9 @@ static void record_free(void *ptr, int peek) {
     if (e == NULL) return;
     const char *sdata = NULL;
     Py_ssize_t slen = 0;
-    int skind = 0, is_str = -1;
-    int64_t size = (int64_t)E_SIZE(e);
+    int skind = 0, is_str = sample_T ? 0 : -1; /* freed strings: exact mode only */
+    int64_t size, count;
+    sample_weights(E_SIZE(e), &size, &count);
     for (int b = 0; b < nslots; b++) {
         mh_block *bl = &blocks[b];
         if (bl->active && E_EPOCH(e) >= bl->start_epoch) {
@@ -622,13 +733,16 @@ static void record_free(void *ptr, int peek) {
             if (is_str) count_string(bl, e, sdata, slen, skind);
             bl->current -= size;
             bl->live_bytes[E_SITE(e)] -= size;
-            bl->live_count[E_SITE(e)] -= 1;
+            bl->live_count[E_SITE(e)] -= count;
+            bl->live_samples[E_SITE(e)] -= 1;
         }
     }
+    if (filter != NULL) filter_del(ptr);
     live_remove(sh, e);
 }
 
-/* grown: how many bytes to count as newly allocated (a realloc counts what it added) */
+/* grown: how many bytes to count as newly allocated (a realloc counts what it added; in
+ * sampled mode its new size, as the sampler does not know an unsampled block's old size) */
 static void record_alloc(void *ptr, size_t size, size_t grown, int obj) {
     mh_frame fr[MAX_FRAMES];
     int n = collect_frames(fr);
@@ -638,17 +752,24 @@ static void record_alloc(void *ptr, size_t size, size_t grown, int obj) {
         degraded = 1;
         return;
     }
+    int64_t wbytes, wcount;
+    sample_weights(size, &wbytes, &wcount);
+    uint64_t abytes = sample_T ? (uint64_t)wbytes : (uint64_t)grown;
+    if (r == 0 && filter != NULL) filter_add(ptr);
     for (int b = 0; b < nslots; b++) {
         mh_block *bl = &blocks[b];
         if (!bl->active) continue;
-        bl->alloc_count[s] += 1;
-        bl->alloc_bytes[s] += grown;
-        bl->total_count += 1;
-        bl->total_bytes += grown;
+        bl->alloc_count[s] += (uint64_t)wcount;
+        bl->alloc_bytes[s] += abytes;
+        bl->alloc_samples[s] += 1;
+        bl->total_count += (uint64_t)wcount;
+        bl->total_bytes += abytes;
+        bl->total_samples += 1;
         if (r != 0) continue; /* not in the live table: its free will not be seen either */
-        bl->live_bytes[s] += (int64_t)size;
-        bl->live_count[s] += 1;
-        bl->current += (int64_t)size;
+        bl->live_bytes[s] += wbytes;
+        bl->live_count[s] += wcount;
+        bl->live_samples[s] += 1;
+        bl->current += wbytes;
         if (bl->current > bl->peak) {
             bl->peak = bl->current;
             int64_t margin = bl->snap_current / 100;
@@ -666,9 +787,47 @@ static inline int should_record_nohook(void) {
     return recording > 0 && !suspended && !degraded;
 }
 
+/* -- sampled mode's hooks: the fast paths are inline, the rest out of line ---------------
+ * The countdown moves with every allocation the hooks see, recorded or not (suspended, inside
+ * a hook, between end() and release()): the marks are a Poisson process over all bytes, so the
+ * distance to the next mark at any recorded allocation is still exponential with mean T. */
+#define NOINLINE __attribute__((noinline))
+
+static NOINLINE void sampled_alloc_slow(void *p, size_t size, int obj) {
+    sample_countdown = sample_gap();
+    if (p == NULL || !should_record()) return;
+    in_hook = 1;
+    record_alloc(p, size, size, obj);
+    in_hook = 0;
+}
+
+/* a realloc: the free of the old block (looked up only when it may be a sample) and an
+ * allocation of `size` bytes in the sampled stream */
+static NOINLINE void sampled_realloc_slow(void *old, void *p, size_t size, int obj, int had) {
+    int take = sample_countdown <= 0;
+    if (take) sample_countdown = sample_gap();
+    if (p == NULL || in_hook) return; /* failed: the old block is still there */
+    in_hook = 1;
+    if (had && live_len != 0) record_free(old, 0);
+    if (take && should_record_nohook()) record_alloc(p, size, size, obj);
+    in_hook = 0;
+}
+
+static NOINLINE void sampled_free_slow(void *ptr, int peek) {
+    if (in_hook || live_len == 0) return;
+    in_hook = 1;
+    record_free(ptr, peek);
+    in_hook = 0;
+}
+
 /* What every hook does around the allocator it chains to: Python's two domains below, and
  * numpy's data handler further down. */
 static inline void hook_alloc(void *p, size_t size, int obj) {
+    if (sample_T) { /* the fast path of sampled mode: no sampled byte in this block */
+        sample_countdown -= (int64_t)size;
+        if (sample_countdown <= 0) sampled_alloc_slow(p, size, obj);
+        return;
+    }
     if (p != NULL && should_record()) {
         in_hook = 1;
         record_alloc(p, size, size, obj);
@@ -677,6 +836,12 @@ static inline void hook_alloc(void *p, size_t size, int obj) {
 }
 
 static inline void hook_realloc(void *old, void *p, size_t size, int obj) {
+    if (sample_T) {
+        int had = old != NULL && MAY_BE_SAMPLED(old);
+        sample_countdown -= (int64_t)size;
+        if (had || sample_countdown <= 0) sampled_realloc_slow(old, p, size, obj, had);
+        return;
+    }
     if (p == NULL || in_hook || (live_len == 0 && !should_record_nohook())) return;
     in_hook = 1;
     size_t grown = size;
@@ -694,6 +859,10 @@ static inline void hook_realloc(void *old, void *p, size_t size, int obj) {
 
 /* peek: as for record_free (objects' memory may be read for the freed-strings count) */
 static inline void hook_free(void *ptr, int peek) {
+    if (filter != NULL) { /* sampled mode: only a pointer the filter may hold is looked up */
+        if (ptr != NULL && MAY_BE_SAMPLED(ptr)) sampled_free_slow(ptr, peek);
+        return;
+    }
     if (ptr != NULL && !in_hook && live_len != 0) {
         in_hook = 1;
         record_free(ptr, peek);
@@ -919,6 +1088,10 @@ static void uninstall_and_clear(void) {
     site_index = NULL;
     site_len = site_cap = site_index_cap = 0;
     degraded = 0;
+    free(filter);
+    filter = NULL;
+    sample_T = 0;
+    sample_countdown = 0;
     for (size_t s = 0; s < n; s++)
         for (int i = 0; i < ns[s]; i++) Py_DECREF((PyObject *)frames[(size_t)s * (size_t)nframes + i].code);
     free(frames);
@@ -928,7 +1101,13 @@ static void uninstall_and_clear(void) {
 /* -- Python API ------------------------------------------------------------------------ */
 static PyObject *py_start(PyObject *self, PyObject *args) {
     int frames;
-    if (!PyArg_ParseTuple(args, "i", &frames)) return NULL;
+    long long interval = 0;
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTuple(args, "i|LK", &frames, &interval, &seed)) return NULL;
+    if (interval < 0) {
+        PyErr_SetString(PyExc_ValueError, "the sampling interval must be >= 0 (0: exact)");
+        return NULL;
+    }
     if (!MEMHOUND_NATIVE_SUPPORTED) {
         PyErr_SetString(PyExc_RuntimeError, "free-threaded builds are not supported");
         return NULL;
@@ -949,6 +1128,17 @@ static PyObject *py_start(PyObject *self, PyObject *args) {
     if (first) {
         if (frames < 1) frames = 1;
         nframes = frames > MAX_FRAMES ? MAX_FRAMES : frames;
+        free(filter); /* left by a first block that could not start */
+        filter = NULL;
+        sample_T = 0;
+        if (interval > 0) { /* nested blocks take the outermost one's mode, as its frames */
+            filter = calloc(FILTER_SIZE, 1);
+            if (filter == NULL) return PyErr_NoMemory();
+            sample_T = (int64_t)interval;
+            rng_seed = (uint64_t)seed;
+            rng_seed_now();
+            sample_countdown = sample_gap();
+        }
     }
     mh_block *bl = &blocks[slot];
     memset(bl, 0, sizeof(*bl));
@@ -1065,31 +1255,40 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
     suspended++;
     PyObject *out = NULL, *allocated = NULL, *retained = NULL, *at_peak = NULL, *sites = NULL;
     PyObject *strings = NULL;
+    PyObject *samples = NULL;
     uint64_t *ret_count = calloc(n + 1, sizeof(uint64_t));
     uint64_t *ret_bytes = calloc(n + 1, sizeof(uint64_t));
+    uint64_t *ret_samples = calloc(n + 1, sizeof(uint64_t));
     char *used = calloc(n + 1, 1);
-    if (ret_count == NULL || ret_bytes == NULL || used == NULL) {
+    if (ret_count == NULL || ret_bytes == NULL || ret_samples == NULL || used == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    uint64_t retained_count = 0, retained_bytes = 0;
+    uint64_t retained_count = 0, retained_bytes = 0, retained_samples = 0;
     for (int k = 0; k < NSHARDS; k++) {
         mh_shard *sh = &shards[k];
         for (size_t i = 0; i < sh->cap; i++) {
             mh_entry *e = &sh->t[i];
             if (!E_USED(e) || !in_block(bl, e)) continue;
-            size_t size = E_SIZE(e);
-            ret_count[E_SITE(e)] += 1;
-            ret_bytes[E_SITE(e)] += size;
-            retained_count += 1;
-            retained_bytes += size;
+            int64_t size, count;
+            sample_weights(E_SIZE(e), &size, &count);
+            ret_count[E_SITE(e)] += (uint64_t)count;
+            ret_bytes[E_SITE(e)] += (uint64_t)size;
+            ret_samples[E_SITE(e)] += 1;
+            retained_count += (uint64_t)count;
+            retained_bytes += (uint64_t)size;
+            retained_samples += 1;
         }
     }
     allocated = PyDict_New();
     retained = PyDict_New();
     at_peak = PyDict_New();
     sites = PyDict_New();
-    if (!allocated || !retained || !at_peak || !sites) goto done;
+    samples = PyDict_New();
+    if (!allocated || !retained || !at_peak || !sites || !samples) goto done;
+    /* sampled mode: counts are in 1/COUNT_ONE objects; samples[site] = (allocated, retained,
+     * at the peak) samples */
+#define CNT(c) (sample_T ? ((uint64_t)(c) + COUNT_ONE / 2) / COUNT_ONE : (uint64_t)(c))
 #define PUT(d, s, a, b)                                                     \
     do {                                                                    \
         PyObject *k_ = PyLong_FromSize_t(s), *v_ = pair((a), (b));          \
@@ -1100,10 +1299,22 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
         used[s] = 1;                                                        \
     } while (0)
     for (size_t s = 0; s < n && s < bl->cap; s++) {
-        if (bl->alloc_count[s]) PUT(allocated, s, bl->alloc_count[s], (int64_t)bl->alloc_bytes[s]);
-        if (ret_count[s]) PUT(retained, s, ret_count[s], (int64_t)ret_bytes[s]);
+        if (bl->alloc_count[s])
+            PUT(allocated, s, CNT(bl->alloc_count[s]), (int64_t)bl->alloc_bytes[s]);
+        if (ret_count[s]) PUT(retained, s, CNT(ret_count[s]), (int64_t)ret_bytes[s]);
         if (bl->snap_count[s] > 0 && bl->snap_bytes[s] > 0)
-            PUT(at_peak, s, (uint64_t)bl->snap_count[s], bl->snap_bytes[s]);
+            PUT(at_peak, s, CNT(bl->snap_count[s]), bl->snap_bytes[s]);
+        if (sample_T && used[s]) {
+            PyObject *k_ = PyLong_FromSize_t(s);
+            PyObject *v_ = Py_BuildValue(
+                "(KKL)", (unsigned long long)bl->alloc_samples[s],
+                (unsigned long long)ret_samples[s],
+                (long long)(bl->snap_samples[s] > 0 ? bl->snap_samples[s] : 0));
+            int r_ = (k_ && v_) ? PyDict_SetItem(samples, k_, v_) : -1;
+            Py_XDECREF(k_);
+            Py_XDECREF(v_);
+            if (r_ < 0) goto done;
+        }
     }
 #undef PUT
     strings = PyList_New(0);
@@ -1141,18 +1352,26 @@ static PyObject *py_results(PyObject *self, PyObject *args) {
         if (r < 0) goto done;
     }
     out = Py_BuildValue(
-        "{s:O,s:O,s:O,s:O,s:O,s:K,s:K,s:K,s:K,s:K,s:L,s:L,s:i,s:i}", "allocated", allocated,
+        "{s:O,s:O,s:O,s:O,s:O,s:K,s:K,s:K,s:K,s:K,s:L,s:L,s:i,s:i,s:L,s:O,s:K,s:K}",
+        "allocated", allocated,
         "retained", retained, "at_peak", at_peak, "sites", sites, "freed_strings", strings,
         "freed_strings_dropped", (unsigned long long)bl->str_dropped, "allocated_count",
-        (unsigned long long)bl->total_count, "allocated_bytes", (unsigned long long)bl->total_bytes,
-        "retained_count", (unsigned long long)retained_count, "retained_bytes",
+        (unsigned long long)CNT(bl->total_count), "allocated_bytes",
+        (unsigned long long)bl->total_bytes, "retained_count",
+        (unsigned long long)CNT(retained_count), "retained_bytes",
         (unsigned long long)retained_bytes, "peak_bytes", (long long)bl->peak, "peak_snapshot_bytes",
-        (long long)bl->snap_current, "frames", nframes, "degraded", degraded);
+        (long long)bl->snap_current, "frames", nframes, "degraded", degraded, "sample_interval",
+        (long long)sample_T, "samples", samples, "allocated_samples",
+        (unsigned long long)bl->total_samples, "retained_samples",
+        (unsigned long long)retained_samples);
+#undef CNT
 done:
     suspended--;
     free(ret_count);
     free(ret_bytes);
+    free(ret_samples);
     free(used);
+    Py_XDECREF(samples);
     Py_XDECREF(allocated);
     Py_XDECREF(retained);
     Py_XDECREF(at_peak);
@@ -1178,16 +1397,18 @@ static PyObject *py_release(PyObject *self, PyObject *args) {
 static PyObject *py_state(PyObject *self, PyObject *args) {
     int blocks_in_use = 0;
     for (int b = 0; b < MAX_BLOCKS; b++) blocks_in_use += blocks[b].in_use;
-    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:i,s:n,s:n,s:i,s:i}", "installed", installed,
+    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:i,s:n,s:n,s:i,s:i,s:L}", "installed", installed,
                          "on_top", installed && hooks_are_ours(), "blocks", blocks_in_use,
                          "live", (Py_ssize_t)live_len, "live_peak", (Py_ssize_t)live_peak, "epoch", (int)epoch,
                          "live_table_bytes", (Py_ssize_t)live_table_bytes(), "sites",
                          (Py_ssize_t)site_len, "suspended", suspended, "numpy_hooked",
-                         numpy_hooked());
+                         numpy_hooked(), "sample_interval", (long long)sample_T);
 }
 
 static PyMethodDef methods[] = {
-    {"start", py_start, METH_VARARGS, "start(frames) -> (block, frames): begin a block."},
+    {"start", py_start, METH_VARARGS,
+     "start(frames, interval=0, seed=0) -> (block, frames): begin a block; interval > 0 "
+     "samples by bytes (the mean interval; nested blocks take the outermost's, see state())."},
     {"end", py_end, METH_VARARGS, "end(block): stop counting for the block."},
     {"suspend", py_suspend, METH_NOARGS, "Stop recording allocations (frees still count)."},
     {"resume", py_resume, METH_NOARGS, "Undo one suspend()."},
@@ -1207,6 +1428,11 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "memhound._native._al
 PyMODINIT_FUNC PyInit__alloc(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
+    static int atfork_done = 0;
+    if (!atfork_done) {
+        pthread_atfork(NULL, NULL, after_fork_child);
+        atfork_done = 1;
+    }
     if (PyModule_AddIntConstant(m, "MAX_FRAMES", MAX_FRAMES) < 0 ||
         PyModule_AddIntConstant(m, "PEAK_MARGIN_MIN", PEAK_MARGIN_MIN) < 0 ||
         PyModule_AddIntConstant(m, "SUPPORTED", MEMHOUND_NATIVE_SUPPORTED) < 0) {

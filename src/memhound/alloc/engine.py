@@ -4,6 +4,9 @@
 MEM and OBJ allocator domains that count every allocation of the block by site, also what is
 freed again, and keep the per-site breakdown near the block's peak; numpy's array data, which
 bypasses those domains, through numpy's own allocator hook (see ``_hook_numpy``).
+With a sampling interval it samples by bytes instead (``sample``: the mean interval; see
+_alloc.c): the counts are estimates with the samples behind each, and only sampled blocks are
+kept, so it costs little and its memory does not grow with the heap.
 ``TracemallocEngine`` is the
 fallback where the extension is not built: it sees what is still alive (retained, the peak
 total) but not what was allocated and freed inside the block, and says so.
@@ -28,6 +31,8 @@ STRING_PREVIEW = 60
 class Engine(Protocol):
     name: str
     frames: int
+    #: The mean sampling interval in bytes; 0: every allocation is counted.
+    sample: int
 
     def start(self) -> None: ...
     def end(self) -> None: ...
@@ -48,22 +53,33 @@ def native_available() -> bool:
     return _native_engine() is not None
 
 
-def make_engine(name: str, frames: int) -> Engine:
-    """``auto`` (native where built, else tracemalloc), ``native`` or ``tracemalloc``."""
+def make_engine(name: str, frames: int, *, sample: int = 0, seed: int = 0) -> Engine:
+    """``auto`` (native where built, else tracemalloc), ``native`` or ``tracemalloc``;
+    ``sample`` > 0: the native engine sampling by bytes with that mean interval (``seed``: a
+    fixed random stream, for reproducible tests; 0: a new one each time)."""
     native = _native_engine() if name in ("auto", "native") else None
     if name == "auto":
-        name = "native" if native is not None else "tracemalloc"
+        name = "native" if native is not None or sample else "tracemalloc"
     if name == "native":
         if native is None:
             from memhound.errors import MissingDependency
 
             raise MissingDependency(
-                "memhound's native allocation engine is not built for this interpreter",
+                "memhound's native allocation engine is not built for this interpreter"
+                + (" (sampled mode needs it)" if sample else ""),
                 hint="reinstall memhound where a C compiler and Python's headers are available "
-                "(pip install --force-reinstall memhound), or use engine='tracemalloc'",
+                "(pip install --force-reinstall memhound), or use engine='tracemalloc'"
+                + (" without sample" if sample else ""),
             )
-        return NativeEngine(frames, native)
+        return NativeEngine(frames, native, sample=sample, seed=seed)
     if name == "tracemalloc":
+        if sample:
+            from memhound.errors import UsageError
+
+            raise UsageError(
+                "the tracemalloc engine cannot sample",
+                hint="use engine='native' (or auto) with sample, or drop sample",
+            )
         return TracemallocEngine(frames)
     from memhound.errors import UsageError
 
@@ -165,13 +181,17 @@ def describe_objects(
 class NativeEngine:
     name = "native"
 
-    def __init__(self, frames: int, native: ModuleType) -> None:
+    def __init__(self, frames: int, native: ModuleType, *, sample: int = 0, seed: int = 0) -> None:
         self._native: Any = native  # memhound._native._alloc (make_engine loads it)
         self.frames = frames
+        self.sample = sample
+        self._seed = seed
         self._block: int | None = None
 
     def start(self) -> None:
-        self._block, self.frames = self._native.start(self.frames)
+        self._block, self.frames = self._native.start(self.frames, self.sample, self._seed)
+        # a nested block takes the outermost one's mode
+        self.sample = int(self._native.state()["sample_interval"])
         _hook_numpy(self._native)
 
     def _id(self) -> int:
@@ -218,6 +238,14 @@ class NativeEngine:
                 "strings: more than 8,192 distinct ones passed, and strings seen once were "
                 "forgotten to keep counting the repeated ones"
             )
+        interval = int(raw["sample_interval"]) or None
+        samples = None
+        if interval is not None:
+            by_site = raw["samples"]
+            samples = {
+                figure: {s: triple[i] for s, triple in by_site.items() if triple[i]}
+                for i, figure in enumerate(("allocated", "retained", "at_peak"))
+            }
         return EngineResult(
             engine=self.name,
             frames=int(raw["frames"]),
@@ -228,8 +256,10 @@ class NativeEngine:
             peak_bytes=int(raw["peak_bytes"]),
             peak_snapshot_bytes=snap or None,
             peak_margin_bytes=max(int(self._native.PEAK_MARGIN_MIN), snap // 100),
-            freed_strings=freed,
+            freed_strings=freed if interval is None else None,
             notes=notes,
+            sample_interval=interval,
+            samples=samples,
         )
 
     def release(self) -> None:
@@ -336,6 +366,7 @@ class TracemallocEngine:
     """tracemalloc sees live blocks only: "allocated" is not measured, the peak is a total."""
 
     name = "tracemalloc"
+    sample = 0
 
     def __init__(self, frames: int) -> None:
         self.frames = frames

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from memhound.model.allocations import (
@@ -36,8 +36,8 @@ class PathFacts:
     cwd: str
     #: Files under these prefixes are memhound's own (and the machinery that ran the target).
     own_prefixes: tuple[str, ...] = ()
-    #: Top-level import name -> distribution name.
-    distributions: dict[str, str] = field(default_factory=dict)
+    #: Top-level import name -> distribution name (read only for files in site-packages).
+    distributions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,24 +139,33 @@ def _sites(result: EngineResult, paths: _Paths, options: GroupOptions) -> dict[i
     return out
 
 
-def _rows(totals: dict[tuple[str, str], list[int]], top: int) -> tuple[Row, ...]:
+def _rows(totals: dict[tuple[str, str], list[int]], top: int, sampled: bool) -> tuple[Row, ...]:
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
-    return tuple(Row(key=k, count=c, bytes=b, where=w) for (k, w), (c, b) in ranked[:top])
+    return tuple(
+        Row(key=k, count=c, bytes=b, where=w, samples=n if sampled else None)
+        for (k, w), (c, b, n) in ranked[:top]
+    )
 
 
 def _breakdown(
-    counts: dict[int, tuple[int, int]], sites: dict[int, _Site], top: int
-) -> tuple[Breakdown, int, int]:
+    counts: dict[int, tuple[int, int]],
+    sites: dict[int, _Site],
+    top: int,
+    samples: dict[int, int] | None = None,
+) -> tuple[Breakdown, int, int, int]:
+    """The breakdown and its totals (objects, bytes, samples; samples only when sampled)."""
     by: dict[str, dict[tuple[str, str], list[int]]] = {
-        k: defaultdict(lambda: [0, 0]) for k in ("package", "file", "location")
+        k: defaultdict(lambda: [0, 0, 0]) for k in ("package", "file", "location")
     }
-    total_count = total_bytes = 0
+    total_count = total_bytes = total_samples = 0
     for sid, (count, nbytes) in counts.items():
         site = sites.get(sid)
         if site is None:
             continue
+        n = samples.get(sid, 0) if samples is not None else 0
         total_count += count
         total_bytes += nbytes
+        total_samples += n
         for key, where, table in (
             (site.package, "", by["package"]),
             (site.path, "", by["file"]),
@@ -165,14 +174,17 @@ def _breakdown(
             acc = table[(key, where)]
             acc[0] += count
             acc[1] += nbytes
+            acc[2] += n
+    sampled = samples is not None
     return (
         Breakdown(
-            by_package=_rows(by["package"], top),
-            by_file=_rows(by["file"], top),
-            by_location=_rows(by["location"], top),
+            by_package=_rows(by["package"], top, sampled),
+            by_file=_rows(by["file"], top, sampled),
+            by_location=_rows(by["location"], top, sampled),
         ),
         total_count,
         total_bytes,
+        total_samples,
     )
 
 
@@ -251,14 +263,24 @@ def group(
     paths = _Paths(facts)
     sites = _sites(result, paths, options)
     top = options.top
+    samples = result.samples if result.sample_interval is not None else None
     allocated = None
-    allocated_count = allocated_bytes = None
+    allocated_count = allocated_bytes = allocated_samples = None
     if result.allocated is not None:
-        allocated, allocated_count, allocated_bytes = _breakdown(result.allocated, sites, top)
-    retained, retained_count, retained_bytes = _breakdown(result.retained, sites, top)
+        allocated, allocated_count, allocated_bytes, n = _breakdown(
+            result.allocated, sites, top, None if samples is None else samples["allocated"]
+        )
+        allocated_samples = n if samples is not None else None
+    retained, retained_count, retained_bytes, n = _breakdown(
+        result.retained, sites, top, None if samples is None else samples["retained"]
+    )
+    retained_samples = n if samples is not None else None
     types = [(name, sid, size) for name, sid, size in result.objects]
     retained = Breakdown(
-        retained.by_package, retained.by_file, retained.by_location, _by_key(types, sites, top)
+        retained.by_package,
+        retained.by_file,
+        retained.by_location,
+        _by_key(types, sites, top) if samples is None else None,
     )
     retained_strings = [(text, sid, 1, size) for text, sid, size in result.strings]
     strings_allocated = None
@@ -266,9 +288,22 @@ def group(
         # allocated in the block: the ones freed again, and the ones still alive
         strings_allocated = _strings([*result.freed_strings, *retained_strings], sites, top)
     at_peak = None
+    peak_samples = None
     if result.at_peak is not None:
-        at_peak = _breakdown(result.at_peak, sites, top)[0]
+        at_peak, _, _, n = _breakdown(
+            result.at_peak, sites, top, None if samples is None else samples["at_peak"]
+        )
+        peak_samples = n if samples is not None else None
     notes = list(result.notes)
+    if result.sample_interval is not None:
+        notes.insert(
+            0,
+            f"sampled: one sample per {format_bytes(result.sample_interval)} allocated on "
+            "average (Poisson sampling by bytes); every figure is an estimate, ± the half-width "
+            "of a 95% interval from the samples behind it (1.96/sqrt(samples)). A realloc "
+            "counts its new size in allocated. Types and strings are not measured in sampled "
+            "mode.",
+        )
     if result.peak_margin_bytes is not None and at_peak is not None:
         notes.append(
             "the breakdown at the peak was copied when the block held "
@@ -301,4 +336,8 @@ def group(
         notes=tuple(notes),
         target=target,
         outcome=outcome,
+        sample_interval=result.sample_interval,
+        allocated_samples=allocated_samples,
+        retained_samples=retained_samples,
+        peak_samples=peak_samples,
     )

@@ -9,6 +9,9 @@ Figures, all for one profiled block:
 - *retained*: what was allocated in the block and is still alive after it, after a full gc.
 - *peak*: the highest amount of memory allocated in the block and not yet freed at one moment
   (net of what the block itself freed; memory from before the block does not count).
+
+A sampled report (``sample_interval`` set) holds estimates: each row carries the number of
+samples behind it, and ``confidence_95`` gives the ± of a figure from that number.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from memhound.model._format import check_format
 from memhound.model.run import Run, read_artifact
 
 ALLOC_FORMAT = "memhound.alloc"
-ALLOC_VERSION = 1
+ALLOC_VERSION = 2  # 2: sample_interval, samples per row and total (sampled mode)
 ALLOC_FILE = "alloc.json"
 
 
@@ -56,6 +59,11 @@ class EngineResult:
     #: engine cannot see them.
     freed_strings: list[tuple[str, int, int, int]] | None = None
     notes: list[str] = field(default_factory=list)
+    #: Sampled mode: the mean sampling interval in bytes (``None``: every allocation counted),
+    #: and the samples behind each site's figures, by figure ("allocated", "retained",
+    #: "at_peak"); the counts above are then estimates.
+    sample_interval: int | None = None
+    samples: dict[str, dict[int, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class Row:
     count: int
     bytes: int
     where: str = ""
+    #: Sampled mode: how many samples the estimate rests on (``None``: an exact count).
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,16 @@ class AllocReport:
     target: tuple[str, ...] = ()
     #: How the program ended under ``memhound profile`` (exit code, interrupted, exception).
     outcome: str = ""
+    #: Sampled mode: the mean sampling interval in bytes; ``None``: exact (every allocation).
+    sample_interval: int | None = None
+    #: Sampled mode: the samples behind the allocated, retained and peak totals.
+    allocated_samples: int | None = None
+    retained_samples: int | None = None
+    peak_samples: int | None = None
+
+    @property
+    def sampled(self) -> bool:
+        return self.sample_interval is not None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -166,7 +186,23 @@ class AllocReport:
             notes=tuple(d.get("notes") or ()),
             target=tuple(d.get("target") or ()),
             outcome=str(d.get("outcome") or ""),
+            sample_interval=d.get("sample_interval"),
+            allocated_samples=d.get("allocated_samples"),
+            retained_samples=d.get("retained_samples"),
+            peak_samples=d.get("peak_samples"),
         )
+
+
+#: The normal quantile of a two-sided 95% interval.
+Z95 = 1.96
+
+
+def confidence_95(samples: int) -> float:
+    """The relative half-width of a 95% interval around an estimate resting on ``samples``
+    samples. Poisson sampling by bytes: the number of samples a site gets is Poisson, so the
+    relative standard error of its estimate is about 1/sqrt(samples) (less for allocations
+    larger than the interval, which are sampled almost surely). ``inf`` without samples."""
+    return Z95 / samples**0.5 if samples > 0 else float("inf")
 
 
 def load_alloc(run: Run) -> AllocReport:

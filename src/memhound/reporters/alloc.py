@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from memhound.model.allocations import AllocReport, Breakdown, Row
+from memhound.model.allocations import AllocReport, Breakdown, Row, confidence_95
 from memhound.units import format_bytes
 
 MEANINGS = {
@@ -20,8 +20,34 @@ def _b(n: int | None) -> str:
     return "not measured" if n is None else format_bytes(n)
 
 
-def _objects(n: int | None) -> str:
-    return "" if n is None else f"{n:,} objects"
+def pm(samples: int | None) -> str:
+    """``±12%`` (a 95% interval) for a sampled figure, ``""`` for an exact one."""
+    if samples is None:
+        return ""
+    if samples == 0:
+        return "± ?"
+    half = confidence_95(samples)
+    return f"±{half * 100:.0f}%" if half < 10 else "±>999%"
+
+
+def mode(report: AllocReport) -> str:
+    """How the figures were obtained, in words."""
+    if report.sample_interval is None:
+        return "exact: every allocation counted"
+    return (
+        f"sampled every {format_bytes(report.sample_interval)} on average: figures are "
+        "estimates, ± a 95% interval"
+    )
+
+
+def _est(n: int | None, samples: int | None) -> str:
+    if n is None or samples is None:
+        return _b(n)
+    return f"~{format_bytes(n)} {pm(samples)}"
+
+
+def _objects(n: int | None, sampled: bool = False) -> str:
+    return "" if n is None else f"{'~' if sampled else ''}{n:,} objects"
 
 
 def title(report: AllocReport) -> str:
@@ -32,22 +58,24 @@ def title(report: AllocReport) -> str:
 def totals(report: AllocReport) -> list[tuple[str, str, str, str]]:
     """(figure, bytes, objects, meaning) rows."""
     peak_note = MEANINGS["peak"]
+    if report.sampled:
+        peak_note += " (the estimate's highest value)"
     return [
         (
             "allocated",
-            _b(report.allocated_bytes),
-            _objects(report.allocated_count),
+            _est(report.allocated_bytes, report.allocated_samples),
+            _objects(report.allocated_count, report.sampled),
             MEANINGS["allocated"]
             if report.allocated_bytes is not None
             else "not measured by this engine",
         ),
         (
             "retained",
-            _b(report.retained_bytes),
-            _objects(report.retained_count),
+            _est(report.retained_bytes, report.retained_samples),
+            _objects(report.retained_count, report.sampled),
             MEANINGS["retained"],
         ),
-        ("peak", _b(report.peak_bytes), "", peak_note),
+        ("peak", _est(report.peak_bytes, report.peak_samples), "", peak_note),
     ]
 
 
@@ -71,7 +99,7 @@ def sections(report: AllocReport) -> list[tuple[str, str, tuple[Row, ...] | None
         out.append(("at the peak, by file", "file", report.at_peak.by_file))
         out.append(("at the peak, by location", "location", report.at_peak.by_location))
     out.append(("allocated strings", "string", report.strings_allocated))
-    out.append(("retained strings", "string", report.strings_retained))
+    out.append(("retained strings", "string", None if report.sampled else report.strings_retained))
     return out
 
 
@@ -89,27 +117,32 @@ class AllocTextReporter:
         out.append(
             f"  engine {report.engine}, {report.frames} frame(s), {report.duration_s:.2f} s"
             + (f", {report.outcome}" if report.outcome else "")
-            + "\n\n"
+            + f"\n  {mode(report)}\n\n"
         )
         for name, nbytes, objs, meaning in totals(report):
-            out.append(f"  {name:<10} {nbytes:>12}  {objs:>18}   {meaning}\n")
+            out.append(f"  {name:<10} {nbytes:>18}  {objs:>19}   {meaning}\n")
         for heading, _col, rows in sections(report):
             out.append(f"\n{heading}\n")
             if rows is None:
-                out.append("  (not measured by this engine)\n")
+                out.append(f"  ({not_measured(report)})\n")
                 continue
             if not rows:
                 out.append("  (none)\n")
                 continue
             for row in rows[: self.rows]:
                 where = f"  {row.where}" if row.where else ""
-                out.append(
-                    f"  {format_bytes(row.bytes):>11} {row.count:>10,}  {_text_key(row)}{where}\n"
-                )
+                est = f"{format_bytes(row.bytes):>11}"
+                if row.samples is not None:
+                    est = f"{'~' + format_bytes(row.bytes):>12} {pm(row.samples):>6}"
+                out.append(f"  {est} {row.count:>10,}  {_text_key(row)}{where}\n")
         if report.notes:
             out.append("\nnotes\n")
             out.extend(f"  - {n}\n" for n in report.notes)
         return "".join(out)
+
+
+def not_measured(report: AllocReport) -> str:
+    return "not measured in sampled mode" if report.sampled else "not measured by this engine"
 
 
 class AllocJsonReporter:
@@ -159,6 +192,7 @@ class AllocHtmlReporter:
             f'<p class="sub">engine {escape(report.engine)}, {report.frames} frame(s), '
             f"{report.duration_s:.2f} s"
             f"{(', ' + escape(report.outcome)) if report.outcome else ''}</p>"
+            f'<p class="sub" id="mode">{escape(mode(report))}</p>'
         )
         body = [
             '<table class="totals" id="totals"><thead><tr><th>figure</th><th>bytes</th>'
@@ -179,21 +213,30 @@ class AllocHtmlReporter:
         for n, (heading, col, rows) in enumerate(sections(report)):
             body.append(f'<section class="table" id="t{n}"><h2>{escape(heading)}</h2>')
             if rows is None:
-                body.append('<p class="na">not measured by this engine</p></section>')
+                body.append(f'<p class="na">{escape(not_measured(report))}</p></section>')
                 continue
             if not rows:
                 body.append('<p class="na">none</p></section>')
                 continue
             where = "allocated at" if col in ("type", "string") else "function"
+            est = report.sampled
             body.append(
-                f"<table><thead><tr><th>{escape(col)}</th><th>bytes</th><th>objects</th>"
-                f"<th>{where}</th></tr></thead><tbody>"
+                f"<table><thead><tr><th>{escape(col)}</th><th>bytes</th>"
+                + ("<th>± (95%)</th><th>samples</th>" if est else "")
+                + f"<th>objects</th><th>{where}</th></tr></thead><tbody>"
             )
             for row in rows:
                 key = row.key if col != "string" else repr(row.key)
+                extra = ""
+                if est:
+                    extra = (
+                        f'<td class="num">{escape(pm(row.samples))}</td>'
+                        f'<td class="num">{row.samples or 0:,}</td>'
+                    )
                 body.append(
                     f'<tr><td class="key">{escape(key)}</td><td class="num">'
-                    f'{escape(format_bytes(row.bytes))}</td><td class="num">{row.count:,}</td>'
+                    f"{'~' if est else ''}{escape(format_bytes(row.bytes))}</td>{extra}"
+                    f'<td class="num">{"~" if est else ""}{row.count:,}</td>'
                     f"<td>{escape(row.where)}</td></tr>"
                 )
             body.append("</tbody></table></section>")

@@ -11,6 +11,7 @@ import gc
 import os
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -23,6 +24,8 @@ from memhound.model.allocations import ALLOC_FILE, AllocReport
 from memhound.model.run import ExitStatus
 
 DEFAULT_FRAMES = 8
+#: The sampling interval ``--sample`` suggests (Go's and jemalloc's default).
+DEFAULT_SAMPLE = 512 * 1024
 #: The allocation page of a run recorded with ``memhound run --profile``.
 ALLOC_HTML = "alloc.html"
 
@@ -35,16 +38,64 @@ class ProfileOptions:
     frames: int = DEFAULT_FRAMES
     include_own: bool = False
     engine: str = "auto"
+    #: Sampled mode: the mean sampling interval in bytes; 0 counts every allocation.
+    sample: int = 0
+    #: A fixed random stream for the sampler (reproducible tests); 0: a new one each run.
+    sample_seed: int = 0
 
     def check(self) -> None:
         if self.top < 1:
             raise UsageError("top must be 1 or more")
         if not 1 <= self.frames <= 64:
             raise UsageError("frames must be between 1 and 64")
+        if self.sample < 0 or (0 < self.sample < 256) or self.sample > 2**40:
+            raise UsageError(
+                f"a sampling interval of {self.sample} bytes is out of range",
+                hint="give 256 B to 1 TiB, e.g. sample='512KiB' (--sample 512KiB), "
+                "or leave it out to count every allocation",
+            )
+        if self.sample and self.engine == "tracemalloc":
+            raise UsageError(
+                "the tracemalloc engine cannot sample",
+                hint="use engine='native' (or auto) with sample, or drop sample",
+            )
+        if not 0 <= self.sample_seed < 2**64:
+            raise UsageError("sample_seed must be between 0 and 2**64 - 1")
+
+
+class _Distributions(Mapping[str, str]):
+    """Top-level import name -> distribution, read on first use: reading every installed
+    distribution's file list takes a quarter of a second here, and a report whose sites are all
+    in the stdlib and the user's code never needs it."""
+
+    def __init__(self) -> None:
+        self._map: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._map is None:
+            import importlib.metadata
+
+            try:
+                self._map = {
+                    top: names[0]
+                    for top, names in importlib.metadata.packages_distributions().items()
+                    if names
+                }
+            except Exception:  # a broken distribution must not cost the report
+                self._map = {}
+        return self._map
+
+    def __getitem__(self, key: str) -> str:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def path_facts() -> PathFacts:
-    import importlib.metadata
     import runpy
     import site
     import sysconfig
@@ -57,14 +108,6 @@ def path_facts() -> PathFacts:
     if isinstance(user_site, str):
         sites.add(user_site)
     sites |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
-    try:
-        dists = {
-            top: names[0]
-            for top, names in importlib.metadata.packages_distributions().items()
-            if names
-        }
-    except Exception:  # a broken distribution must not cost the report
-        dists = {}
     own = [os.path.dirname(os.path.abspath(memhound.__file__))]
     if runpy.__file__:
         own.append(runpy.__file__)
@@ -75,7 +118,7 @@ def path_facts() -> PathFacts:
         site_dirs=tuple(sorted(sites)),
         cwd=os.getcwd(),
         own_prefixes=tuple(own),
-        distributions=dists,
+        distributions=_Distributions(),
     )
 
 
@@ -95,7 +138,12 @@ class ProfileSession:
     def start(self) -> None:
         if self._engine is not None:
             raise UsageError("this profile is already running", hint="stop() it first")
-        engine = make_engine(self.options.engine, self.options.frames)
+        engine = make_engine(
+            self.options.engine,
+            self.options.frames,
+            sample=self.options.sample,
+            seed=self.options.sample_seed,
+        )
         self._t0 = time.perf_counter()
         engine.start()  # last: from here on, allocations count
         self._engine = engine
@@ -109,10 +157,16 @@ class ProfileSession:
         duration = time.perf_counter() - self._t0
         engine.suspend()
         try:
-            gc.collect()
-            items = find_new_objects(engine)
-            objects, strings = describe_objects(items)
-            del items
+            if engine.sample:
+                # sampled: types and strings are not measured (the walk would find only the
+                # sampled objects, and costs time with the heap)
+                objects: list[tuple[str, int, int]] = []
+                strings: list[tuple[str, int, int]] = []
+            else:
+                gc.collect()
+                items = find_new_objects(engine)
+                objects, strings = describe_objects(items)
+                del items
             result = engine.results()
         finally:
             engine.resume()
