@@ -156,7 +156,7 @@ def snapshot(
         fspath = os.fsdecode(fspath)
     if gzip is None:
         gzip = fspath.endswith(".gz")
-    _prepare(gzip=gzip)
+    prepare(gzip=gzip)
     if collect:
         gc.collect()
     t0 = time.perf_counter()
@@ -204,7 +204,7 @@ def snapshot(
     )
 
 
-def _prepare(*, gzip: bool) -> None:
+def prepare(*, gzip: bool) -> None:
     """Everything a snapshot imports or builds on first use, done before the walk: imported
     after the first walk (numpy alone is ~200 modules), it would be new objects in the second
     snapshot, and the three-snapshot method would rank memhound's imports above the leak.
