@@ -562,7 +562,12 @@ class _Walker:
         code = f.f_code
         where = f"{_short(code.co_filename)}:{f.f_lineno}"
         self.set_node(i, N_HIDDEN, self.s(f"frame {code.co_name} ({where})"))
-        for name, value in list(f.f_locals.items()):
+        local_vars = f.f_locals
+        if type(local_vars) is dict and self.index_get(id(local_vars)) is None:
+            # The dict a function frame's locals are copied into when read (by this walk,
+            # up to 3.12): part of the frame, not an object of the program's held from C
+            self.index_set(id(local_vars), i)
+        for name, value in list(local_vars.items()):
             if type(name) is str:
                 self.edge(i, E_CONTEXT, self.s(name), value)
         if f.f_back is not None:
