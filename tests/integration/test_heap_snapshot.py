@@ -19,7 +19,7 @@ from memhound.errors import OutputNotWritable
 from memhound.heap import graph, snapshot
 from memhound.heap.diff import diff, three_snapshot
 from memhound.heap.v8format import load
-from tests.conftest import ROOT, mh
+from tests.conftest import ROOT, mh, script
 from tests.heap import walkers
 
 SCRIPT = ROOT / "tests" / "heap" / "make_snapshots.py"
@@ -128,6 +128,67 @@ def test_comparisons_find_exactly_the_leaked_objects(snaps: Path) -> None:
     assert leak.count == 400
     assert "heapapp.models.Temp" not in groups
     assert leak.paths[0].text.startswith("module heapapp.cache -> LEAKS -> list[")
+
+
+LEAKY_SCRIPT = """
+import sys
+import threading
+import memhound
+
+def idle():  # a thread waiting all along: its frames' locals are read by every snapshot
+    done = threading.Event()
+    done.wait(600)
+
+threading.Thread(target=idle, daemon=True).start()
+
+class Session:
+    def __init__(self, n):
+        self.n = n
+        self.data = bytearray(200)
+
+KEEP = []
+
+def work():
+    for i in range(300):
+        KEEP.append(Session(i))
+
+work()
+assert "numpy" not in sys.modules  # memhound's first snapshot brings it
+for name in "abc":
+    memhound.snapshot(name + ".heapsnapshot")
+    work()
+"""
+
+
+def test_three_snapshots_of_a_script_show_its_leak_and_nothing_of_memhound(
+    tmp_path: Path, walker: str
+) -> None:
+    # The first in-process snapshot imports numpy (~200 modules) and builds caches: made
+    # after the first walk, they were new objects in the second snapshot and ranked above
+    # the script's own leak (which came 6th). And the dicts a waiting thread's frames copy
+    # their locals into when the first walk reads them were "new, held from C" after it.
+    path = script(tmp_path, "leaky.py", LEAKY_SCRIPT)
+    subprocess.run(
+        [sys.executable, path], check=True, timeout=300, cwd=tmp_path, env=walkers.env(walker)
+    )
+    a, b, c = (load(tmp_path / f"{x}.heapsnapshot") for x in "abc")
+    graph_c = graph.analyse(c)
+    groups = three_snapshot(a, b, c, graph_c)
+    assert groups[0].class_name == "__main__.Session" and groups[0].count == 300
+    assert groups[0].paths[0].text.startswith("module __main__ -> KEEP -> list[")
+    for g in groups:
+        text = " ".join([g.class_name, *(p.text for p in g.paths)])
+        assert "memhound" not in text and "numpy" not in text, text
+        assert "(held from C)" not in text, text
+    # and in the plain comparison, nothing but the script's objects is new in the second
+    new = {r.class_name for r in diff(a, b) if r.new_count}
+    assert "__main__.Session" in new
+    assert not [n for n in new if "numpy" in n or "memhound" in n or n.startswith("module")]
+    # memhound's modules and the ones it imported are under its own root, not (modules)
+    own = graph.reached_through(graph_c, ["(memhound)"])
+    names = {graph_c.snap.name(int(i)) for i in own.nonzero()[0]}
+    assert {"module numpy", "module memhound.heap.writer"} <= names
+    assert "module __main__" not in names
 
 
 def test_redaction_file_mode_and_gzip(snaps: Path) -> None:

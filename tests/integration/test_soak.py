@@ -45,6 +45,19 @@ def test_a_module_level_list_is_a_leak_with_its_size_and_holder(tmp_path: object
     }
 
 
+def test_what_grows_lists_nothing_of_memhound(tmp_path: object) -> None:
+    # memhound's own frames were listed as growth: the soak's dict of the snapshots taken
+    # ("held by ... soak engine.py -> taken") and the snapshot's Path (matched by address
+    # to the previous snapshot's one).
+    doc = soak("--wsgi", f"{ZOO}:LISTENERS", "-n", "1500", "-o", f"{tmp_path}/r")
+    assert doc["leak"] is True and doc["growing"], doc
+    assert doc["growing"][0]["path"].startswith(f"module {ZOO} -> _LISTENERS -> list[")
+    for g in doc["growing"]:
+        text = f"{g['class_name']} {g['path']}"
+        assert "memhound" not in text and "numpy" not in text, g
+        assert not g["class_name"].startswith("pathlib."), g
+
+
 def test_a_slow_leak_under_big_temporaries(tmp_path: object) -> None:
     doc = soak("--wsgi", f"{ZOO}:SLOW_LEAK", "-n", "3000", "--no-snapshots", "-o", f"{tmp_path}/r")
     assert doc["leak"] is True

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from memhound.agent.channel import Measured, agent_fd, decode, since
+from memhound.agent.channel import Measured, ResourcesAnswer, agent_fd, decode, since
 from memhound.model.readings import MemoryReading
 from memhound.model.timeline import (
     AgentExit,
@@ -115,6 +115,49 @@ def test_checkpoint_with_and_without_a_reading() -> None:
         ),
         ({"kind": "measured", "pid": 7, "t": 1001, "traced": 512}, Measured(1.0, 7, 512)),
         ({"kind": "measured", "pid": 7, "t": 1001, "traced": None}, Measured(1.0, 7, None)),
+        (
+            {"kind": "hello", "pid": 7, "t": 1001, "measure_signal": 40, "resources_signal": 42},
+            AgentInfo(1.0, 7, "", "", False, 40, 42),
+        ),
+        (
+            {
+                "kind": "resources",
+                "pid": 7,
+                "t": 1001,
+                "id": 3,
+                "do": "report",
+                "frames": 16,
+                "groups": [
+                    {
+                        "kind": "socket",
+                        "what": "socket to ('127.0.0.1', 5432)",
+                        "count": 250,
+                        "stack": [["app.py", 22], ["socket.py", 831]],
+                    }
+                ],
+                "last": False,
+            },
+            ResourcesAnswer(
+                1.0,
+                7,
+                3,
+                "report",
+                (
+                    (
+                        "socket",
+                        "socket to ('127.0.0.1', 5432)",
+                        250,
+                        (("app.py", 22), ("socket.py", 831)),
+                    ),
+                ),
+                False,
+                16,
+            ),
+        ),
+        (
+            {"kind": "resources", "pid": 7, "t": 1001, "id": 4, "do": "mark", "error": "OSError()"},
+            ResourcesAnswer(1.0, 7, 4, "mark", (), True, 0, "OSError()"),
+        ),
     ],
     ids=lambda v: v["kind"] if isinstance(v, dict) else "",
 )

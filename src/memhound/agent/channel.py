@@ -55,7 +55,24 @@ class Measured:
     traced_bytes: int | None
 
 
-Message = Record | Measured
+@dataclass(frozen=True)
+class ResourcesAnswer:
+    """One datagram of an agent's answer to the resources signal (``memhound soak --serve``):
+    the request it answers (``request_id``, ``action``), for a report a batch of the groups
+    left open (``(kind, what, count, stack)``, stack oldest frame first), ``last`` on the
+    answer's last batch; ``error`` when the agent could not answer. Not a timeline record."""
+
+    t: float
+    pid: int
+    request_id: int
+    action: str
+    groups: tuple[tuple[str, str, int, tuple[tuple[str, int], ...]], ...]
+    last: bool
+    frames: int = 0
+    error: str | None = None
+
+
+Message = Record | Measured | ResourcesAnswer
 
 
 def since(epoch_s: float) -> Callable[[Any], float]:
@@ -159,6 +176,7 @@ def _decode(msg: dict[str, Any], rel: Callable[[Any], float], out: list[Message]
         # Not an int: it listens for no signal memhound may send (sent anyway, a real-time
         # signal would end it); the hello counts all the same.
         measure_signal = msg.get("measure_signal")
+        resources_signal = msg.get("resources_signal")
         out.append(
             AgentInfo(
                 rel(msg.get("t")),
@@ -167,11 +185,34 @@ def _decode(msg: dict[str, Any], rel: Callable[[Any], float], out: list[Message]
                 str(msg.get("executable", "")),
                 bool(msg.get("trace_python", False)),
                 measure_signal if isinstance(measure_signal, int) else 0,
+                resources_signal if isinstance(resources_signal, int) else 0,
             )
         )
     elif kind == contract.KIND_MEASURED:
         traced = msg.get("traced")
         out.append(Measured(rel(msg.get("t")), pid, None if traced is None else int(traced)))
+    elif kind == contract.KIND_RESOURCES:
+        error = msg.get("error")
+        out.append(
+            ResourcesAnswer(
+                rel(msg.get("t")),
+                pid,
+                int(msg["id"]),
+                str(msg.get("do", "")),
+                tuple(
+                    (
+                        str(g["kind"]),
+                        str(g["what"]),
+                        int(g["count"]),
+                        tuple((str(f[0]), int(f[1])) for f in g.get("stack", ())),
+                    )
+                    for g in msg.get("groups", ())
+                ),
+                bool(msg.get("last", True)),
+                int(msg.get("frames", 0)),
+                None if error is None else str(error),
+            )
+        )
 
 
 CHANNEL_PREFIX = "memhound-"

@@ -41,6 +41,12 @@ ENV_SNAPSHOT_REDACT = "MEMHOUND_SNAPSHOT_REDACT"  # "1": strings and bytes writt
 # On this signal (signal_value()) the agent collects garbage and answers "measured" at once:
 # memhound soak pauses its load and asks.
 ENV_MEASURE_SIGNAL = "MEMHOUND_MEASURE_SIGNAL"
+# On this signal (signal_value()) the agent reads memhound's request from the file named by
+# ENV_RESOURCES_REQUEST ({"id": N, "do": "mark" | "deep" | "shallow" | "report", "frames": K})
+# and answers KIND_RESOURCES: memhound soak --serve asks where what its soak left open (sockets,
+# files, threads, connections) was created.
+ENV_RESOURCES_SIGNAL = "MEMHOUND_RESOURCES_SIGNAL"
+ENV_RESOURCES_REQUEST = "MEMHOUND_RESOURCES_REQUEST"
 
 # Read by memhound.checkpoint() in the program itself: where its one-line report goes.
 ENV_CHECKPOINT_OUTPUT = "MEMHOUND_CHECKPOINT_OUTPUT"
@@ -56,6 +62,9 @@ KIND_SNAPSHOT_FAILED = "snapshot-failed"
 KIND_OPEN_RESOURCES = "open-resources"  # what was still open at exit (in batches)
 KIND_BYE = "bye"  # the last word, from atexit
 KIND_MEASURED = "measured"  # the answer to the measure signal
+# the answer to the resources signal: its request's id and action, and for "report" the groups
+# left open [{kind, what, count, stack}] in batches, the last one with "last": true
+KIND_RESOURCES = "resources"
 KINDS = frozenset(
     {
         KIND_HELLO,
@@ -68,6 +77,7 @@ KINDS = frozenset(
         KIND_OPEN_RESOURCES,
         KIND_BYE,
         KIND_MEASURED,
+        KIND_RESOURCES,
     }
 )
 

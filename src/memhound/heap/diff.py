@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memhound.heap.graph import HeapGraph, RetainerPath, classes, retainer_paths
+from memhound.heap.graph import (
+    MEMHOUND_ROOT,
+    HeapGraph,
+    RetainerPath,
+    classes,
+    reached_through,
+    retainer_paths,
+)
 from memhound.heap.v8format import HeapSnapshot
 
 
@@ -89,10 +96,16 @@ def three_snapshot(
     """Objects new in ``b`` and still alive in ``c``, grouped by class (as classed in ``c``).
 
     The ``path_groups`` biggest groups (by retained size) get ``paths`` retainer paths of
-    their biggest object. ``leave_out``, a mask over ``c``'s nodes, drops objects from the
-    groups (memhound's own, say: :func:`memhound.heap.graph.reached_through`).
+    their biggest object. What memhound itself holds in ``c`` (objects whose shortest path
+    from the root runs through its ``(memhound)`` root: its modules, the modules it imported
+    to write snapshots, its frames) is never a group. ``leave_out``, a mask over ``c``'s
+    nodes, drops more objects from the groups (those of modules imported meanwhile, say:
+    :func:`memhound.heap.graph.reached_through`).
     """
     import numpy as np
+
+    own = reached_through(graph_c, (MEMHOUND_ROOT,))
+    leave_out = own if leave_out is None else (leave_out | own)
 
     new_ids = b.node_id[_real(b)]
     new_ids = new_ids[~np.isin(new_ids, a.node_id[_real(a)])]

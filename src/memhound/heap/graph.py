@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from memhound.errors import MissingDependency
+from memhound.heap.v8format import MEMHOUND_ROOT as MEMHOUND_ROOT
 from memhound.heap.v8format import NUMBERED_EDGE_TYPES, HeapSnapshot, native_heapwalk
 
 if TYPE_CHECKING:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+#: The synthetic root under which memhound's writer puts what memhound itself holds in the
+#: observed process (its modules and frames, numpy imported for snapshots): never growth.
+MEMHOUND_ROOT = "(memhound)"
 NODE_FIELDS = ["type", "name", "id", "self_size", "edge_count", "trace_node_id", "detachedness"]
 NODE_TYPES = [
     "hidden",

@@ -10,7 +10,9 @@ How Python maps onto the format (see docs/heap.md):
   variables and frame locals are ``context`` edges; weak references are ``weak`` edges; the
   rest ``internal`` edges named after the referent's type;
 - synthetic roots: ``(modules)`` (``sys.modules``), one ``(thread NAME)`` per thread stack,
-  and ``(held from C)`` for gc objects reached from neither, so every node is reachable;
+  ``(memhound)`` for memhound's own modules, the modules it imported to take snapshots (numpy)
+  and its frames, and ``(held from C)`` for gc objects reached from none of them, so every
+  node is reachable and what only memhound holds can be told apart;
 - node ids are odd numbers, stable while an object lives at the same address with the same
   type, so two snapshots of one process match objects.
 
@@ -37,7 +39,7 @@ from typing import Any, Protocol, cast
 from memhound._fsutil import atomic_private_file
 from memhound._native import load
 from memhound._platform import traverse_unsafe_ids
-from memhound.heap.v8format import EDGE_TYPES, META, NODE_FIELDS, NODE_TYPES
+from memhound.heap.v8format import EDGE_TYPES, MEMHOUND_ROOT, META, NODE_FIELDS, NODE_TYPES
 
 _NT = {name: i for i, name in enumerate(NODE_TYPES)}
 _ET = {name: i for i, name in enumerate(EDGE_TYPES)}
@@ -51,6 +53,12 @@ E_INTERNAL, E_HIDDEN, E_WEAK = _ET["internal"], _ET["hidden"], _ET["weak"]
 NAME_CHARS = 120
 _MAX_U32 = 2**32 - 1
 _HEAP_DIR = os.path.dirname(os.path.abspath(__file__))
+#: memhound's package folder: modules and frames of files in it are memhound's own (the
+#: agent's boot folder, which observed programs import from, is inside it)
+_OWN_DIR = os.path.dirname(_HEAP_DIR) + os.sep
+#: modules first imported by memhound's own snapshot machinery (numpy and its parts, json...)
+_IMPORTED_FOR_SNAPSHOTS: set[str] = set()
+_PREPARED: set[str] = set()
 _NUMBER_TYPES = (int, float, complex, bool)
 _WEAK_TYPES = (weakref.ReferenceType, weakref.ProxyType, weakref.CallableProxyType)
 
@@ -141,9 +149,14 @@ def snapshot(
     >>> memhound.snapshot("app.heapsnapshot").node_count  # doctest: +SKIP
     412367
     """
-    target = Path(path)
+    # a str, not a Path, while the heap is walked: a Path (gc-tracked) made here would be an
+    # object of memhound's in the snapshot, and match the next snapshot's at the same address
+    fspath = os.fspath(path)
+    if not isinstance(fspath, str):
+        fspath = os.fsdecode(fspath)
     if gzip is None:
-        gzip = target.name.endswith(".gz")
+        gzip = fspath.endswith(".gz")
+    prepare(gzip=gzip)
     if collect:
         gc.collect()
     t0 = time.perf_counter()
@@ -169,6 +182,7 @@ def snapshot(
             gc.enable()
         sys.setswitchinterval(interval)
     t1 = time.perf_counter()
+    target = Path(fspath)
     with atomic_private_file(
         target, buffering=1 << 20, hint="choose another path, or fix the directory's permissions"
     ) as raw:
@@ -188,6 +202,65 @@ def snapshot(
         walk_s=t1 - t0,
         write_s=t2 - t1,
     )
+
+
+def prepare(*, gzip: bool) -> None:
+    """Everything a snapshot imports or builds on first use, done before the walk: imported
+    after the first walk (numpy alone is ~200 modules), it would be new objects in the second
+    snapshot, and the three-snapshot method would rank memhound's imports above the leak.
+    The modules this brings in are remembered as memhound's (the ``(memhound)`` root)."""
+    key = "gzip" if gzip else "plain"
+    if key in _PREPARED:
+        return
+    before = set(sys.modules)
+    import io
+    import json  # noqa: F401  (_write_json's)
+
+    import numpy as np
+
+    if gzip:
+        import gzip as gzip_module  # noqa: F401
+
+    # the numpy calls the walk and the writing make, once on tiny arrays: some import more of
+    # numpy or build caches the first time (np.unique, argsort, frombuffer, fromiter...)
+    edges = array("q", [0, E_ELEMENT, 0, 1, 1, E_WEAK, 0, 2])
+    _unreachable(3, edges, 0)
+    _IdRegistry().assign(np.array([3, 1, 2], dtype=np.int64), np.zeros(3, dtype=np.int64))
+    np.fromiter(iter((1, 2)), dtype=np.int64, count=2)
+    np.bincount(np.array([0, 1, 1]), minlength=3).astype(np.int64).sum()
+    np.intersect1d(np.array([1, 2]), np.array([2]))
+    tables = {
+        "node_count": 1,
+        "edge_count": 0,
+        "nodes": np.zeros((1, len(NODE_FIELDS)), dtype=np.int64),
+        "edges": np.zeros((0, 3), dtype=np.int64),
+        "locations": np.zeros((0, 4), dtype=np.int64),
+        "trace_function_infos": [],
+        "trace_tree": [],
+        "strings": [""],
+    }
+    _write_json(io.BytesIO(), tables)
+    _native_module()
+    # and the file's: tempfile makes its name generator (and caches its folder) on first use
+    import tempfile
+
+    with (
+        tempfile.TemporaryDirectory(prefix="memhound-") as tmp,
+        atomic_private_file(Path(tmp) / "warm-up") as fh,
+    ):
+        fh.write(b"{}")
+    _IMPORTED_FOR_SNAPSHOTS.update(set(sys.modules) - before)
+    _PREPARED.add(key)
+
+
+def _is_own_module(name: str, mod: types.ModuleType) -> bool:
+    """memhound's own modules (the agent's included) and those it imported for snapshots."""
+    if name in _IMPORTED_FOR_SNAPSHOTS or name == "memhound" or name.startswith("memhound."):
+        return True
+    if name.startswith("_memhound_"):
+        return True
+    file = getattr(mod, "__file__", None)
+    return isinstance(file, str) and file.startswith(_OWN_DIR)
 
 
 class _Walker:
@@ -278,15 +351,21 @@ class _Walker:
         root = self.synthetic_node("")
         modules = self.synthetic_node("(modules)")
         held = self.synthetic_node("(held from C)")
+        own = self.synthetic_node(MEMHOUND_ROOT)
         self.edge_to_node(root, E_ELEMENT, 1, modules)
         own_frames = self._own_frames()
         stacks: list[tuple[int, list[types.FrameType]]] = []
+        own_stack: list[types.FrameType] = []  # memhound's frames, of any thread
         names = {t.ident: t.name for t in threading.enumerate()}
         for n, (tid, top) in enumerate(sys._current_frames().items()):
             frames: list[types.FrameType] = []
             f: types.FrameType | None = top
             while f is not None:
-                if id(f) not in own_frames:
+                if id(f) in own_frames:
+                    pass
+                elif f.f_code.co_filename.startswith(_OWN_DIR):
+                    own_stack.append(f)
+                else:
                     frames.append(f)
                 f = f.f_back
             if not frames:
@@ -294,18 +373,22 @@ class _Walker:
             node = self.synthetic_node(f"(thread {names.get(tid, tid)})")
             self.edge_to_node(root, E_ELEMENT, n + 2, node)
             stacks.append((node, frames))
-        self.edge_to_node(root, E_ELEMENT, len(stacks) + 2, held)
+        # after the program's roots: an object as near to one of them as to memhound's is the
+        # program's (a breadth-first search keeps the first path it finds)
+        self.edge_to_node(root, E_ELEMENT, len(stacks) + 2, own)
+        self.edge_to_node(root, E_ELEMENT, len(stacks) + 3, held)
         for fid in own_frames:
             self.index_set(fid, -1)
         for name, mod in sorted(sys.modules.items(), key=lambda kv: kv[0]):
             if isinstance(mod, types.ModuleType):
                 i = self.add(mod)
                 if i >= 0:
-                    self.edge_to_node(modules, E_PROPERTY, self.s(name), i)
+                    group = own if _is_own_module(name, mod) else modules
+                    self.edge_to_node(group, E_PROPERTY, self.s(name), i)
                     d = getattr(mod, "__dict__", None)
                     if type(d) is dict and self.index_get(id(d)) is None:
                         self.index_set(id(d), i)  # fold the module's dict into the module
-        for node, frames in stacks:
+        for node, frames in [*stacks, (own, own_stack)]:
             for f in frames:
                 i = self.add(f)
                 code = f.f_code
@@ -479,7 +562,12 @@ class _Walker:
         code = f.f_code
         where = f"{_short(code.co_filename)}:{f.f_lineno}"
         self.set_node(i, N_HIDDEN, self.s(f"frame {code.co_name} ({where})"))
-        for name, value in list(f.f_locals.items()):
+        local_vars = f.f_locals
+        if type(local_vars) is dict and self.index_get(id(local_vars)) is None:
+            # The dict a function frame's locals are copied into when read (by this walk,
+            # up to 3.12): part of the frame, not an object of the program's held from C
+            self.index_set(id(local_vars), i)
+        for name, value in list(local_vars.items()):
             if type(name) is str:
                 self.edge(i, E_CONTEXT, self.s(name), value)
         if f.f_back is not None:

@@ -231,6 +231,8 @@ class AgentInfo:
     trace_python: bool
     #: The signal it answers with a measurement (memhound soak --serve sets one); 0: none.
     measure_signal: int = 0
+    #: The signal on which it answers memhound's questions about open resources; 0: none.
+    resources_signal: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,6 +243,7 @@ class AgentInfo:
             "trace_python": self.trace_python,
             # written only when set, so a run's timeline reads as before
             **({"measure_signal": self.measure_signal} if self.measure_signal else {}),
+            **({"resources_signal": self.resources_signal} if self.resources_signal else {}),
         }
 
     @classmethod
@@ -252,6 +255,7 @@ class AgentInfo:
             executable=str(d.get("executable", "")),
             trace_python=bool(d.get("trace_python", False)),
             measure_signal=int(d.get("measure_signal", 0)),
+            resources_signal=int(d.get("resources_signal", 0)),
         )
 
 

@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from memhound.agent.channel import AgentChannel, Measured, agent_fd, decode, since
+from memhound.agent.channel import (
+    AgentChannel,
+    Measured,
+    ResourcesAnswer,
+    agent_fd,
+    decode,
+    since,
+)
 from memhound.analysis.summary import summarize
 from memhound.errors import UsageError
 from memhound.model.run import ExitStatus, Run, RunWriter, open_run
@@ -140,7 +147,7 @@ class Recorder:
         if named is not None:
             self.agent_fds[named[0]] = named[1]
         for record in decode(msg, self.rel):
-            if not isinstance(record, Measured):  # soak's answers: a run never asks
+            if not isinstance(record, (Measured, ResourcesAnswer)):  # soak's: a run never asks
                 self.add(record)
 
 

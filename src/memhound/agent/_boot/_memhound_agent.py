@@ -50,6 +50,12 @@ ENV_BOOT_DIR = "MEMHOUND_BOOT_DIR"
 # "40" (a signal number or name): on this signal, collect garbage and send the traced heap,
 # RSS, threads and fds at once ("measured"); memhound soak pauses its load and asks.
 ENV_MEASURE_SIGNAL = "MEMHOUND_MEASURE_SIGNAL"
+# "48" (a signal number): on this signal, read the request in the file named by
+# MEMHOUND_RESOURCES_REQUEST ({"id": N, "do": "mark" | "deep" | "shallow" | "report"}) and
+# answer "resources": memhound soak --serve asks where the sockets, files and threads its
+# soak left open were created.
+ENV_RESOURCES_SIGNAL = "MEMHOUND_RESOURCES_SIGNAL"
+ENV_RESOURCES_REQUEST = "MEMHOUND_RESOURCES_REQUEST"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,6 +103,14 @@ class _Agent:
         self.next_snapshot_t = 0.0
         self.measure_signal = 0
         self.snapshot_signal = 0
+        self.resources_signal = 0
+        self.resources_request = ""
+        # ids of the resources open when memhound said "mark" (a worker forked since inherits
+        # its parent's, and keeps them), and the frames to go back to after "deep"
+        self.open_before: set[int] = set()
+        self.marked = False
+        self.shallow_frames = 0
+        self.owns_tracing = False  # tracemalloc was started by this agent, not the program
 
     # -- transport -------------------------------------------------------------------------
     def _ours(self, sock: socket.socket) -> bool:
@@ -256,6 +270,7 @@ class _Agent:
                 "argv": list(sys.argv) if hasattr(sys, "argv") else [],
                 "trace_python": self.trace_python,
                 "measure_signal": self.measure_signal,
+                "resources_signal": self.resources_signal,
                 # this socket's fd, so the watcher leaves it out of the program's fds
                 "agent_fd": self._socket().fileno(),
             }
@@ -425,6 +440,74 @@ class _Agent:
         except Exception:
             pass
 
+    def setup_resources(self) -> None:
+        signum = _signal_number(os.environ.get(ENV_RESOURCES_SIGNAL))
+        request = os.environ.get(ENV_RESOURCES_REQUEST, "")
+        if signum and request:
+            import signal
+
+            signal.signal(signum, lambda *_: self.answer_resources())
+            self.resources_signal = signum
+            self.resources_request = request
+
+    def answer_resources(self) -> None:
+        """memhound's request about the resources this process holds, read from its file:
+        ``mark`` remembers what is open now (with ``keep``, unless it is marked already, as a
+        worker forked after its parent's mark is); ``deep`` makes tracemalloc record ``frames``
+        frames (so that what is created next names the program's line under library code),
+        ``shallow`` goes back; ``report`` sends what was opened since ``mark`` and is still
+        open, grouped, with the deepest stack of each group. Each answer says which request
+        it answers; a report comes in batches, the last one marked. Runs in the main thread,
+        between two bytecodes; never raises (but a program's signal handler may)."""
+        rid: Any = None
+        action = ""
+        try:
+            import tracemalloc
+
+            with open(self.resources_request, "rb") as fh:
+                request = json.loads(fh.read())
+            rid, action = request["id"], request["do"]
+            groups: list[dict[str, Any]] = []
+            if action == "mark" and not (request.get("keep") and self.marked):
+                # "keep": a process forked after its parent was marked keeps the inherited
+                # ids (what it opened since is the soak's too)
+                self.open_before = {item["id"] for item in open_resources(10**6, stacks=False)}
+                self.marked = True
+            elif action == "deep":
+                frames = int(request.get("frames", 16))
+                limit = tracemalloc.get_traceback_limit()
+                # only a tracing this agent started: the program's own settings stay its own
+                if self.owns_tracing and tracemalloc.is_tracing() and limit < frames:
+                    tracemalloc.stop()
+                    tracemalloc.start(frames)
+                    self.shallow_frames = self.shallow_frames or limit
+            elif action == "shallow":
+                if self.shallow_frames and tracemalloc.is_tracing():
+                    tracemalloc.stop()
+                    tracemalloc.start(self.shallow_frames)
+                self.shallow_frames = 0
+            elif action == "report":
+                groups = left_open(self.open_before)
+            frames = tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0
+            head = {"kind": "resources", "id": rid, "do": action, "frames": frames}
+            for i in range(0, max(len(groups), 1), 10):  # a datagram holds 60 kB
+                last = i + 10 >= len(groups)
+                self.send({**head, "t": time.time(), "groups": groups[i : i + 10], "last": last})
+        except Exception as exc:
+            if _raised_by_program(exc):
+                raise
+            self.send(
+                {
+                    "kind": "resources",
+                    "t": time.time(),
+                    "id": rid,
+                    "do": action,
+                    "groups": [],
+                    "last": True,
+                    "error": repr(exc)[:300],
+                }
+            )
+
     def ignore_signals(self) -> None:
         """From now on memhound's measure and snapshot signals are ignored. The interpreter
         puts the default action back at shutdown, which for a real-time signal is death: a
@@ -434,7 +517,7 @@ class _Agent:
         try:
             import signal
 
-            for signum in (self.measure_signal, self.snapshot_signal):
+            for signum in (self.measure_signal, self.snapshot_signal, self.resources_signal):
                 if signum:
                     signal.signal(signum, signal.SIG_IGN)
         except Exception:
@@ -608,7 +691,7 @@ def _stack_of(obj: Any) -> list[list[Any]]:
     return [[f.filename, f.lineno] for f in tb] if tb is not None else []
 
 
-def open_resources(limit: int = 500) -> list[dict[str, Any]]:
+def open_resources(limit: int = 500, *, stacks: bool = True) -> list[dict[str, Any]]:
     """Sockets, files, database and Redis connections and daemon threads still open."""
     import io
     import socket as socket_mod
@@ -617,7 +700,8 @@ def open_resources(limit: int = 500) -> list[dict[str, Any]]:
 
     def add(kind: str, what: str, obj: Any) -> None:
         if len(items) < limit:
-            items.append({"kind": kind, "what": what, "stack": _stack_of(obj), "id": id(obj)})
+            stack = _stack_of(obj) if stacks else []
+            items.append({"kind": kind, "what": what, "stack": stack, "id": id(obj)})
 
     for o in gc.get_objects():
         try:
@@ -659,6 +743,35 @@ def open_resources(limit: int = 500) -> list[dict[str, Any]]:
         if th is not threading.main_thread() and th.is_alive() and th.name != "memhound-agent":
             add("thread", f"thread {th.name!r} (daemon)", th)
     return items
+
+
+def grouping(what: str) -> str:
+    """What makes two open resources "the same kind": a socket's peer, not its own port; a
+    thread's name without its serial number (``Thread-12 (run)`` -> ``Thread-N (run)``)."""
+    import re
+
+    m = re.match(r"socket (.*) -> (.*)$", what)
+    if m:
+        return f"socket to {m.group(2)}"
+    return re.sub(r"\b(Thread|Dummy|Timer)-\d+", r"\1-N", what)
+
+
+def left_open(before: set[int], top: int = 50) -> list[dict[str, Any]]:
+    """Resources open now and not in ``before`` (ids), grouped by kind and ``grouping``,
+    most numerous first: ``{"kind", "what", "count", "stack"}``, the stack the deepest
+    recorded among the group's members (oldest frame first)."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in open_resources(limit=100_000):
+        if item["id"] in before:
+            continue
+        key = (item["kind"], grouping(item["what"]))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {"kind": key[0], "what": key[1], "count": 0, "stack": []}
+        group["count"] += 1
+        if len(item["stack"]) >= len(group["stack"]):
+            group["stack"] = item["stack"]
+    return sorted(groups.values(), key=lambda g: g["count"], reverse=True)[:top]
 
 
 def _signal_number(value: str | None) -> int:
@@ -722,10 +835,12 @@ def start(
 
         if not tracemalloc.is_tracing():
             tracemalloc.start(1)
+            agent.owns_tracing = True
     agent.apply_settings()
     agent.name_connections()
     agent.setup_snapshots()
     agent.setup_measure()
+    agent.setup_resources()
     _install_unraisable_hook(agent)
     gc.callbacks.append(agent.on_gc)
     atexit.register(agent.at_exit)
@@ -748,10 +863,12 @@ def _snapshot_writer() -> Any:
     if added:
         sys.path.append(src)
     try:
-        from memhound.heap.writer import snapshot
+        from memhound.heap.writer import prepare, snapshot
 
-        with contextlib.suppress(ImportError):
-            import numpy  # noqa: F401
+        # what the first snapshot would import and build, now: this runs in the main thread
+        # (see setup_snapshots), and a fork while the snapshot thread imported would leave
+        # the child with import locks no thread of its own releases
+        prepare(gzip=False)
     finally:
         if added:
             with contextlib.suppress(ValueError):

@@ -16,7 +16,6 @@ import array
 import contextlib
 import gc
 import os
-import re
 import sys
 import threading
 import time
@@ -347,23 +346,13 @@ class InProcessMeter:
 
     def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
         """Resources open now and not before, grouped by kind and what they are; each group
-        says where its member with the deepest recorded stack was created."""
-        counts: dict[tuple[str, str], int] = {}
-        deepest: dict[tuple[str, str], Any] = {}
+        says where its member with the deepest recorded stack was created (the agent's
+        grouping, the same a server's agent sends)."""
+        from memhound import agent
+
         with self.room():
-            items = _open_resources()
-        for item in items:
-            if item["id"] not in before:
-                key = (item["kind"], _grouping(item["what"]))
-                counts[key] = counts.get(key, 0) + 1
-                if len(item["stack"]) >= len(deepest.get(key, ())):
-                    deepest[key] = item["stack"]
-        return tuple(
-            LeftOpen(kind, what, created_at(deepest[(kind, what)]), count)
-            for (kind, what), count in sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[
-                :50
-            ]
-        )
+            found = agent.load().left_open(before)
+        return left_open_of(found)
 
     @contextlib.contextmanager
     def deep_stacks(self) -> Iterator[None]:
@@ -793,13 +782,20 @@ def _saturation(
     return None
 
 
-def _grouping(what: str) -> str:
-    """What makes two open resources "the same kind": a socket's peer, not its own port; a
-    thread's name without its serial number (``Thread-12 (run)`` -> ``Thread-N (run)``)."""
-    m = re.match(r"socket (.*) -> (.*)$", what)
-    if m:
-        return f"socket to {m.group(2)}"
-    return re.sub(r"\b(Thread|Dummy|Timer)-\d+", r"\1-N", what)
+def left_open_of(groups: list[dict[str, Any]]) -> tuple[LeftOpen, ...]:
+    """The agent's groups of resources left open (``left_open``: kind, what, count and the
+    deepest stack, from one process or several), as the report's rows: groups of the same
+    kind and what from several processes are one, most numerous first, 50 at most."""
+    merged: dict[tuple[str, str], list[Any]] = {}
+    for g in groups:
+        key = (str(g["kind"]), str(g["what"]))
+        row = merged.setdefault(key, [0, []])
+        row[0] += int(g["count"])
+        stack = [(str(f[0]), int(f[1])) for f in g.get("stack", ())]
+        if len(stack) >= len(row[1]):
+            row[1] = stack
+    rows = sorted(merged.items(), key=lambda kv: kv[1][0], reverse=True)[:50]
+    return tuple(LeftOpen(kind, what, created_at(stack), n) for (kind, what), (n, stack) in rows)
 
 
 def _open_resources() -> list[dict[str, Any]]:

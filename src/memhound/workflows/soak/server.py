@@ -12,20 +12,30 @@ measured from outside: RSS of the tree (plus fds, sockets, threads), a coarser f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TypeVar
 
+from memhound._fsutil import atomic_write
 from memhound._platform import die_with_parent
 from memhound.agent import contract
-from memhound.agent.channel import AgentChannel, Measured, Message, agent_fd, decode, since
+from memhound.agent.channel import (
+    AgentChannel,
+    Measured,
+    Message,
+    ResourcesAnswer,
+    agent_fd,
+    decode,
+    since,
+)
 from memhound.errors import CommandNotFound, MemhoundError, ProcessNotFound, UsageError
 from memhound.load.http import (
     HttpDriver,
@@ -41,11 +51,13 @@ from memhound.probes import process as proc
 from memhound.probes.limits import resource_limits
 from memhound.watchers.tree import ResourceSampler
 from memhound.workflows.soak.engine import (
+    DEEP_FRAMES,
     Progress,
     Reading,
     SoakOptions,
     SoakPlan,
     given_limits,
+    left_open_of,
     soak,
 )
 
@@ -53,6 +65,13 @@ from memhound.workflows.soak.engine import (
 #: classic ones), so they are safe to borrow for memhound's agent.
 MEASURE_SIGNAL = int(signal.SIGRTMIN) + 6
 SNAPSHOT_SIGNAL = int(signal.SIGRTMIN) + 7
+#: Questions about open resources (what to do is in the request file beside the agent socket).
+RESOURCES_SIGNAL = int(signal.SIGRTMIN) + 8
+#: How long an agent may take to list its open resources (a walk of gc.get_objects()).
+RESOURCES_TIMEOUT_S = 30.0
+#: How long the soak waits for every process of a server's tree to say hello before it starts
+#: (a process that is not Python never does).
+HELLO_WAIT_S = 2.0
 #: How long a measurement may take (a full collection of a big heap) before it is skipped.
 MEASURE_TIMEOUT_S = 10.0
 SNAPSHOT_TIMEOUT_S = 300.0
@@ -80,6 +99,7 @@ class Server:
         self.log = log
         self.agents: dict[int, AgentInfo] = {}  # pid -> its hello
         self.agent_fds: dict[int, int] = {}  # pid -> its agent's socket, left out of its fds
+        self._request_id = 0
         self._rel = since(time.time())
 
     # -- starting and attaching ---------------------------------------------------------------
@@ -107,6 +127,8 @@ class Server:
             p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p
         )
         env[contract.ENV_MEASURE_SIGNAL] = contract.signal_value(MEASURE_SIGNAL)
+        env[contract.ENV_RESOURCES_SIGNAL] = contract.signal_value(RESOURCES_SIGNAL)
+        env[contract.ENV_RESOURCES_REQUEST] = _request_file(channel)
         env["PYTHONUNBUFFERED"] = "1"
         if snapshot_dir is not None:
             env[contract.ENV_SNAPSHOT_DIR] = str(snapshot_dir)
@@ -217,20 +239,54 @@ class Server:
             self.channel.close()
             self.channel = None
 
-    def signal_agents(self, signum: int) -> list[int]:
-        """Send ``signum`` to each process of the tree whose agent said it listens for it."""
+    def signal_agents(self, signum: int, only: set[int] | None = None) -> list[int]:
+        """Send ``signum`` to each process of the tree (of ``only`` among them, when given)
+        whose agent said it listens for it."""
         self.drain()
         tree = set(self.pids())
         sent = []
         for pid, hello in self.agents.items():
-            wanted = hello.measure_signal if signum == MEASURE_SIGNAL else signum
-            if pid in tree and wanted == signum:
+            listens = {
+                MEASURE_SIGNAL: hello.measure_signal,
+                RESOURCES_SIGNAL: hello.resources_signal,
+            }
+            wanted = only is None or pid in only
+            if pid in tree and wanted and listens.get(signum, signum) == signum:
                 try:
                     os.kill(pid, signum)
                     sent.append(pid)
                 except OSError:
                     continue
         return sent
+
+    def ask_resources(
+        self, action: str, only: set[int] | None = None, *, keep: bool = False
+    ) -> dict[int, list[ResourcesAnswer]]:
+        """Ask the agents of the tree (of ``only``, when given) that take questions about
+        resources to ``action`` ("mark", "deep", "shallow", "report": see the agent's
+        ``answer_resources``); returns the batches of each one that answered in full, within
+        ``RESOURCES_TIMEOUT_S``. One request at a time: the next waits for this one."""
+        if self.channel is None:
+            return {}
+        self._request_id += 1
+        rid = self._request_id
+        request = {"id": rid, "do": action, "frames": DEEP_FRAMES, "keep": keep}
+        atomic_write(Path(_request_file(self.channel)), json.dumps(request))
+        asked = set(self.signal_agents(RESOURCES_SIGNAL, only))
+        got: dict[int, list[ResourcesAnswer]] = {}
+        done: set[int] = set()
+        deadline = time.monotonic() + RESOURCES_TIMEOUT_S
+        while len(done) < len(asked) and time.monotonic() < deadline:
+            for m in self.drain():
+                if isinstance(m, ResourcesAnswer) and m.request_id == rid and m.pid in asked:
+                    got.setdefault(m.pid, []).append(m)
+                    if m.last:
+                        done.add(m.pid)
+            if len(done) < len(asked):
+                if not self.alive():
+                    break
+                time.sleep(0.002)
+        return {pid: got[pid] for pid in done}
 
     def wait_for(
         self, kind: type[_Answer], pids: list[int], timeout_s: float
@@ -248,6 +304,12 @@ class Server:
                     break
                 time.sleep(0.002)
         return got
+
+
+def _request_file(channel: AgentChannel) -> str:
+    """Where memhound writes its question before the resources signal (the agent reads it):
+    in the channel's private folder."""
+    return os.path.join(channel.dir, "resources-request.json")
 
 
 def _signal_name(signum: int) -> str:
@@ -271,6 +333,10 @@ class ServerMeter:
         self.first_traced: dict[int, int] = {}
         self.last_traced: dict[int, int] = {}
         self._snap_pids: list[int] | None = None  # chosen at the first snapshot
+        # growth before the traced heaps restarted (tracemalloc restarts to change its
+        # frames: its figure starts again from 0), kept so that "grew most" spans the soak
+        self._carried: dict[int, int] = {}
+        self._marked: set[int] = set()  # agents that remember what was open at the start
         if server.channel is not None:
             # The agent says hello once its interpreter is up: wait for it (bounded), so the
             # first reading already has the heap figure.
@@ -300,6 +366,7 @@ class ServerMeter:
         if not pids:
             return None
         heap = 0
+        self._mark()  # workers started since (a pre-fork server's, or one it replaced)
         if self.primary == "python-heap":
             asked = self.server.signal_agents(MEASURE_SIGNAL)
             got = self.server.wait_for(Measured, asked, MEASURE_TIMEOUT_S)
@@ -322,13 +389,63 @@ class ServerMeter:
         )
 
     def open_ids(self) -> set[int]:
+        """Each agent remembers what its process holds open now (the ids stay there: a
+        worker forked later inherits its parent's mark)."""
+        if self.server.channel is not None:
+            # The workers a pre-fork server has already started say hello a moment after
+            # their master: marked later, their first requests' resources would be "before".
+            deadline = time.monotonic() + HELLO_WAIT_S
+            while time.monotonic() < deadline and self.server.alive():
+                self.server.drain()
+                if not set(self.server.pids()) - set(self.server.agents):
+                    break
+                time.sleep(0.02)
+        self._mark(keep=False)
         return set()
 
-    def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
-        return ()
+    def _mark(self, *, keep: bool = True) -> None:
+        """Agents not marked yet remember what is open now; with ``keep``, one that inherited
+        its parent's mark (a worker forked since) keeps it."""
+        if self.server.channel is None:
+            return
+        self.server.drain()
+        new = {p for p, h in self.server.agents.items() if h.resources_signal} - self._marked
+        if new:
+            self._marked |= set(self.server.ask_resources("mark", new, keep=keep))
 
-    def deep_stacks(self) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
+    def left_open(self, before: set[int]) -> tuple[LeftOpen, ...]:
+        """What the server's processes opened since they were marked and still hold, as
+        their agents group it (summed over the processes), with the line that created it."""
+        groups: list[dict[str, object]] = []
+        for pid, batches in self.server.ask_resources("report").items():
+            for b in batches:
+                if b.error is not None:
+                    self.notes.append(f"open resources of pid {pid} not listed: {b.error}")
+                groups.extend(
+                    {"kind": k, "what": w, "count": n, "stack": s} for k, w, n, s in b.groups
+                )
+        return left_open_of(groups)
+
+    @contextlib.contextmanager
+    def deep_stacks(self) -> Iterator[None]:
+        """The agents' tracemalloc records ``DEEP_FRAMES`` frames within (each restarts it:
+        its traced heap starts again from 0, hence the growth carried over)."""
+        if self.server.channel is None:
+            yield
+            return
+        self._carry()
+        self.server.ask_resources("deep")
+        try:
+            yield
+        finally:
+            self.server.ask_resources("shallow")
+            self._carry()
+
+    def _carry(self) -> None:
+        for pid, last in self.last_traced.items():
+            self._carried[pid] = self._carried.get(pid, 0) + last - self.first_traced[pid]
+        self.first_traced.clear()
+        self.last_traced.clear()
 
     def snapshot_prepare(self) -> set[str]:
         # A first snapshot, thrown away: the writer's imports (numpy) and what they build
@@ -352,8 +469,9 @@ class ServerMeter:
         if pids is None:
             alive = set(self.server.pids())
             grown = {
-                p: self.last_traced[p] - self.first_traced[p]
-                for p in self.last_traced
+                p: self._carried.get(p, 0)
+                + (self.last_traced[p] - self.first_traced[p] if p in self.last_traced else 0)
+                for p in {*self.last_traced, *self._carried}
                 if p in alive
             }
             parents = {self._ppid(p) for p in grown}
