@@ -56,6 +56,8 @@ def test_what_grows_lists_nothing_of_memhound(tmp_path: object) -> None:
         text = f"{g['class_name']} {g['path']}"
         assert "memhound" not in text and "numpy" not in text, g
         assert not g["class_name"].startswith("pathlib."), g
+        # nor the fd reserve's context manager, made at each use while a snapshot was taken
+        assert not g["class_name"].startswith("contextlib."), g
 
 
 def test_a_slow_leak_under_big_temporaries(tmp_path: object) -> None:
@@ -318,3 +320,69 @@ def test_too_few_samples_after_the_warmup_is_inconclusive(tmp_path: Path) -> Non
     assert doc["inconclusive"].startswith(
         "only 2 samples after the 18 warm-up requests, and the trend test needs at least 6"
     )
+
+
+TOKEN_APP = """
+TOKEN = "".join(["s3cr3t", "-value-", str(6 * 7)])  # made at run time
+KEEP = []
+
+
+class Session:
+    def __init__(self, n):
+        self.token = TOKEN + str(n)
+
+
+def app(environ, start_response):
+    KEEP.append(Session(len(KEEP)))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
+if __name__ == "__main__":
+    import sys
+    from wsgiref.simple_server import make_server
+
+    make_server("127.0.0.1", int(sys.argv[1]), app).serve_forever()
+"""
+
+
+def _files_with(run: Path, text: bytes) -> list[str]:
+    return sorted(
+        str(f.relative_to(run)) for f in run.rglob("*") if f.is_file() and text in f.read_bytes()
+    )
+
+
+@pytest.mark.parametrize("redact", [True, False])
+def test_soak_snapshots_can_be_redacted(tmp_path: Path, redact: bool) -> None:
+    # a soak's snapshots, its report and soak.json held every string of the app in full
+    (tmp_path / "tokapp.py").write_text(TOKEN_APP)
+    flags = ["--redact-strings"] if redact else []
+    res = mh(
+        "soak", "--json", "--wsgi", "tokapp:app", "-n", "300", "-o", str(tmp_path / "r"), *flags,
+        cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["leak"] is True and doc["growing"][0]["class_name"] == "tokapp.Session"
+    found = _files_with(tmp_path / "r", b"s3cr3t-value-42")
+    if redact:
+        assert found == [] and "s3cr3t" not in res.stdout
+    else:
+        assert "snapshots/soak-c.heapsnapshot" in found
+
+
+def test_served_soak_snapshots_can_be_redacted(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    (tmp_path / "tokapp.py").write_text(TOKEN_APP)
+    port = free_port()
+    res = mh(
+        "soak", "--json", "--url", f"http://127.0.0.1:{port}/", "-n", "300", "--redact-strings",
+        "--serve", f"{sys.executable} tokapp.py {port}", "-o", str(tmp_path / "r"),
+        cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert list((tmp_path / "r" / "snapshots").glob("*.heapsnapshot"))
+    assert _files_with(tmp_path / "r", b"s3cr3t-value-42") == []
+    refused = mh("soak", "--wsgi", "tokapp:app", "--no-snapshots", "--redact-strings", cwd=tmp_path)
+    assert refused.returncode == 2 and "--no-snapshots" in refused.stderr

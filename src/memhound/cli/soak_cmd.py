@@ -104,6 +104,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="skip the three heap snapshots (no 'what grows and what holds it')",
     )
     p.add_argument(
+        "--redact-strings",
+        action="store_true",
+        help="write the heap snapshots without the text of strings and bytes (their lengths "
+        "only), so tokens and passwords stay out of the files",
+    )
+    p.add_argument(
         "--min-leak",
         default="16B",
         metavar="SIZE",
@@ -201,6 +207,11 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
         raise UsageError("--concurrency takes 1 to 1024")
     if args.max_urls < 1:
         raise UsageError("--max-urls must be at least 1")
+    if args.redact_strings and args.no_snapshots:
+        raise UsageError(
+            "--redact-strings applies to the heap snapshots, which --no-snapshots turns off",
+            hint="drop one of the two",
+        )
     if not args.url:
         for flag in ("sitemap", "serve", "pid", "crawl"):
             if getattr(args, flag):
@@ -254,6 +265,7 @@ def _plan(args: argparse.Namespace) -> SoakPlan:
             concurrency=args.concurrency,
             max_errors=max_errors,
             limits=_limits(args.limit or []),
+            redact_strings=args.redact_strings,
         ),
         snapshots=not args.no_snapshots,
         http=http,

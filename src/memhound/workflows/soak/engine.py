@@ -63,6 +63,7 @@ DEEP_FRAMES = 16
 #: 2-3 at once (the fd listing, a socket table, the sock_diag socket), an import or a
 #: snapshot file a few more.
 FD_RESERVE = 16
+_NO_ROOM = contextlib.nullcontext()  # one, reused: nothing new in the snapshots
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class SoakOptions:
     #: Limits given by the user (``--limit fds=500``), by resource: they win over those
     #: read from the target.
     limits: tuple[tuple[str, int], ...] = ()
+    #: The heap snapshots hold every string's text as its length only (tokens, passwords).
+    redact_strings: bool = False
 
 
 @dataclass(frozen=True)
@@ -278,8 +281,9 @@ class InProcessMeter:
 
     primary = "python-heap"
 
-    def __init__(self, resources: ResourceSampler) -> None:
+    def __init__(self, resources: ResourceSampler, *, redact: bool = False) -> None:
         self.resources = resources
+        self.redact = redact
         self.pid = os.getpid()
         self._tracing = False
         self._reserve: FdReserve | None = None
@@ -303,7 +307,7 @@ class InProcessMeter:
 
     def room(self) -> AbstractContextManager[None]:
         """Within: the reserved descriptors are free for memhound's own reads and writes."""
-        return self._reserve.room() if self._reserve is not None else contextlib.nullcontext()
+        return self._reserve.room() if self._reserve is not None else _NO_ROOM
 
     @property
     def reserved_fds(self) -> int:
@@ -374,7 +378,7 @@ class InProcessMeter:
         import tempfile
 
         with self.room(), tempfile.TemporaryDirectory(prefix="memhound-") as tmp:
-            _snapshot(Path(tmp), "warm-up")
+            _snapshot(Path(tmp), "warm-up", self.redact)
         return set(sys.modules)
 
     def snapshot_new_modules(self, before: set[str]) -> set[str]:
@@ -382,7 +386,7 @@ class InProcessMeter:
 
     def snapshot(self, directory: Path, label: str) -> dict[str, str]:
         with self.room():
-            return {"this process": _snapshot(directory, label)}
+            return {"this process": _snapshot(directory, label, self.redact)}
 
     def gone(self) -> str | None:
         return None
@@ -530,7 +534,7 @@ def soak(
     started = time.monotonic()
     deadline = started + options.duration_s if options.duration_s else None
     sampler = ResourceSampler(postgres=options.postgres, redis=options.redis)
-    meter = meter or InProcessMeter(sampler)
+    meter = meter or InProcessMeter(sampler, redact=options.redact_strings)
     c = max(1, options.concurrency)
     meter.begin()
     try:
@@ -805,12 +809,12 @@ def _open_resources() -> list[dict[str, Any]]:
     return items
 
 
-def _snapshot(directory: Path | None, label: str) -> str:
+def _snapshot(directory: Path | None, label: str, redact: bool = False) -> str:
     from memhound.heap.writer import snapshot
 
     assert directory is not None
     path = directory / f"soak-{label}.heapsnapshot"
-    snapshot(path)
+    snapshot(path, redact_strings=redact)
     return str(path)
 
 

@@ -111,6 +111,7 @@ class Server:
         log: Path,
         snapshot_dir: Path | None,
         trace_python: bool = True,
+        redact: bool = False,
     ) -> Server:
         from memhound.agent import BOOT_DIR
 
@@ -133,6 +134,8 @@ class Server:
         if snapshot_dir is not None:
             env[contract.ENV_SNAPSHOT_DIR] = str(snapshot_dir)
             env[contract.ENV_SNAPSHOT_SIGNAL] = contract.signal_value(SNAPSHOT_SIGNAL)
+            if redact:
+                env[contract.ENV_SNAPSHOT_REDACT] = "1"
         out: IO[bytes] = open(log, "wb")  # noqa: SIM115  (the child holds it)
         try:
             popen = subprocess.Popen(
@@ -532,7 +535,9 @@ def soak_server(
     """``run_soak`` for ``--url``: the server found (or started), its URLs found, the soak
     judged on its tree; a server memhound started is stopped at the end."""
     say = say or (lambda _text: None)
-    driver, server = connect(plan, run_dir, options.snapshots_dir, say)
+    driver, server = connect(
+        plan, run_dir, options.snapshots_dir, say, redact=options.redact_strings
+    )
     try:
         meter = ServerMeter(server, ResourceSampler(postgres=options.postgres, redis=options.redis))
         for note in meter.notes:
@@ -553,7 +558,12 @@ def soak_server(
 
 
 def connect(
-    plan: SoakPlan, run_dir: Path, snapshot_dir: Path | None, say: Callable[[str], None]
+    plan: SoakPlan,
+    run_dir: Path,
+    snapshot_dir: Path | None,
+    say: Callable[[str], None],
+    *,
+    redact: bool = False,
 ) -> tuple[HttpDriver, Server]:
     """The HTTP driver (its URLs found) and the server (started, or attached to) of a soak
     over HTTP; a server started here is stopped again when this fails."""
@@ -579,7 +589,9 @@ def connect(
                 f"something already listens on {origin.base}{_describe(listeners(origin))}",
                 hint="stop it, or give --serve and --url a port that is free",
             )
-        server = Server.start(http.serve, log=run_dir / "server.log", snapshot_dir=snapshot_dir)
+        server = Server.start(
+            http.serve, log=run_dir / "server.log", snapshot_dir=snapshot_dir, redact=redact
+        )
         say(f"started the server (pid {server.root}), waiting for {origin.base}")
         if not wait_for_port(origin, http.serve_timeout_s, server.alive):
             why = server.exit_description() or (
