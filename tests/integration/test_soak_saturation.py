@@ -360,7 +360,8 @@ PYTEST_LIMIT = """
 
 def test_no_resource_leaks_names_the_limit_and_the_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_it=textwrap.dedent(PYTEST_LIMIT))
-    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    # -rN: no short summary, whose lines CI (CI=true) prints in full, repeating the message
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-rN")
     res.assert_outcomes(passed=1, failed=2)
     out = res.stdout.str()
     assert "Too many open files" in out  # the first test's own error, named as the cause
