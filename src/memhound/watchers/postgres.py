@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from memhound.errors import MemhoundError, MissingDependency
 from memhound.watchers._dsn import mask_dsn
@@ -46,25 +47,7 @@ WHERE (backend_type = 'client backend' OR backend_type IS NULL AND usename IS NO
 def backends(dsn: str, *, timeout_s: float = 5.0) -> list[Backend]:
     """Client backends other than our own query's. Rows of other users are visible only
     to superusers and pg_read_all_stats members: theirs come back with an empty state."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise MissingDependency(
-            "watching PostgreSQL needs psycopg 3", hint="pip install 'memhound[postgres]'"
-        ) from exc
-    try:
-        with psycopg.connect(
-            dsn,
-            connect_timeout=max(1, int(timeout_s)),
-            application_name="memhound-watcher",
-            autocommit=True,
-        ) as conn:
-            rows = conn.execute(_QUERY).fetchall()
-    except psycopg.Error as exc:
-        raise WatcherError(
-            f"PostgreSQL at {mask_dsn(dsn)}: {mask_dsn(str(exc).strip().splitlines()[0])}",
-            hint="check the DSN, that the server runs, and the user's rights",
-        ) from exc
+    rows = _query(dsn, _QUERY, timeout_s)
     return [
         Backend(
             pid=int(r[0]),
@@ -98,6 +81,13 @@ def connection_limit(dsn: str, *, timeout_s: float = 5.0) -> tuple[int, int, int
     (for pg_use_reserved_connections): an ordinary role gets "too many clients" at the
     first less the second. The sessions leave out memhound's own (which may still be
     listed for a moment after they closed)."""
+    row = _query(dsn, _LIMIT_QUERY, timeout_s)[0]
+    return int(row[0]), int(row[1]) + int(row[2]), int(row[3])
+
+
+def _query(dsn: str, sql: str, timeout_s: float) -> list[Any]:
+    """The rows of ``sql`` on a short-lived connection of memhound's own; errors name the
+    server with its credentials masked (psycopg's message included)."""
     try:
         import psycopg
     except ImportError as exc:
@@ -111,11 +101,9 @@ def connection_limit(dsn: str, *, timeout_s: float = 5.0) -> tuple[int, int, int
             application_name="memhound-watcher",
             autocommit=True,
         ) as conn:
-            row = conn.execute(_LIMIT_QUERY).fetchone()
+            return conn.execute(sql).fetchall()
     except psycopg.Error as exc:
         raise WatcherError(
-            f"PostgreSQL at {mask_dsn(dsn)}: {str(exc).strip().splitlines()[0]}",
+            f"PostgreSQL at {mask_dsn(dsn)}: {mask_dsn(str(exc).strip().splitlines()[0])}",
             hint="check the DSN, that the server runs, and the user's rights",
         ) from exc
-    assert row is not None
-    return int(row[0]), int(row[1]) + int(row[2]), int(row[3])
